@@ -1,0 +1,26 @@
+// ESM entry: Node's CommonJS lexer cannot see names hung on a constructor,
+// so they are re-exported here by hand. A test keeps this list complete.
+import TcpTransport from '../dist/src/index.js';
+
+export default TcpTransport;
+const Named = TcpTransport.TcpTransport;
+export { Named as TcpTransport };
+export const {
+  TransportError,
+  MalformedPeerError,
+  FrameTooLargeError,
+  InvalidMessageError,
+  PeerUnauthorizedError,
+  ConnectTimeoutError,
+  IdleTimeoutError,
+  HandshakeTimeoutError,
+  TlsRefusedError,
+  TlsHandshakeError,
+  BackpressureError,
+  ConnectionLostError,
+  ClusterMismatchError,
+  PlaintextRefusedError,
+  ERROR_CODES,
+  messageSchema,
+  DEFAULTS
+} = TcpTransport;

@@ -1,0 +1,298 @@
+/**
+ * keepAlive: one outbound connection per remote `host:port`, many frames on it.
+ *
+ * - Frames sent before the connection is accepted wait in a queue, in order.
+ * - Queued bytes plus what the socket still buffers are bounded per remote;
+ *   a frame that does not fit is refused with ERR_BACKPRESSURE.
+ * - The queue is drained in batches under cork/uncork, yielding to the event
+ *   loop between batches (a synchronous drain loop can freeze it for seconds
+ *   on TLS) and waiting for 'drain' when the socket says so.
+ * - A connection that breaks is replaced for the frames still queued; frames
+ *   already handed to the socket and not yet flushed are reported lost.
+ * - A connection that the TLS server refuses reports how many queued frames
+ *   it drops (none was written before acceptance, see dial.ts).
+ */
+import { BackpressureError, ConnectionLostError } from './errors';
+import { dial } from './dial';
+import type { AnySocket, SocketFactory } from './socket-factory';
+
+/** Frames written per batch before yielding. */
+const BATCH_FRAMES = 256;
+/** How long close() waits for queued frames to flush. */
+const CLOSE_FLUSH_TIMEOUT = 1000;
+
+export interface PoolContext {
+  readonly factory: SocketFactory;
+  readonly connectTimeout: number;
+  readonly idleTimeout: number;
+  readonly maxQueuedBytes: number;
+  /** TLS or plaintext for a new connection (plaintext only during a migration). */
+  secure (): boolean;
+  report (error: Error): void;
+  countOut (bytes: number): void;
+}
+
+class Remote {
+  socket: AnySocket | undefined;
+  state: 'idle' | 'dialing' | 'open' = 'idle';
+  /** Frames not yet handed to the socket, from `head` on. */
+  private frames: string[] = [];
+  private sizes: number[] = [];
+  private head = 0;
+  queuedBytes = 0;
+  /** Frames handed to the socket, and how many of those it has flushed. */
+  private written = 0;
+  private flushed = 0;
+  private corked = false;
+  private scheduled = false;
+  private lastUsed = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  closing = false;
+
+  constructor (readonly pool: ConnectionPool, readonly host: string, readonly port: number) {}
+
+  get queued (): number {
+    return this.frames.length - this.head;
+  }
+
+  send (frame: string, size: number): void {
+    const ctx = this.pool.ctx;
+    const buffered = this.socket === undefined ? 0 : this.socket.writableLength;
+    if (this.queuedBytes + buffered + size > ctx.maxQueuedBytes) {
+      ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, { remoteAddress: this.host, remotePort: this.port }));
+      return;
+    }
+    this.lastUsed = Date.now();
+    if (this.state === 'open' && this.queued === 0 && !this.socket!.writableNeedDrain) {
+      this.write(this.socket!, frame, size);
+      return;
+    }
+    this.frames.push(frame);
+    this.sizes.push(size);
+    this.queuedBytes += size;
+    if (this.state === 'idle') this.connect();
+  }
+
+  private readonly onFlushed = (): void => {
+    this.flushed++;
+    if (this.closing && this.queued === 0 && this.flushed === this.written) this.socket?.end();
+  };
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket?.uncork();
+  };
+
+  private write (socket: AnySocket, frame: string, size: number): boolean {
+    // Frames sent in one tick go out together: one TLS record, one syscall.
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.written++;
+    this.pool.ctx.countOut(size);
+    return socket.write(frame, this.onFlushed);
+  }
+
+  /** Hands queued frames to the socket, a batch at a time. */
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const socket = this.socket;
+    if (this.state !== 'open' || socket === undefined) return;
+    let n = 0;
+    while (this.head < this.frames.length && n < BATCH_FRAMES) {
+      const i = this.head++;
+      const size = this.sizes[i]!;
+      this.queuedBytes -= size;
+      const ok = this.write(socket, this.frames[i]!, size);
+      n++;
+      if (!ok) break;
+    }
+    if (this.head === this.frames.length) {
+      this.frames = [];
+      this.sizes = [];
+      this.head = 0;
+      if (this.closing && this.flushed === this.written) socket.end();
+    } else if (!socket.writableNeedDrain && !this.scheduled) {
+      // More to send and room for it: yield first, so one busy remote cannot
+      // hold the event loop.
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  };
+
+  private connect (): void {
+    const ctx = this.pool.ctx;
+    this.state = 'dialing';
+    dial(ctx.factory, {
+      host: this.host,
+      port: this.port,
+      connectTimeout: ctx.connectTimeout,
+      secure: ctx.secure(),
+      pendingFrames: () => this.queued
+    }, {
+      accepted: (socket) => this.open(socket),
+      failed: (error) => {
+        // Retrying a refused or unreachable remote in a loop would only burn CPU;
+        // gossip tries again on its own schedule.
+        const dropped = this.queued;
+        this.dropQueue();
+        this.state = 'idle';
+        if (!('framesDropped' in error)) Object.assign(error, { framesDropped: dropped });
+        ctx.report(error);
+        this.pool.forget(this);
+      }
+    });
+  }
+
+  private open (socket: AnySocket): void {
+    this.socket = socket;
+    this.state = 'open';
+    this.written = 0;
+    this.flushed = 0;
+    let failure: Error | undefined;
+    socket.on('error', (error) => { failure = error; });
+    socket.on('drain', this.flush);
+    // The server sends nothing on this connection; read and discard, so that
+    // its FIN is seen.
+    socket.on('data', () => {});
+    socket.once('close', () => this.closed(socket, failure));
+    this.lastUsed = Date.now();
+    this.armIdle();
+    this.flush();
+  }
+
+  private armIdle (delay = this.pool.ctx.idleTimeout): void {
+    this.idleTimer = setTimeout(this.checkIdle, delay);
+    this.idleTimer.unref();
+  }
+
+  /** Re-arms for the remaining time instead of resetting a timer per frame. */
+  private readonly checkIdle = (): void => {
+    this.idleTimer = undefined;
+    const socket = this.socket;
+    if (this.state !== 'open' || socket === undefined) return;
+    const idleFor = Date.now() - this.lastUsed;
+    const timeout = this.pool.ctx.idleTimeout;
+    if (idleFor >= timeout && this.queued === 0 && socket.writableLength === 0) {
+      this.detach().end();
+    } else {
+      this.armIdle(Math.max(1, timeout - idleFor));
+    }
+  };
+
+  /** Lets go of the socket without reporting; it ends or breaks on its own. */
+  detach (): AnySocket {
+    const socket = this.socket!;
+    this.socket = undefined;
+    this.state = 'idle';
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.pool.track(socket);
+    if (this.queued === 0) this.pool.forget(this);
+    else if (!this.closing) this.connect();
+    return socket;
+  }
+
+  private closed (socket: AnySocket, failure: Error | undefined): void {
+    if (this.socket !== socket) return;
+    const lost = this.written - this.flushed;
+    this.socket = undefined;
+    this.state = 'idle';
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (lost > 0 || failure !== undefined) {
+      this.pool.ctx.report(new ConnectionLostError(lost, { remoteAddress: this.host, remotePort: this.port, cause: failure }));
+    }
+    if (this.queued > 0 && !this.closing) this.connect();
+    else {
+      this.dropQueue();
+      this.pool.forget(this);
+    }
+  }
+
+  private dropQueue (): void {
+    this.frames = [];
+    this.sizes = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+  }
+
+  /** Flush what is queued, then end; resolves through the pool's close tracking. */
+  close (): void {
+    this.closing = true;
+    const socket = this.socket;
+    if (this.state === 'open' && socket !== undefined && this.queued === 0 && this.flushed === this.written) socket.end();
+  }
+
+  destroy (): void {
+    this.dropQueue();
+    this.socket?.destroy();
+  }
+}
+
+export class ConnectionPool {
+  private readonly remotes = new Map<string, Remote>();
+  /** Sockets let go of (rotation, idle) that have not closed yet. */
+  private readonly retiring = new Set<AnySocket>();
+  private closeCallbacks: Array<() => void> = [];
+
+  constructor (readonly ctx: PoolContext) {}
+
+  send (host: string, port: number, frame: string, size: number): void {
+    const key = `${host}:${port}`;
+    let remote = this.remotes.get(key);
+    if (remote === undefined) {
+      remote = new Remote(this, host, port);
+      this.remotes.set(key, remote);
+    }
+    remote.send(frame, size);
+  }
+
+  /** Open pooled connections (dialing included). */
+  get size (): number {
+    return this.remotes.size;
+  }
+
+  forget (remote: Remote): void {
+    const key = `${remote.host}:${remote.port}`;
+    if (this.remotes.get(key) === remote) this.remotes.delete(key);
+    this.maybeClosed();
+  }
+
+  track (socket: AnySocket): void {
+    this.retiring.add(socket);
+    socket.once('close', () => {
+      this.retiring.delete(socket);
+      this.maybeClosed();
+    });
+  }
+
+  /** New connections from now on: every open one ends after what it was handed. */
+  retireAll (): void {
+    for (const remote of [...this.remotes.values()]) {
+      if (remote.state === 'open') remote.detach().end();
+    }
+  }
+
+  /** Flushes queues (bounded by a short timeout), ends every connection, then calls back. */
+  close (callback: () => void): void {
+    this.closeCallbacks.push(callback);
+    const timer = setTimeout(() => {
+      for (const remote of this.remotes.values()) remote.destroy();
+      for (const socket of this.retiring) socket.destroy();
+    }, CLOSE_FLUSH_TIMEOUT);
+    timer.unref();
+    this.closeCallbacks.push(() => clearTimeout(timer));
+    for (const remote of this.remotes.values()) remote.close();
+    this.maybeClosed();
+  }
+
+  private maybeClosed (): void {
+    if (this.closeCallbacks.length === 0 || this.remotes.size > 0 || this.retiring.size > 0) return;
+    const callbacks = this.closeCallbacks;
+    this.closeCallbacks = [];
+    for (const callback of callbacks) callback();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Opening an outbound connection and knowing when the remote has accepted it.
+ *
+ * Plain TCP: accepted on `connect`.
+ * TLS 1.2: accepted on `secureConnect` (the server's Finished comes after it
+ * checked our certificate).
+ * TLS 1.3: the client sees `secureConnect` and can write before the server has
+ * checked our certificate; a refusal then arrives as an alert or just a close.
+ * An OpenSSL server sends its session tickets only after it has verified the
+ * client, so the first ticket is the acceptance. A resumed session is accepted
+ * at `secureConnect`: the server sends no new ticket then, and it only resumes
+ * sessions it issued to a client it had accepted.
+ *
+ * No frame is written before acceptance, so a refusal always knows exactly how
+ * many frames were not delivered.
+ */
+import type { TLSSocket } from 'node:tls';
+import { ClusterMismatchError, ConnectTimeoutError, TlsRefusedError } from './errors';
+import type { AnySocket, SocketFactory } from './socket-factory';
+
+export interface DialOptions {
+  host: string;
+  port: number;
+  connectTimeout: number;
+  /** TLS for this connection (false: plaintext during a migration). */
+  secure: boolean;
+  /** How many frames wait for this connection, for the refusal's count. */
+  pendingFrames: () => number;
+}
+
+export interface DialHandlers {
+  /** The remote accepted the connection; the caller now owns every socket event. */
+  accepted (socket: AnySocket): void;
+  /**
+   * The connection failed before acceptance. `refused` is true when the TLS
+   * remote closed or alerted after the handshake (it refused our certificate).
+   * The socket is already destroyed.
+   */
+  failed (error: Error, refused: boolean): void;
+}
+
+export function dial (factory: SocketFactory, options: DialOptions, handlers: DialHandlers): AnySocket {
+  const { host, port } = options;
+  const socket = factory.connect(host, port, options.secure);
+  const remote = { remoteAddress: host, remotePort: port };
+  let settled = false;
+  let handshaken = false;
+
+  const timer = setTimeout(() => fail(new ConnectTimeoutError(options.connectTimeout, remote)), options.connectTimeout);
+
+  function cleanup (): void {
+    clearTimeout(timer);
+    socket.removeListener('error', onError);
+    socket.removeListener('close', onClose);
+    socket.removeListener('end', onClose);
+    socket.removeListener('session', onSession);
+  }
+
+  function fail (error: Error, refused = false): void {
+    if (settled) return;
+    settled = true;
+    cleanup();
+    socket.destroy();
+    handlers.failed(error, refused);
+  }
+
+  function accept (): void {
+    if (settled) return;
+    settled = true;
+    cleanup();
+    handlers.accepted(socket);
+  }
+
+  function onError (error: Error): void {
+    // After the handshake, an error is the server refusing us (an alert such as
+    // ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); keep Node's error as the cause.
+    if (handshaken) fail(new TlsRefusedError(options.pendingFrames(), { ...remote, cause: error }), true);
+    else fail(error);
+  }
+
+  function onClose (): void {
+    if (handshaken) fail(new TlsRefusedError(options.pendingFrames(), remote), true);
+    else fail(Object.assign(new Error('connection closed before it was established'), { code: 'ECONNRESET' }));
+  }
+
+  function onSession (): void {
+    // The ticket arrives while OpenSSL is still processing records; writing from
+    // inside this callback corrupts the connection (measured: bad record mac).
+    setImmediate(accept);
+  }
+
+  socket.on('error', onError);
+  socket.on('close', onClose);
+
+  if (!factory.secure || !options.secure) {
+    socket.once('connect', accept);
+  } else {
+    const tlsSocket = socket as TLSSocket;
+    tlsSocket.once('secureConnect', () => {
+      handshaken = true;
+      const expected = factory.expectedAlpn;
+      if (expected !== undefined && tlsSocket.alpnProtocol !== expected) {
+        fail(new ClusterMismatchError(expected, tlsSocket.alpnProtocol ?? false, remote));
+        return;
+      }
+      socket.on('end', onClose);
+      if (tlsSocket.getProtocol() !== 'TLSv1.3' || tlsSocket.isSessionReused()) accept();
+      else tlsSocket.once('session', onSession);
+    });
+  }
+  return socket;
+}

@@ -1,0 +1,143 @@
+/**
+ * Every error this transport creates. One table of permanent codes, one base
+ * class, one subclass per code with a default message (the undici layout).
+ * Tests and users match on `code`; messages may be reworded.
+ */
+
+/** The one table of codes. README's error table is checked against it by a test. */
+export const ERROR_CODES = {
+  ERR_MALFORMED_PEER: 'remotePeer lacks transport.host or transport.port',
+  ERR_FRAME_TOO_LARGE: 'a frame exceeded maxFrameSize (inbound: the connection is destroyed; outbound: nothing is sent)',
+  ERR_INVALID_MESSAGE: 'a frame that is not UTF-8 JSON or does not fit the message schema',
+  ERR_PEER_UNAUTHORIZED: 'tls.authorize refused a message for its certificate',
+  ERR_CONNECT_TIMEOUT: 'an outbound connect plus TLS handshake took longer than connectTimeout',
+  ERR_IDLE_TIMEOUT: 'an inbound connection sent nothing for idleTimeout',
+  ERR_HANDSHAKE_TIMEOUT: 'an inbound TLS handshake did not finish within handshakeTimeout',
+  ERR_TLS_REFUSED: 'the remote closed our TLS connection before accepting it; frames were not delivered',
+  ERR_TLS_HANDSHAKE: 'an inbound TLS handshake failed (bad, missing or untrusted client certificate, protocol error)',
+  ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
+  ERR_CONNECTION_LOST: 'a keepAlive connection broke after frames were handed to it; those may be lost',
+  ERR_CLUSTER_MISMATCH: 'the remote belongs to another cluster (TLS ALPN did not match options.cluster)',
+  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext'
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where the remote end of a connection is, when known. */
+export interface RemoteInfo {
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+}
+
+export interface TransportErrorOptions extends RemoteInfo {
+  cause?: unknown;
+}
+
+/** Base class of every error the transport creates; `code` never changes. */
+export class TransportError extends Error {
+  readonly code: ErrorCode;
+  remoteAddress?: string;
+  remotePort?: number;
+
+  constructor (code: ErrorCode, message?: string, options: TransportErrorOptions = {}) {
+    super(message ?? ERROR_CODES[code], options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    if (options.remoteAddress !== undefined) this.remoteAddress = options.remoteAddress;
+    if (options.remotePort !== undefined) this.remotePort = options.remotePort;
+  }
+}
+
+export class MalformedPeerError extends TransportError {
+  constructor (options?: TransportErrorOptions) {
+    // 0.1.6 emitted exactly this message; users may match on it.
+    super('ERR_MALFORMED_PEER', 'malformed remotePeer', options);
+  }
+}
+
+export class FrameTooLargeError extends TransportError {
+  /** The limit in bytes that was exceeded. */
+  readonly maxFrameSize: number;
+  constructor (maxFrameSize: number, message?: string, options?: TransportErrorOptions) {
+    super('ERR_FRAME_TOO_LARGE', message ?? `frame exceeds maxFrameSize of ${maxFrameSize} bytes`, options);
+    this.maxFrameSize = maxFrameSize;
+  }
+}
+
+export class InvalidMessageError extends TransportError {
+  constructor (message?: string, options?: TransportErrorOptions) {
+    super('ERR_INVALID_MESSAGE', message, options);
+  }
+}
+
+export class PeerUnauthorizedError extends TransportError {
+  /** The sender id the message claimed. */
+  readonly senderId: string;
+  constructor (senderId: string, options?: TransportErrorOptions) {
+    super('ERR_PEER_UNAUTHORIZED', `certificate does not authorize sender ${JSON.stringify(senderId)}`, options);
+    this.senderId = senderId;
+  }
+}
+
+export class ConnectTimeoutError extends TransportError {
+  constructor (timeout: number, options?: TransportErrorOptions) {
+    super('ERR_CONNECT_TIMEOUT', `connect did not complete within ${timeout} ms`, options);
+  }
+}
+
+export class IdleTimeoutError extends TransportError {
+  constructor (timeout: number, options?: TransportErrorOptions) {
+    super('ERR_IDLE_TIMEOUT', `connection idle for ${timeout} ms`, options);
+  }
+}
+
+export class HandshakeTimeoutError extends TransportError {
+  constructor (timeout: number, options?: TransportErrorOptions) {
+    super('ERR_HANDSHAKE_TIMEOUT', `TLS handshake did not complete within ${timeout} ms`, options);
+  }
+}
+
+export class TlsRefusedError extends TransportError {
+  /** Frames that were waiting for this connection and were not delivered. */
+  readonly framesDropped: number;
+  constructor (framesDropped: number, options?: TransportErrorOptions) {
+    super('ERR_TLS_REFUSED', `remote closed the TLS connection before accepting it; ${framesDropped} frame(s) not delivered`, options);
+    this.framesDropped = framesDropped;
+  }
+}
+
+export class TlsHandshakeError extends TransportError {
+  /** Node's or OpenSSL's reason: an `authorizationError` or an alert code. */
+  readonly reason: string;
+  constructor (reason: string, options?: TransportErrorOptions) {
+    super('ERR_TLS_HANDSHAKE', `inbound TLS handshake failed: ${reason}`, options);
+    this.reason = reason;
+  }
+}
+
+export class BackpressureError extends TransportError {
+  constructor (queuedBytes: number, limit: number, options?: TransportErrorOptions) {
+    super('ERR_BACKPRESSURE', `outbound queue holds ${queuedBytes} bytes (limit ${limit}); frame not queued`, options);
+  }
+}
+
+export class ConnectionLostError extends TransportError {
+  /** Frames handed to the socket that it had not yet flushed when it broke. */
+  readonly framesLost: number;
+  constructor (framesLost: number, options?: TransportErrorOptions) {
+    super('ERR_CONNECTION_LOST', `connection lost; ${framesLost} frame(s) written to it may not have arrived`, options);
+    this.framesLost = framesLost;
+  }
+}
+
+export class ClusterMismatchError extends TransportError {
+  constructor (expected: string, got: string | false, options?: TransportErrorOptions) {
+    super('ERR_CLUSTER_MISMATCH', `remote is not in cluster ${JSON.stringify(expected)} (ALPN: ${got === false ? 'none' : JSON.stringify(got)})`, options);
+  }
+}
+
+export class PlaintextRefusedError extends TransportError {
+  constructor (options?: TransportErrorOptions) {
+    super('ERR_PLAINTEXT_REFUSED', undefined, options);
+  }
+}

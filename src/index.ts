@@ -1,0 +1,51 @@
+/**
+ * Public entry. `require('gossipmonger-tls-transport')` returns the
+ * constructor itself, as 0.1.6 did, with the named exports hung on it;
+ * `esm/index.mjs` gives ESM importers the same default and named exports.
+ */
+import * as errors from './errors';
+import * as message from './message';
+import * as options from './options';
+import * as transport from './transport';
+
+/** The transport. A subclass only so that the namespace below can merge with it. */
+class TcpTransport extends transport.TcpTransport {}
+
+const Self = TcpTransport;
+
+namespace TcpTransport {
+  export const TcpTransport = Self;
+  export type TcpTransport = InstanceType<typeof Self>;
+  export import TransportError = errors.TransportError;
+  export import MalformedPeerError = errors.MalformedPeerError;
+  export import FrameTooLargeError = errors.FrameTooLargeError;
+  export import InvalidMessageError = errors.InvalidMessageError;
+  export import PeerUnauthorizedError = errors.PeerUnauthorizedError;
+  export import ConnectTimeoutError = errors.ConnectTimeoutError;
+  export import IdleTimeoutError = errors.IdleTimeoutError;
+  export import HandshakeTimeoutError = errors.HandshakeTimeoutError;
+  export import TlsRefusedError = errors.TlsRefusedError;
+  export import TlsHandshakeError = errors.TlsHandshakeError;
+  export import BackpressureError = errors.BackpressureError;
+  export import ConnectionLostError = errors.ConnectionLostError;
+  export import ClusterMismatchError = errors.ClusterMismatchError;
+  export import PlaintextRefusedError = errors.PlaintextRefusedError;
+  export const ERROR_CODES = errors.ERROR_CODES;
+  export type ErrorCode = errors.ErrorCode;
+  export const messageSchema = message.messageSchema;
+  export const DEFAULTS = options.DEFAULTS;
+  export type TransportOptions = options.TransportOptions;
+  export type TlsOptions = options.TlsOptions;
+  export type KeepAliveOptions = options.KeepAliveOptions;
+  export type PlaintextMigration = options.PlaintextMigration;
+  export type AuthorizeFunction = options.AuthorizeFunction;
+  export type EventInfo = transport.EventInfo;
+  export type TransportEvents = transport.TransportEvents;
+  export type TransportStats = transport.TransportStats;
+  export type Sender = message.Sender;
+  export type Delta = message.Delta;
+  export type DigestEntry = message.DigestEntry;
+  export type Message = message.Message;
+}
+
+export = TcpTransport;

@@ -1,0 +1,120 @@
+/**
+ * Frame bytes -> validated message. The schema is the line between the network
+ * and gossipmonger: gossipmonger@0.1.10's handlers call `deltas.forEach`,
+ * `delta.shift()` and `storage.get(id).updateWithDelta(...)` without checks, so
+ * anything that reaches them must have the shape they assume or the host
+ * process throws.
+ */
+import { isUtf8 } from 'node:buffer';
+import Ajv from 'ajv';
+import { InvalidMessageError } from './errors';
+
+/**
+ * Ids and keys that are properties of every plain object. gossipmonger's
+ * memory storage looks peers up with `storage[id]`, so a peer named
+ * `constructor` or `__proto__` resolves to a function or Object.prototype and
+ * the handler throws; a delta key `__proto__` would rewrite a peer's prototype.
+ */
+export const RESERVED_NAMES: readonly string[] = Object.freeze(Object.getOwnPropertyNames(Object.prototype).sort());
+
+const peerId = { type: 'string', minLength: 1, not: { enum: RESERVED_NAMES } } as const;
+/** What gossipmonger puts in `transport`: this transport's `{ host, port }`, left open to extra keys. */
+const transportInfo = {
+  type: 'object',
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 }
+  }
+} as const;
+const version = { type: 'integer', minimum: 0 } as const;
+
+/**
+ * JSON Schema (draft-07) of a message. Exported so users can read exactly what
+ * is accepted.
+ */
+export const messageSchema = {
+  $id: 'gossipmonger-tls-transport/message',
+  type: 'object',
+  required: ['sender'],
+  additionalProperties: false,
+  properties: {
+    sender: {
+      type: 'object',
+      required: ['id'],
+      properties: { id: peerId, transport: transportInfo }
+    },
+    deltas: {
+      type: 'array',
+      items: {
+        // [peerId, key, value, version], as gossipmonger builds it.
+        type: 'array',
+        minItems: 4,
+        maxItems: 4,
+        items: [peerId, { type: 'string', not: { const: '__proto__' } }, {}, version],
+        additionalItems: false
+      }
+    },
+    digest: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'maxVersionSeen'],
+        properties: { id: peerId, maxVersionSeen: version, transport: transportInfo }
+      }
+    }
+  },
+  // Exactly one of the two: with both present both branches match, and oneOf fails.
+  oneOf: [{ required: ['deltas'] }, { required: ['digest'] }]
+} as const;
+
+export interface PeerTransportInfo {
+  host?: string;
+  port?: number;
+  [key: string]: unknown;
+}
+
+export interface Sender {
+  id: string;
+  transport?: PeerTransportInfo;
+  [key: string]: unknown;
+}
+
+/** One delta: `[peerId, key, value, version]`. */
+export type Delta = [string, string, unknown, number];
+
+export interface DigestEntry {
+  id: string;
+  maxVersionSeen: number;
+  transport?: PeerTransportInfo;
+  [key: string]: unknown;
+}
+
+export type Message =
+  | { sender: Sender; deltas: Delta[]; digest?: undefined }
+  | { sender: Sender; digest: DigestEntry[]; deltas?: undefined };
+
+// Compiled once at load: compiling is milliseconds, validating microseconds.
+// strictRequired off: oneOf's branches name properties defined one level up, which is fine.
+const ajv = new Ajv({ allErrors: false, strict: true, strictTuples: false, strictRequired: false });
+const validate = ajv.compile<Message>(messageSchema);
+
+/**
+ * Parses and validates one frame. Throws InvalidMessageError (code
+ * ERR_INVALID_MESSAGE) for bytes that are not UTF-8, not JSON, or not a message.
+ */
+export function parseMessage (frame: Buffer): Message {
+  // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change ids.
+  if (!isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
+  let value: unknown;
+  try {
+    value = JSON.parse(frame.toString('utf8'));
+  } catch (error) {
+    throw new InvalidMessageError('frame is not JSON', { cause: error });
+  }
+  if (!validate(value)) {
+    const first = validate.errors?.[0];
+    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'does not fit the schema';
+    throw new InvalidMessageError(`message does not fit the schema: ${where}`);
+  }
+  return value;
+}

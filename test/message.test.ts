@@ -1,0 +1,46 @@
+import { expect } from 'chai';
+import { InvalidMessageError } from '../src/errors';
+import { messageSchema, parseMessage, RESERVED_NAMES } from '../src/message';
+import { INVALID_MESSAGES, sender } from './fixtures';
+
+
+function parse (value: unknown): unknown {
+  return parseMessage(Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)));
+}
+
+
+describe('message', () => {
+  describe('parseMessage', () => {
+    it('accepts a digest as gossipmonger@0.1.10 sends it', () => {
+      const message = { digest: [{ id: 'a', maxVersionSeen: 3, transport: { host: 'localhost', port: 1 } }, { id: 'b', maxVersionSeen: 0 }], sender };
+      expect(parse(message)).to.deep.equal(message);
+    });
+
+    it('accepts deltas with any JSON value, as gossipmonger@0.1.10 sends them', () => {
+      const message = { deltas: [['a', 'k', { nested: [1, null, 'x'] }, 1], ['b', 'constructor', null, 2]], sender };
+      expect(parse(message)).to.deep.equal(message);
+    });
+
+    it('accepts a sender without transport and an empty digest', () => {
+      expect(parse({ digest: [], sender: { id: 'x' } })).to.deep.equal({ digest: [], sender: { id: 'x' } });
+    });
+
+    for (const [name, text] of INVALID_MESSAGES) {
+      it(`refuses ${name} with ERR_INVALID_MESSAGE`, () => {
+        expect(() => parse(text)).to.throw(InvalidMessageError).with.property('code', 'ERR_INVALID_MESSAGE');
+      });
+    }
+
+    it('refuses bytes that are not UTF-8', () => {
+      const bytes = Buffer.concat([Buffer.from('{"digest":[],"sender":{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
+      expect(() => parseMessage(bytes)).to.throw(InvalidMessageError).with.property('message').that.match(/UTF-8/);
+    });
+  });
+
+  describe('messageSchema', () => {
+    it('is exported for users to read, and lists the reserved names', () => {
+      expect(messageSchema.required).to.deep.equal(['sender']);
+      expect(RESERVED_NAMES).to.include('__proto__').and.to.include('constructor');
+    });
+  });
+});

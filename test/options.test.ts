@@ -1,0 +1,93 @@
+import { expect } from 'chai';
+import { DEFAULTS, resolveOptions } from '../src/options';
+import { pem } from './helpers';
+
+const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
+
+describe('options', () => {
+  describe('resolveOptions', () => {
+    it('fills in the documented defaults', () => {
+      const o = resolveOptions(undefined);
+      expect(o).to.deep.include({
+        host: 'localhost',
+        port: 9742,
+        tls: undefined,
+        maxFrameSize: 1048576,
+        keepAlive: undefined,
+        connectTimeout: 5000,
+        handshakeTimeout: 5000,
+        idleTimeout: 30000,
+        maxConnections: 256,
+        cluster: undefined
+      });
+    });
+
+    it('fills in the TLS defaults: minVersion TLSv1.2, no requestCert, rejectUnauthorized, authorize any', () => {
+      const o = resolveOptions({ tls: tlsBase() });
+      expect(o.tls!.context.minVersion).to.equal('TLSv1.2');
+      expect(o.tls!.requestCert).to.equal(false);
+      expect(o.tls!.rejectUnauthorized).to.equal(true);
+      expect(o.tls!.authorize).to.equal('any');
+      expect(o.tls!.plaintext).to.deep.equal({ accept: false, send: false, until: undefined });
+    });
+
+    it('fills in keepAlive defaults from true', () => {
+      expect(resolveOptions({ keepAlive: true }).keepAlive).to.deep.equal({
+        idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
+      });
+    });
+
+    it('accepts port 0, Infinity for maxFrameSize, and a deadline as a date string', () => {
+      expect(resolveOptions({ port: 0 }).port).to.equal(0);
+      expect(resolveOptions({ maxFrameSize: Infinity }).maxFrameSize).to.equal(Infinity);
+      const until = resolveOptions({ tls: { ...tlsBase(), plaintext: { accept: true, until: '2030-01-01T00:00:00Z' } } }).tls!.plaintext.until;
+      expect(until).to.equal(Date.parse('2030-01-01T00:00:00Z'));
+    });
+
+    it('does not mutate the caller\'s object', () => {
+      const tls = tlsBase();
+      const options = Object.freeze({ port: 0, tls: Object.freeze(tls) });
+      resolveOptions(options);
+      expect(Object.keys(tls)).to.deep.equal(['key', 'cert', 'ca']);
+    });
+
+    const bad: Array<[string, unknown, RegExp, 'TypeError' | 'RangeError']> = [
+      ['options itself', 'x', /^options must be an object/, 'TypeError'],
+      ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
+      ['host', { host: 5 }, /options\.host/, 'TypeError'],
+      ['port type', { port: '80' }, /options\.port/, 'TypeError'],
+      ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
+      ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
+      ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
+      ['maxFrameSize NaN', { maxFrameSize: NaN }, /options\.maxFrameSize/, 'TypeError'],
+      ['connectTimeout', { connectTimeout: -1 }, /options\.connectTimeout/, 'RangeError'],
+      ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
+      ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
+      ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
+      ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
+      ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
+      ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
+      ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
+      ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
+      ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
+      ['tls.requestCert', { tls: { ...tlsBase(), requestCert: 'yes' } }, /options\.tls\.requestCert/, 'TypeError'],
+      ['tls.rejectUnauthorized', { tls: { ...tlsBase(), rejectUnauthorized: 0 } }, /options\.tls\.rejectUnauthorized/, 'TypeError'],
+      ['tls.authorize value', { tls: { ...tlsBase(), authorize: 'all' } }, /options\.tls\.authorize/, 'TypeError'],
+      ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
+      ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
+      ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
+      ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
+      ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
+      ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],
+      ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
+      ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
+      ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
+      ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError']
+    ];
+    for (const [what, options, message, kind] of bad) {
+      it(`throws a ${kind} naming the option for a bad ${what}`, () => {
+        expect(() => resolveOptions(options)).to.throw(kind === 'TypeError' ? TypeError : RangeError, message);
+      });
+    }
+  });
+});
