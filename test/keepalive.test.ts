@@ -1,0 +1,164 @@
+/**
+ * keepAlive: one pooled connection per remote, in plain TCP and TLS.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { createServer as netServer, type AddressInfo, type Server } from 'node:net';
+import { createServer as tlsServer } from 'node:tls';
+import { join } from 'node:path';
+import { HOST, ca, closeAll, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until, type Mode } from './helpers';
+import { TcpTransport } from './helpers';
+
+const codeOf = (error: unknown): string | undefined => (error as { code?: string }).code;
+
+/** A server that accepts (completing TLS) and never reads. */
+async function stalledServer (mode: Mode): Promise<{ server: Server; stop: () => Promise<void> }> {
+  const sockets = new Set<import('node:net').Socket>();
+  const onSocket = (socket: import('node:net').Socket): void => {
+    socket.pause();
+    socket.on('error', () => {});
+    sockets.add(socket);
+  };
+  const server = mode === 'plain' ? netServer(onSocket) : tlsServer({ ...pem('peer-1'), ca: ca() }, onSocket);
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const stop = async (): Promise<void> => {
+    // A paused socket never reads the peer's FIN, so close it from here.
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { server, stop };
+}
+
+for (const mode of ['plain', 'tls', 'mtls'] as Mode[]) {
+  describe(`keepAlive [${mode}]`, () => {
+    afterEach(closeAll);
+
+    it('carries thousands of frames on one connection, complete and in order', async () => {
+      const receiver = await listening(mode);
+      const seen = record(receiver);
+      const sender = track(transport(mode, { keepAlive: true }, 'peer-2'));
+      const errors = record(sender).errors;
+      const n = 3000;
+      for (let i = 0; i < n; i++) sender.digest(peerAt(receiver), { id: 'ka' }, [{ id: 'ka', maxVersionSeen: i }]);
+      await until(() => seen.digests.length === n, 10000, `${n} frames`);
+      const order = seen.digests.map((d) => (d[1] as Array<{ maxVersionSeen: number }>)[0]!.maxVersionSeen);
+      expect(order).to.deep.equal(Array.from({ length: n }, (_, i) => i));
+      expect(sender.stats().connections.outbound + sender.stats().connections.resumed).to.be.at.most(2);
+      expect(receiver.stats().connections.accepted).to.equal(1);
+      expect(errors).to.deep.equal([]);
+    });
+
+    it('reopens a pooled connection that the server closed, and the next frames arrive', async () => {
+      const receiver = await listening(mode, { idleTimeout: 100 });
+      const seen = record(receiver);
+      const sender = track(transport(mode, { keepAlive: true }, 'peer-2'));
+      const errors = record(sender).errors;
+      sender.digest(peerAt(receiver), { id: 'one' }, []);
+      await until(() => seen.digests.length === 1);
+      await until(() => receiver.stats().connections.open === 0, 3000, 'the server to close the idle connection');
+      await sleep(20);
+      sender.digest(peerAt(receiver), { id: 'two' }, []);
+      sender.digest(peerAt(receiver), { id: 'three' }, []);
+      await until(() => seen.digests.length === 3);
+      expect(seen.digests.map((d) => (d[0] as { id: string }).id)).to.deep.equal(['one', 'two', 'three']);
+      expect(receiver.stats().connections.accepted).to.equal(2);
+      expect(errors).to.deep.equal([]);
+    });
+
+    it('refuses frames with ERR_BACKPRESSURE instead of queueing past maxQueuedBytes', async () => {
+      const { server, stop } = await stalledServer(mode);
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const limit = 256 * 1024;
+        const sender = track(transport(mode, { keepAlive: { maxQueuedBytes: limit } }, 'peer-2'));
+        const errors = record(sender).errors;
+        const value = 'v'.repeat(1024);
+        const before = process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed;
+        for (let round = 0; round < 50 && errors.length === 0; round++) {
+          for (let i = 0; i < 100; i++) sender.deltas({ transport: { host: HOST, port } }, { id: 'bp' }, [['bp', 'k', value, i]]);
+          await sleep(5);
+        }
+        expect(errors.length).to.be.above(0);
+        expect(errors.every((e) => codeOf(e) === 'ERR_BACKPRESSURE')).to.equal(true);
+        const grown = process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed - before;
+        expect(grown, 'memory held for the stalled remote').to.be.below(16 * 1024 * 1024);
+      } finally {
+        await Promise.all([closeAll(), stop()]);
+      }
+    });
+
+    it('closes an idle pooled connection after keepAlive.idleTimeout', async () => {
+      const receiver = await listening(mode);
+      const seen = record(receiver);
+      const sender = track(transport(mode, { keepAlive: { idleTimeout: 100 } }, 'peer-2'));
+      sender.digest(peerAt(receiver), { id: 'idle' }, []);
+      await until(() => seen.digests.length === 1);
+      expect(receiver.stats().connections.open).to.equal(1);
+      await until(() => receiver.stats().connections.open === 0, 3000, 'the client to close its idle connection');
+      expect(seen.errors).to.deep.equal([]);
+    });
+
+    it('flushes queued frames on close()', async () => {
+      const receiver = await listening(mode);
+      const seen = record(receiver);
+      const sender = transport(mode, { keepAlive: true }, 'peer-2');
+      for (let i = 0; i < 100; i++) sender.digest(peerAt(receiver), { id: `f${i}` }, []);
+      await new Promise<void>((resolve) => sender.close(resolve));
+      await until(() => seen.digests.length === 100);
+    });
+  });
+}
+
+describe('keepAlive [mtls] refusal', () => {
+  afterEach(closeAll);
+
+  it('reports every queued frame of a refused pooled connection', async () => {
+    const receiver = await listening('mtls');
+    const seen = record(receiver);
+    const sender = track(new TcpTransport({ host: HOST, port: 0, keepAlive: true, tls: { ...pem('rogue-peer'), ca: ca() } }));
+    const errors = record(sender).errors;
+    for (let i = 0; i < 7; i++) sender.digest(peerAt(receiver), { id: `r${i}` }, []);
+    await until(() => errors.length === 1);
+    expect(codeOf(errors[0])).to.equal('ERR_TLS_REFUSED');
+    expect(errors[0]).to.have.property('framesDropped', 7);
+    await sleep(20);
+    expect(seen.digests).to.have.length(0);
+  });
+
+  it('uses the new certificate after setSecureContext on the next pooled connection', async () => {
+    const receiver = await listening('mtls', { tls: { ...tlsFor('mtls')!, ca: [ca(), ca('next-ca')] } });
+    const seen = record(receiver);
+    const sender = track(transport('mtls', { keepAlive: true, tls: { ...tlsFor('mtls', 'peer-2')!, ca: [ca()] } }));
+    const got = new Set<string>();
+    receiver.on('digest', (_s, _d, info) => { if (info.certificate) got.add(info.certificate.subject.CN as string); });
+    sender.digest(peerAt(receiver), { id: 'before' }, []);
+    await until(() => seen.digests.length === 1);
+    sender.setSecureContext({ ...pem('next-peer-2'), ca: [ca()] });
+    sender.digest(peerAt(receiver), { id: 'after' }, []);
+    await until(() => seen.digests.length === 2);
+    expect([...got].sort()).to.deep.equal(['next-peer-2', 'peer-2']);
+  });
+});
+
+describe('keepAlive close()', () => {
+  it('leaves no handle open: the process exits by itself', async function () {
+    this.timeout(10000);
+    const script = `
+      const T = require(${JSON.stringify(join(__dirname, '..', 'src', 'index.js'))});
+      const r = new T({ host: '127.0.0.1', port: 0 });
+      r.listen(() => {
+        const s = new T({ host: '127.0.0.1', port: 0, keepAlive: { idleTimeout: 60000 } });
+        r.on('digest', () => { s.close(() => r.close(() => console.log('closed'))); });
+        s.digest({ transport: { host: '127.0.0.1', port: r.port } }, { id: 'x' }, []);
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => { child.kill(); reject(new Error('the process did not exit within 5 s: a handle is left open')); }, 5000);
+      child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+    });
+    expect(code).to.equal(0);
+    expect(out.trim()).to.equal('closed');
+  });
+});
