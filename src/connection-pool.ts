@@ -36,8 +36,7 @@ class Remote {
   socket: AnySocket | undefined;
   state: 'idle' | 'dialing' | 'open' = 'idle';
   /** Frames not yet handed to the socket, from `head` on. */
-  private frames: string[] = [];
-  private sizes: number[] = [];
+  private frames: Buffer[] = [];
   private head = 0;
   queuedBytes = 0;
   /** Frames handed to the socket, and how many of those it has flushed. */
@@ -55,7 +54,8 @@ class Remote {
     return this.frames.length - this.head;
   }
 
-  send (frame: string, size: number): void {
+  send (frame: Buffer): void {
+    const size = frame.length;
     const ctx = this.pool.ctx;
     const buffered = this.socket === undefined ? 0 : this.socket.writableLength;
     if (this.queuedBytes + buffered + size > ctx.maxQueuedBytes) {
@@ -64,11 +64,10 @@ class Remote {
     }
     this.lastUsed = Date.now();
     if (this.state === 'open' && this.queued === 0 && !this.socket!.writableNeedDrain) {
-      this.write(this.socket!, frame, size);
+      this.write(this.socket!, frame);
       return;
     }
     this.frames.push(frame);
-    this.sizes.push(size);
     this.queuedBytes += size;
     if (this.state === 'idle') this.connect();
   }
@@ -83,7 +82,7 @@ class Remote {
     this.socket?.uncork();
   };
 
-  private write (socket: AnySocket, frame: string, size: number): boolean {
+  private write (socket: AnySocket, frame: Buffer): boolean {
     // Frames sent in one tick go out together: one TLS record, one syscall.
     if (!this.corked) {
       this.corked = true;
@@ -91,7 +90,7 @@ class Remote {
       process.nextTick(this.uncork);
     }
     this.written++;
-    this.pool.ctx.countOut(size);
+    this.pool.ctx.countOut(frame.length);
     return socket.write(frame, this.onFlushed);
   }
 
@@ -102,16 +101,14 @@ class Remote {
     if (this.state !== 'open' || socket === undefined) return;
     let n = 0;
     while (this.head < this.frames.length && n < BATCH_FRAMES) {
-      const i = this.head++;
-      const size = this.sizes[i]!;
-      this.queuedBytes -= size;
-      const ok = this.write(socket, this.frames[i]!, size);
+      const frame = this.frames[this.head++]!;
+      this.queuedBytes -= frame.length;
+      const ok = this.write(socket, frame);
       n++;
       if (!ok) break;
     }
     if (this.head === this.frames.length) {
       this.frames = [];
-      this.sizes = [];
       this.head = 0;
       if (this.closing && this.flushed === this.written) socket.end();
     } else if (!socket.writableNeedDrain && !this.scheduled) {
@@ -130,6 +127,7 @@ class Remote {
       port: this.port,
       connectTimeout: ctx.connectTimeout,
       secure: ctx.secure(),
+      persistent: true,
       pendingFrames: () => this.queued
     }, {
       accepted: (socket) => this.open(socket),
@@ -214,7 +212,6 @@ class Remote {
 
   private dropQueue (): void {
     this.frames = [];
-    this.sizes = [];
     this.head = 0;
     this.queuedBytes = 0;
   }
@@ -240,14 +237,14 @@ export class ConnectionPool {
 
   constructor (readonly ctx: PoolContext) {}
 
-  send (host: string, port: number, frame: string, size: number): void {
+  send (host: string, port: number, frame: Buffer): void {
     const key = `${host}:${port}`;
     let remote = this.remotes.get(key);
     if (remote === undefined) {
       remote = new Remote(this, host, port);
       this.remotes.set(key, remote);
     }
-    remote.send(frame, size);
+    remote.send(frame);
   }
 
   /** Open pooled connections (dialing included). */

@@ -24,6 +24,8 @@ export interface DialOptions {
   connectTimeout: number;
   /** TLS for this connection (false: plaintext during a migration). */
   secure: boolean;
+  /** A pooled connection (many frames) rather than one frame then end. */
+  persistent: boolean;
   /** How many frames wait for this connection, for the refusal's count. */
   pendingFrames: () => number;
 }
@@ -41,7 +43,7 @@ export interface DialHandlers {
 
 export function dial (factory: SocketFactory, options: DialOptions, handlers: DialHandlers): AnySocket {
   const { host, port } = options;
-  const socket = factory.connect(host, port, options.secure);
+  const socket = factory.connect(host, port, options.secure, options.persistent);
   const remote = { remoteAddress: host, remotePort: port };
   let settled = false;
   let handshaken = false;

@@ -38,6 +38,13 @@ export interface TlsOptions extends SecureContextOptions {
    */
   minVersion?: SecureContextOptions['minVersion'];
   /**
+   * Remotes whose TLS session tickets are kept for resumption (least recently
+   * used dropped first). A resumed session skips the certificate check, and is
+   * about 4x cheaper than a full handshake; 0 turns resumption off.
+   * @default 256
+   */
+  sessionCache?: number;
+  /**
    * Rolling migration from a plaintext cluster. `accept`: take plaintext
    * connections on the TLS port too (told apart by their first byte); `send`:
    * keep sending plaintext; `until`: after this instant plaintext is refused
@@ -135,7 +142,8 @@ export const DEFAULTS = Object.freeze({
   tlsMinVersion: 'TLSv1.2' as const,
   tlsRequestCert: false,
   tlsRejectUnauthorized: true,
-  tlsAuthorize: 'any' as const
+  tlsAuthorize: 'any' as const,
+  tlsSessionCache: 256
 });
 
 /** Options after validation and defaults. */
@@ -160,11 +168,12 @@ export interface ResolvedTls {
   authorize: 'any' | 'sender-id' | AuthorizeFunction;
   servername: string | undefined;
   checkServerIdentity: TlsOptions['checkServerIdentity'];
+  sessionCache: number;
   plaintext: { accept: boolean; send: boolean; until: number | undefined };
 }
 
 /** Keys of TlsOptions that are ours, not secure-context material. */
-const TLS_OWN_KEYS = new Set(['requestCert', 'rejectUnauthorized', 'authorize', 'servername', 'checkServerIdentity', 'plaintext']);
+export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(['requestCert', 'rejectUnauthorized', 'authorize', 'servername', 'checkServerIdentity', 'sessionCache', 'plaintext']);
 const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
 const TOP_KEYS = new Set(['host', 'port', 'tls', 'maxFrameSize', 'keepAlive', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'maxConnections', 'cluster']);
 
@@ -181,6 +190,13 @@ function positiveInteger (name: string, value: unknown, fallback: number, allowI
   if (!Number.isInteger(value) || value <= 0) {
     throw new RangeError(`options.${name} must be a positive integer${allowInfinity ? ' or Infinity' : ''}; got ${describe(value)}`);
   }
+  return value;
+}
+
+function nonNegativeInteger (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`options.${name} must be a non-negative integer; got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`options.${name} must be a non-negative integer; got ${describe(value)}`);
   return value;
 }
 
@@ -252,6 +268,7 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
     authorize: authorize as ResolvedTls['authorize'],
     servername: value.servername as string | undefined,
     checkServerIdentity: value.checkServerIdentity as TlsOptions['checkServerIdentity'],
+    sessionCache: nonNegativeInteger('tls.sessionCache', value.sessionCache, DEFAULTS.tlsSessionCache),
     plaintext: resolvePlaintext(value.plaintext)
   };
 }

@@ -32,9 +32,6 @@ export interface TlsServerCallbacks {
   clientError (error: NodeJS.ErrnoException, socket: TLSSocket): void;
 }
 
-/** TLS session tickets kept per remote `host:port`, least recently used dropped first. */
-const SESSION_CACHE_SIZE = 256;
-
 /** The ALPN name that carries a cluster name. */
 export function alpnName (cluster: string): string {
   return `gossipmonger/${cluster}`;
@@ -61,7 +58,9 @@ export class SocketFactory {
 
   /** A plain TCP server; `onConnection` receives every raw accepted socket. */
   createServer (onConnection: (socket: Socket) => void): Server {
-    return netCreateServer({ noDelay: true }, onConnection);
+    // Plain inbound sockets never write, so Nagle cannot delay anything there;
+    // a TLS server writes its handshake and the session ticket the client waits for.
+    return netCreateServer({ noDelay: this.secure }, onConnection);
   }
 
   /**
@@ -109,13 +108,16 @@ export class SocketFactory {
    * `ca` and must be named by `host` (DNS or IP SAN); `servername` (SNI) is
    * only set for non-IP hosts, so Node matches an IP literal against IP SANs.
    */
-  connect (host: string, port: number, secure: boolean = this.secure): AnySocket {
+  connect (host: string, port: number, secure: boolean = this.secure, persistent = false): AnySocket {
     const tls = this.tls;
     if (!tls || !secure) {
-      return netConnect({ host, port, noDelay: true });
+      // One write then end needs no TCP_NODELAY (one setsockopt less per message);
+      // a pooled connection writes frame after frame and does.
+      return netConnect({ host, port, noDelay: persistent });
     }
     const key = `${host}:${port}`;
     const session = this.sessions.get(key);
+    // TLS session tickets are kept per remote `host:port`, least recently used dropped first.
     const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
     const socket = tlsConnect({
       host,
@@ -136,7 +138,7 @@ export class SocketFactory {
   private rememberSession (key: string, ticket: Buffer): void {
     this.sessions.delete(key);
     this.sessions.set(key, ticket);
-    if (this.sessions.size > SESSION_CACHE_SIZE) {
+    if (this.sessions.size > this.tls!.sessionCache) {
       this.sessions.delete(this.sessions.keys().next().value!);
     }
   }

@@ -26,7 +26,7 @@ import {
 } from './errors';
 import { FrameDecoder, FrameOverflow } from './frame-decoder';
 import { parseMessage, type Delta, type DigestEntry, type Sender } from './message';
-import { resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 /** The TLS record type of a handshake: the first byte of every TLS connection. */
@@ -275,7 +275,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     let line: string | undefined;
     if (typeof payload === 'string') {
-      line = payload;
+      // A string is sent as it is, so it must be one line; JSON.stringify never emits a raw newline.
+      line = payload.includes('\n') ? undefined : payload;
     } else {
       try {
         line = JSON.stringify(payload);
@@ -285,7 +286,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         return;
       }
     }
-    if (line === undefined || line.includes('\n')) {
+    if (line === undefined) {
       this.#report(new InvalidMessageError('payload must encode to one line of JSON', { remoteAddress: host, remotePort: port }));
       return;
     }
@@ -294,9 +295,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, { remoteAddress: host, remotePort: port }));
       return;
     }
-    const frame = line + '\r\n';
-    if (this.#pool) this.#pool.send(host, port, frame, size + 2);
-    else this.#sendOnce(host, port, frame, size + 2);
+    // Encoded once, terminator included: the socket then copies bytes, not characters.
+    const frame = Buffer.allocUnsafe(size + 2);
+    frame.write(line, 0, size, 'utf8');
+    frame[size] = 0x0d;
+    frame[size + 1] = 0x0a;
+    if (this.#pool) this.#pool.send(host, port, frame);
+    else this.#sendOnce(host, port, frame);
   }
 
   /**
@@ -308,7 +313,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   setSecureContext (tlsOptions: SecureContextOptions): void {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    for (const key of ['requestCert', 'rejectUnauthorized', 'authorize', 'servername', 'checkServerIdentity', 'plaintext']) {
+    for (const key of TLS_OWN_KEYS) {
       if (key in tlsOptions) throw new TypeError(`setSecureContext(tlsOptions): tlsOptions.${key} cannot change after construction`);
     }
     this.#factory.rotate(tlsOptions);
@@ -347,10 +352,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   /** 0.1.6's wire behaviour: one connection, one frame, then end. */
-  #sendOnce (host: string, port: number, frame: string, size: number): void {
+  #sendOnce (host: string, port: number, frame: Buffer): void {
     const timeout = this.#options.connectTimeout;
     this.#stats.connections.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), pendingFrames: () => 1 }, {
+    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), persistent: false, pendingFrames: () => 1 }, {
       accepted: (connected) => {
         if ((connected as TLSSocket).isSessionReused?.()) this.#stats.connections.resumed++;
         let failed = false;
@@ -362,7 +367,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, { remoteAddress: host, remotePort: port })));
         connected.on('data', () => {});
-        this.#countOut(size);
+        this.#countOut(frame.length);
         connected.end(frame);
       },
       failed: (error) => this.#report(error)
@@ -401,7 +406,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       plaintext: false
     };
     this.#inbound.add(rec);
-    this.#byRaw.set(raw, rec);
+    if (this.#factory.secure) this.#byRaw.set(raw, rec);
     raw.on('error', (error) => this.#fail(rec, error));
     raw.once('close', () => this.#forget(rec));
     if (!this.#factory.secure) {

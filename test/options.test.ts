@@ -28,6 +28,7 @@ describe('options', () => {
       expect(o.tls!.requestCert).to.equal(false);
       expect(o.tls!.rejectUnauthorized).to.equal(true);
       expect(o.tls!.authorize).to.equal('any');
+      expect(o.tls!.sessionCache).to.equal(256);
       expect(o.tls!.plaintext).to.deep.equal({ accept: false, send: false, until: undefined });
     });
 
@@ -76,6 +77,8 @@ describe('options', () => {
       ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
       ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
       ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
+      ['tls.sessionCache type', { tls: { ...tlsBase(), sessionCache: '1' } }, /options\.tls\.sessionCache/, 'TypeError'],
+      ['tls.sessionCache range', { tls: { ...tlsBase(), sessionCache: -1 } }, /options\.tls\.sessionCache/, 'RangeError'],
       ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
       ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
       ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],

@@ -184,6 +184,19 @@ describe('TLS', () => {
     });
   });
 
+  describe('tls.sessionCache', () => {
+    it('0 turns resumption off: every connection is a full handshake', async () => {
+      const receiver = await listening('mtls');
+      const seen = record(receiver);
+      const sender = senderWith('peer-2', 'ca', { sessionCache: 0 });
+      for (const id of ['a', 'b', 'c']) {
+        sender.digest(peerAt(receiver), { id }, []);
+        await until(() => seen.digests.length === ['a', 'b', 'c'].indexOf(id) + 1);
+      }
+      expect(sender.stats().connections.resumed).to.equal(0);
+    });
+  });
+
   describe('#setSecureContext', () => {
     it('after rotating to a new CA, refuses a peer of the old CA and accepts one of the new', async () => {
       const receiver = await listening('mtls');

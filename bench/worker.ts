@@ -1,0 +1,205 @@
+/**
+ * One side of one benchmark case, in its own process:
+ *   node worker.js receiver CASE SIZE
+ *   node worker.js sender CASE SIZE PORT
+ * The orchestrator (run.ts) relays the receiver's running count to the
+ * sender, which keeps a fixed number of messages in flight (closed loop).
+ */
+import { createServer as netServer, connect as netConnect, type Socket } from 'node:net';
+import { createServer as tlsServer, connect as tlsConnect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import OldTransport = require('gossipmonger-tcp-transport');
+import TcpTransport = require('../src/index');
+import { FrameDecoder } from '../src/frame-decoder';
+import { CASES, SIZES, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';
+
+const HOST = '127.0.0.1';
+const CERTS = join(__dirname, '..', '..', 'certs');
+const pem = (name: string): { key: string; cert: string } => ({
+  key: readFileSync(join(CERTS, `${name}.key`), 'utf8'),
+  cert: readFileSync(join(CERTS, `${name}.crt`), 'utf8')
+});
+const ca = readFileSync(join(CERTS, 'ca.crt'), 'utf8');
+
+interface OldInstance {
+  on (event: string, listener: (...args: unknown[]) => void): void;
+  listen (callback?: () => void): void;
+  rpc (remote: unknown, payload: unknown): void;
+}
+const Old = OldTransport as unknown as new (options: { host: string; port: number }) => OldInstance;
+
+function send (message: FromWorker): void {
+  process.send!(message);
+}
+
+function now (): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function tlsOptions (spec: CaseSpec, peer: string): Record<string, unknown> | undefined {
+  if (spec.mode === 'plain') return undefined;
+  return { ...pem(peer), ca, ...(spec.mode === 'mtls' ? { requestCert: true } : {}), sessionCache: spec.resume ? 256 : 0 };
+}
+
+/** A free port for 0.1.6, which treats port 0 as 9742. */
+function freePort (): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = netServer();
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function receiver (spec: CaseSpec): Promise<void> {
+  let total = 0;
+  let measuring = false;
+  let count = 0;
+  let started = 0;
+  const latencies: number[] = [];
+  const onMessage = (sender: unknown): void => {
+    total++;
+    if (!measuring) return;
+    count++;
+    const t = (sender as { t?: number }).t;
+    if (typeof t === 'number') latencies.push(now() - t);
+  };
+
+  let port: number;
+  if (spec.impl === 'old') {
+    port = await freePort();
+    const t = new Old({ host: HOST, port });
+    t.on('error', () => {});
+    t.on('deltas', onMessage);
+    t.on('digest', onMessage);
+    await new Promise<void>((resolve) => t.listen(resolve));
+  } else if (spec.impl === 'ours') {
+    const tls = tlsOptions(spec, 'peer-1');
+    const t = new TcpTransport({ host: HOST, port: 0, ...(tls ? { tls } : {}) });
+    t.on('error', () => {});
+    t.on('deltas', onMessage);
+    t.on('digest', onMessage);
+    await new Promise<void>((resolve) => t.listen(resolve));
+    port = t.port;
+  } else {
+    // The limit: newline-delimited JSON on one socket, parsed and nothing else.
+    const onSocket = (socket: Socket): void => {
+      const decoder = new FrameDecoder();
+      socket.on('data', (chunk: Buffer) => {
+        for (const frame of decoder.push(chunk)) onMessage((JSON.parse(frame.toString('utf8')) as { sender: unknown }).sender);
+      });
+      socket.on('error', () => {});
+    };
+    const server = spec.mode === 'plain' ? netServer(onSocket) : tlsServer({ ...pem('peer-1'), ca }, onSocket);
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    port = (server.address() as { port: number }).port;
+  }
+
+  let reported = 0;
+  setInterval(() => {
+    if (total !== reported) {
+      reported = total;
+      send({ type: 'received', count: total });
+    }
+  }, 1).unref();
+
+  process.on('message', (message: ToWorker) => {
+    if (message.type === 'measure') {
+      measuring = true;
+      count = 0;
+      latencies.length = 0;
+      started = now();
+    } else if (message.type === 'stop') {
+      const ms = now() - started;
+      latencies.sort((a, b) => a - b);
+      const at = (q: number): number => latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+      send({ type: 'result', count, ms, p50: at(0.5), p99: at(0.99), peakRss: process.resourceUsage().maxRSS * 1024 });
+      setTimeout(() => process.exit(0), 20);
+    }
+  });
+  send({ type: 'ready', port });
+}
+
+async function sender (spec: CaseSpec, sizeIndex: number, port: number): Promise<void> {
+  const size = SIZES[sizeIndex]!;
+  const body = payloadFor(size);
+  const window = windowFor(spec, size);
+  const remote = { id: 'receiver', transport: { host: HOST, port } };
+  const senderInfo = { id: 'bench', transport: { host: HOST, port: 1 } };
+  let errors = 0;
+  let sendOne: () => boolean;
+  let cork: ((on: boolean) => void) | undefined;
+  const message = (): unknown => ({ ...body, sender: { ...senderInfo, t: now() } });
+
+  if (spec.impl === 'old') {
+    const t = new Old({ host: HOST, port: 1 });
+    t.on('error', () => { errors++; });
+    sendOne = () => { t.rpc(remote, message()); return true; };
+  } else if (spec.impl === 'ours') {
+    const tls = tlsOptions(spec, 'peer-2');
+    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(tls ? { tls } : {}) });
+    t.on('error', () => { errors++; });
+    sendOne = () => { t.rpc(remote, message()); return true; };
+  } else {
+    const socket = spec.mode === 'plain'
+      ? netConnect({ host: HOST, port, noDelay: true })
+      : tlsConnect({ host: HOST, port, ca, ...pem('peer-2') });
+    socket.setNoDelay(true);
+    socket.on('error', () => { errors++; });
+    await new Promise((resolve) => socket.once(spec.mode === 'plain' ? 'connect' : 'secureConnect', resolve));
+    let waiting = false;
+    socket.on('drain', () => { waiting = false; });
+    // Each burst goes out corked, as the pooled transport does: the limit is
+    // the best a bare socket can do, not one syscall per frame.
+    cork = (on) => { if (on) socket.cork(); else socket.uncork(); };
+    // The raw socket respects its own backpressure on top of the window.
+    sendOne = () => {
+      if (waiting) return false;
+      if (!socket.write(JSON.stringify(message()) + '\r\n')) waiting = true;
+      return true;
+    };
+  }
+
+  let sent = 0;
+  let received = 0;
+  let running = true;
+  const pump = (): void => {
+    if (!running) return;
+    let burst = 0;
+    cork?.(true);
+    while (sent - received < window && burst < 64) {
+      if (!sendOne()) break;
+      sent++;
+      burst++;
+    }
+    cork?.(false);
+    setImmediate(pump);
+  };
+  process.on('message', (msg: ToWorker) => {
+    if (msg.type === 'received') {
+      // The receiver counts from its start; the sender's count is what it handed over.
+      received = msg.count;
+      if (received > sent) sent = received;
+    } else if (msg.type === 'start') {
+      pump();
+    } else if (msg.type === 'stop') {
+      running = false;
+      send({ type: 'sent', errors });
+      setTimeout(() => process.exit(0), 20);
+    }
+  });
+  send({ type: 'ready', port });
+}
+
+const [role, caseIndex, sizeIndex, port] = process.argv.slice(2);
+const spec = CASES[Number(caseIndex)];
+if (!spec || !process.send) {
+  process.stderr.write('usage: worker.js receiver|sender CASE SIZE [PORT] (started by run.js)\n');
+  process.exit(2);
+}
+(role === 'receiver' ? receiver(spec) : sender(spec, Number(sizeIndex), Number(port))).catch((error: unknown) => {
+  process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
