@@ -100,47 +100,61 @@ export function certNames (peers: number): string[] {
   return names;
 }
 
-/** True when every file is there and no certificate expires within a day (except the expired fixture). */
-export function isComplete (dir: string, peers: number): boolean {
-  for (const name of certNames(peers)) {
-    const crt = join(dir, `${name}.crt`);
-    if (!existsSync(crt) || !existsSync(join(dir, `${name}.key`))) return false;
-    if (name === 'expired-peer') continue;
-    const validTo = Date.parse(new X509Certificate(readFileSync(crt)).validTo);
-    if (validTo < Date.now() + DAY) return false;
-  }
-  return true;
+/** True when NAME.crt and NAME.key exist and the certificate is valid for at least another day. */
+function isValid (dir: string, name: string, mayBeExpired = false): boolean {
+  const crt = join(dir, `${name}.crt`);
+  if (!existsSync(crt) || !existsSync(join(dir, `${name}.key`))) return false;
+  if (mayBeExpired) return true;
+  return Date.parse(new X509Certificate(readFileSync(crt)).validTo) >= Date.now() + DAY;
 }
 
-/** Generates the whole set; returns the directory. Idempotent unless `force`. */
+/** True when every file is there and no certificate expires within a day (except the expired fixture). */
+export function isComplete (dir: string, peers: number): boolean {
+  return certNames(peers).every((name) => isValid(dir, name, name === 'expired-peer'));
+}
+
+/**
+ * Writes whatever is missing or about to expire; returns the directory and
+ * whether anything was written. A valid CA is kept, so adding peers (the demo's
+ * --peers) never invalidates certificates that tests or peers already hold.
+ */
 export async function generateCerts (options: CertOptions = {}): Promise<{ dir: string; generated: boolean }> {
   const dir = options.dir ?? DEFAULT_CERT_DIR;
   const peers = options.peers ?? 5;
   const keyType = options.keyType ?? 'ec';
-  if (!options.force && isComplete(dir, peers)) return { dir, generated: false };
+  const force = options.force === true;
+  if (!force && isComplete(dir, peers)) return { dir, generated: false };
   mkdirSync(dir, { recursive: true });
+  const need = (name: string, mayBeExpired = false): boolean => force || !isValid(dir, name, mayBeExpired);
 
-  const ca = await makeCa('gossipmonger test CA', keyType);
-  writePem(dir, 'ca', ca);
+  const caFresh = need('ca');
+  const ca = caFresh ? await makeCa('gossipmonger test CA', keyType) : loadPem('ca', dir);
+  if (caFresh) writePem(dir, 'ca', ca);
   for (let i = 1; i <= peers; i++) {
     const name = `peer-${i}`;
-    writePem(dir, name, await makePeer(ca, { cn: name, ...LOOPBACK, uris: [peerUri(name)] }, keyType));
+    if (caFresh || need(name)) writePem(dir, name, await makePeer(ca, { cn: name, ...LOOPBACK, uris: [peerUri(name)] }, keyType));
   }
   // Hostile fixtures: each must be refused by a transport that trusts only `ca`.
-  const rogueCa = await makeCa('rogue CA', keyType);
-  writePem(dir, 'rogue-ca', rogueCa);
-  writePem(dir, 'rogue-peer', await makePeer(rogueCa, { cn: 'peer-1', ...LOOPBACK }, keyType));
-  writePem(dir, 'expired-peer', await makePeer(ca, {
-    cn: 'expired-peer', ...LOOPBACK, notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY)
-  }, keyType));
-  writePem(dir, 'wrong-name-peer', await makePeer(ca, { cn: 'wrong-name-peer', dns: ['elsewhere.invalid'], ips: ['192.0.2.1'] }, keyType));
-  // The CA a rotation moves to, with peers signed only by it.
-  const nextCa = await makeCa('gossipmonger next CA', keyType);
-  writePem(dir, 'next-ca', nextCa);
-  for (const name of ['next-peer-1', 'next-peer-2']) {
-    writePem(dir, name, await makePeer(nextCa, { cn: name, ...LOOPBACK, uris: [peerUri(name)] }, keyType));
+  if (need('rogue-ca') || need('rogue-peer')) {
+    const rogueCa = await makeCa('rogue CA', keyType);
+    writePem(dir, 'rogue-ca', rogueCa);
+    writePem(dir, 'rogue-peer', await makePeer(rogueCa, { cn: 'peer-1', ...LOOPBACK }, keyType));
   }
-  writeFileSync(join(dir, 'key-type'), `${keyType}\n`);
+  if (caFresh || need('expired-peer', true)) {
+    writePem(dir, 'expired-peer', await makePeer(ca, {
+      cn: 'expired-peer', ...LOOPBACK, notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY)
+    }, keyType));
+  }
+  if (caFresh || need('wrong-name-peer')) {
+    writePem(dir, 'wrong-name-peer', await makePeer(ca, { cn: 'wrong-name-peer', dns: ['elsewhere.invalid'], ips: ['192.0.2.1'] }, keyType));
+  }
+  // The CA a rotation moves to, with peers signed only by it.
+  const nextFresh = need('next-ca');
+  const nextCa = nextFresh ? await makeCa('gossipmonger next CA', keyType) : loadPem('next-ca', dir);
+  if (nextFresh) writePem(dir, 'next-ca', nextCa);
+  for (const name of ['next-peer-1', 'next-peer-2']) {
+    if (nextFresh || need(name)) writePem(dir, name, await makePeer(nextCa, { cn: name, ...LOOPBACK, uris: [peerUri(name)] }, keyType));
+  }
   return { dir, generated: true };
 }
 
@@ -167,8 +181,9 @@ Options:
   --out DIR       output directory (default: certs/)
   --peers N       number of peer certificates (default: 5)
   --rsa           RSA 2048 keys instead of ECDSA P-256
-  --force         regenerate even if a complete, valid set exists
-  --if-missing    accepted for scripts; generating only when needed is the default
+  --force         regenerate everything, CA included
+  --if-missing    accepted for scripts; writing only what is missing or about
+                  to expire is the default (a valid CA is kept)
   --help          this text
 `;
 
