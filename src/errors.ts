@@ -131,8 +131,9 @@ export class ConnectionLostError extends TransportError {
 }
 
 export class ClusterMismatchError extends TransportError {
+  /** `expected` is the ALPN name `gossipmonger/<cluster>`; `got` what the remote negotiated, or false. */
   constructor (expected: string, got: string | false, options?: TransportErrorOptions) {
-    super('ERR_CLUSTER_MISMATCH', `remote is not in cluster ${JSON.stringify(expected)} (ALPN: ${got === false ? 'none' : JSON.stringify(got)})`, options);
+    super('ERR_CLUSTER_MISMATCH', `remote is not in cluster ALPN ${JSON.stringify(expected)} (negotiated: ${got === false ? 'none' : JSON.stringify(got)})`, options);
   }
 }
 

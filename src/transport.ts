@@ -488,7 +488,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const remote = rec ? remoteOf(rec) : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
     const failure = error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
       ? new HandshakeTimeoutError(this.#options.handshakeTimeout, { ...remote, cause: error })
-      : error.code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' || error.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL'
+      : error.code?.endsWith('NO_APPLICATION_PROTOCOL') === true && this.#factory.expectedAlpn !== undefined
         ? new ClusterMismatchError(this.#factory.expectedAlpn!, false, { ...remote, cause: error })
         : new TlsHandshakeError(socket.authorizationError?.toString() ?? error.code ?? error.message, { ...remote, cause: error });
     if (rec) this.#fail(rec, failure);
