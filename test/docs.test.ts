@@ -1,0 +1,114 @@
+/**
+ * The README stays true: every error code in src/ is listed with a sentence,
+ * and every option of the options types is in the option table with the
+ * default the code actually uses.
+ */
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ERROR_CODES } from '../src/errors';
+import { resolveOptions, type KeepAliveOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../src/options';
+import { pem } from './helpers';
+
+const root = join(__dirname, '..', '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const security = readFileSync(join(root, 'SECURITY.md'), 'utf8');
+
+/** README table rows whose first cell is `name`, as arrays of cells. */
+function rowsOf (text: string): Map<string, string[]> {
+  const rows = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const match = /^\| `([^`]+)` \|(.*)\|$/.exec(line);
+    if (match) rows.set(match[1]!, match[2]!.split(' | ').map((c) => c.trim()));
+  }
+  return rows;
+}
+
+/** How the README writes a default: `'text'`, `123`, `true`, or none. */
+function render (value: unknown): string {
+  if (value === undefined) return 'none';
+  if (typeof value === 'string') return `\`'${value}'\``;
+  return `\`${String(value)}\``;
+}
+
+describe('docs', () => {
+  describe('README errors table', () => {
+    const rows = rowsOf(readme);
+    for (const code of Object.keys(ERROR_CODES)) {
+      it(`lists ${code} with a class and a sentence`, () => {
+        const row = rows.get(code);
+        expect(row, code).to.not.equal(undefined);
+        expect(row![0]).to.match(/^`[A-Za-z]+Error`$/);
+        expect(row![1]!.length).to.be.above(20);
+      });
+    }
+
+    it('lists no code that src/ does not have', () => {
+      const listed = [...rows.keys()].filter((k) => /^ERR_[A-Z_]+$/.test(k));
+      expect(listed.sort()).to.deep.equal(Object.keys(ERROR_CODES).sort());
+    });
+  });
+
+  describe('README option table', () => {
+    const rows = rowsOf(readme);
+    const tls = { ...pem('peer-1') };
+    const base = resolveOptions({});
+    const withTls = resolveOptions({ tls }).tls!;
+    const keepAlive = resolveOptions({ keepAlive: true }).keepAlive!;
+    // Record<keyof ...> makes the compiler fail when an option is added to a
+    // type but not here, so the table cannot fall behind the types.
+    const top: Record<keyof TransportOptions, unknown> = {
+      host: base.host,
+      port: base.port,
+      tls: base.tls,
+      maxFrameSize: base.maxFrameSize,
+      keepAlive: false,
+      connectTimeout: base.connectTimeout,
+      handshakeTimeout: base.handshakeTimeout,
+      idleTimeout: base.idleTimeout,
+      maxConnections: base.maxConnections,
+      cluster: base.cluster
+    };
+    type OwnTls = Exclude<keyof TlsOptions, Exclude<keyof import('node:tls').SecureContextOptions, 'minVersion'>>;
+    const ownTls: Record<OwnTls, unknown> = {
+      requestCert: withTls.requestCert,
+      rejectUnauthorized: withTls.rejectUnauthorized,
+      authorize: withTls.authorize,
+      minVersion: withTls.context.minVersion,
+      servername: withTls.servername,
+      checkServerIdentity: withTls.checkServerIdentity,
+      sessionCache: withTls.sessionCache,
+      plaintext: undefined
+    };
+    const keepAliveKeys: Record<keyof KeepAliveOptions, unknown> = keepAlive;
+    const plaintext: Record<keyof PlaintextMigration, unknown> = withTls.plaintext;
+    const expected: Array<[string, unknown]> = [
+      ...Object.entries(top),
+      ...Object.entries(ownTls).map(([k, v]): [string, unknown] => [`tls.${k}`, v]),
+      ...Object.entries(keepAliveKeys).map(([k, v]): [string, unknown] => [`keepAlive.${k}`, v]),
+      ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v])
+    ];
+
+    for (const [name, value] of expected) {
+      it(`documents ${name} with its default ${render(value)}`, () => {
+        const row = rows.get(name);
+        expect(row, `README has no option row for ${name}`).to.not.equal(undefined);
+        expect(row![1], `${name}: default cell`).to.satisfy((cell: string) => cell === render(value) || cell.startsWith(`${render(value)} (`));
+        expect(row![2]!.length, `${name}: meaning`).to.be.above(15);
+      });
+    }
+  });
+
+  describe('SECURITY.md', () => {
+    it('lists every limit and timeout with its default', () => {
+      const base = resolveOptions({});
+      for (const [name, value] of [['maxFrameSize', '1 MiB'], ['maxConnections', String(base.maxConnections)], ['idleTimeout', `${base.idleTimeout / 1000} s`],
+        ['handshakeTimeout', `${base.handshakeTimeout / 1000} s`], ['connectTimeout', `${base.connectTimeout / 1000} s`],
+        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256']] as const) {
+        const row = rowsOf(security).get(name);
+        expect(row, name).to.not.equal(undefined);
+        expect(row![0], name).to.include(value);
+      }
+    });
+  });
+});
