@@ -201,7 +201,7 @@ class Remote {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (lost > 0 || failure !== undefined) {
-      this.pool.ctx.report(new ConnectionLostError(lost, { remoteAddress: this.host, remotePort: this.port, cause: failure }));
+      this.pool.ctx.report(new ConnectionLostError(lost, this.written, { remoteAddress: this.host, remotePort: this.port, cause: failure }));
     }
     if (this.queued > 0 && !this.closing) this.connect();
     else {

@@ -122,11 +122,17 @@ export class BackpressureError extends TransportError {
 }
 
 export class ConnectionLostError extends TransportError {
-  /** Frames handed to the socket that it had not yet flushed when it broke. */
+  /** Frames handed to the socket that it had not yet passed to the kernel: certainly lost. */
   readonly framesLost: number;
-  constructor (framesLost: number, options?: TransportErrorOptions) {
-    super('ERR_CONNECTION_LOST', `connection lost; ${framesLost} frame(s) written to it may not have arrived`, options);
+  /**
+   * Every frame handed to this connection. The last of them may be lost too
+   * (the kernel's send buffer goes with the connection); nothing tells which.
+   */
+  readonly framesWritten: number;
+  constructor (framesLost: number, framesWritten: number, options?: TransportErrorOptions) {
+    super('ERR_CONNECTION_LOST', `connection lost after ${framesWritten} frame(s): ${framesLost} not yet flushed are lost, and the last ones flushed may not have arrived`, options);
     this.framesLost = framesLost;
+    this.framesWritten = framesWritten;
   }
 }
 

@@ -109,6 +109,48 @@ for (const mode of ['plain', 'tls', 'mtls'] as Mode[]) {
   });
 }
 
+describe('keepAlive [plain] lost connection', () => {
+  afterEach(closeAll);
+
+  it('reports ERR_CONNECTION_LOST with the frames it had not flushed, and sends the rest on a new connection', async () => {
+    // A receiver that resets its first connection after the first bytes, and reads the second.
+    let connections = 0;
+    const second: Buffer[] = [];
+    const sockets = new Set<import('node:net').Socket>();
+    const server = netServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      if (++connections === 1) socket.once('data', () => socket.resetAndDestroy());
+      else socket.on('data', (chunk) => second.push(chunk));
+    });
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const sender = track(transport('plain', { keepAlive: true }));
+      const errors = record(sender).errors;
+      const value = 'v'.repeat(4096);
+      const n = 1500; // 6 MiB: under maxQueuedBytes, so nothing is refused for backpressure
+      for (let i = 0; i < n; i++) sender.deltas({ transport: { host: HOST, port } }, { id: 'lost' }, [['lost', 'k', value, i]]);
+      await until(() => errors.length > 0, 5000, 'the lost-connection error');
+      expect(errors.map(codeOf)).to.deep.equal(['ERR_CONNECTION_LOST']);
+      const lost = errors[0] as unknown as { framesLost: number; framesWritten: number };
+      // Frames still queued when it broke go out, in order, on a second connection.
+      const last = JSON.stringify([['lost', 'k', value, n - 1]]);
+      await until(() => Buffer.concat(second).includes(last), 5000, 'the last frame on the new connection');
+      expect(connections).to.equal(2);
+      const versions = Buffer.concat(second).toString().split('\r\n').filter(Boolean).map((line) => (JSON.parse(line) as { deltas: Array<[string, string, string, number]> }).deltas[0]![3]);
+      expect(versions).to.deep.equal([...versions].sort((a, b) => a - b));
+      // Exactly the frames before the first one on the new connection went to the broken one.
+      expect(lost.framesWritten).to.equal(versions[0]);
+      expect(lost.framesLost).to.be.within(0, lost.framesWritten);
+      expect(versions[versions.length - 1]).to.equal(n - 1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([closeAll(), new Promise((resolve) => server.close(resolve))]);
+    }
+  });
+});
+
 describe('keepAlive [mtls] refusal', () => {
   afterEach(closeAll);
 
