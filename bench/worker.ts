@@ -9,7 +9,7 @@ import { createServer as netServer, connect as netConnect, type Socket } from 'n
 import { createServer as tlsServer, connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import OldTransport = require('gossipmonger-tcp-transport');
+import { OldTcpTransport as Old, freePort } from '../scripts/vendor';
 import TcpTransport = require('../src/index');
 import { FrameDecoder } from '../src/frame-decoder';
 import { CASES, SIZES, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';
@@ -22,13 +22,6 @@ const pem = (name: string): { key: string; cert: string } => ({
 });
 const ca = readFileSync(join(CERTS, 'ca.crt'), 'utf8');
 
-interface OldInstance {
-  on (event: string, listener: (...args: unknown[]) => void): void;
-  listen (callback?: () => void): void;
-  rpc (remote: unknown, payload: unknown): void;
-}
-const Old = OldTransport as unknown as new (options: { host: string; port: number }) => OldInstance;
-
 function send (message: FromWorker): void {
   process.send!(message);
 }
@@ -40,17 +33,6 @@ function now (): number {
 function tlsOptions (spec: CaseSpec, peer: string): Record<string, unknown> | undefined {
   if (spec.mode === 'plain') return undefined;
   return { ...pem(peer), ca, ...(spec.mode === 'mtls' ? { requestCert: true } : {}), sessionCache: spec.resume ? 256 : 0 };
-}
-
-/** A free port for 0.1.6, which treats port 0 as 9742. */
-function freePort (): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = netServer();
-    probe.listen(0, HOST, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function receiver (spec: CaseSpec): Promise<void> {

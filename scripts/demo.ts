@@ -4,15 +4,7 @@
  */
 import TcpTransport = require('../src/index');
 import { generateCerts, loadPem } from './generate-certs';
-
-interface Monger extends NodeJS.EventEmitter {
-  gossip (): void;
-  update (key: string, value: unknown): void;
-  storage: { get (id: string): { data: Record<string, [unknown, number]> } | undefined };
-  timeout: NodeJS.Timeout | null;
-}
-// gossipmonger ships no typings; this is the part the demo uses.
-const Gossipmonger = require('gossipmonger') as new (peerInfo: unknown, options: unknown) => Monger;
+import { Gossipmonger, stopGossip } from './vendor';
 
 type Mode = 'plain' | 'tls' | 'mtls';
 
@@ -122,7 +114,7 @@ export async function runDemo (options: DemoOptions, out: NodeJS.WritableStream 
     }, 100);
   });
   if (live) out.write('\n');
-  for (const peer of peers) if (peer.timeout) clearTimeout(peer.timeout);
+  stopGossip(peers);
 
   const totals = transports.map((t) => t.stats());
   const framesOut = totals.reduce((sum, s) => sum + s.frames.out, 0);

@@ -3,17 +3,9 @@
  * transport, converges in every mode.
  */
 import { expect } from 'chai';
-import Gossipmonger = require('gossipmonger');
+import { Gossipmonger, stopGossip, type Monger } from '../scripts/vendor';
 import { HOST, closeAll, listening, record, until, type Mode, type TcpTransport } from './helpers';
 import type { TransportOptions } from '../src/options';
-
-interface Monger extends NodeJS.EventEmitter {
-  gossip (): void;
-  update (key: string, value: unknown): void;
-  storage: { get (id: string): { data: Record<string, [unknown, number]> } | undefined };
-  timeout: NodeJS.Timeout | null;
-}
-const Monger = Gossipmonger as unknown as new (peerInfo: unknown, options: unknown) => Monger;
 
 /** Starts `n` peers; peer i seeds from peer 0. Returns them and a convergence probe. */
 async function cluster (mode: Mode, n: number, options: TransportOptions = {}, interval = 100): Promise<{ peers: Monger[]; converged: () => number; errors: Error[] }> {
@@ -24,7 +16,7 @@ async function cluster (mode: Mode, n: number, options: TransportOptions = {}, i
     transports.push(t);
   }
   const peers = transports.map((t, i) => {
-    const peer = new Monger({ id: `peer-${i}`, transport: { host: HOST, port: t.port } }, {
+    const peer = new Gossipmonger({ id: `peer-${i}`, transport: { host: HOST, port: t.port } }, {
       transport: t,
       GOSSIP_INTERVAL: interval,
       seeds: i === 0 ? [] : [{ id: 'peer-0', transport: { host: HOST, port: transports[0]!.port } }]
@@ -49,10 +41,6 @@ async function cluster (mode: Mode, n: number, options: TransportOptions = {}, i
   return { peers, converged, errors };
 }
 
-function stop (peers: Monger[]): void {
-  for (const peer of peers) if (peer.timeout) clearTimeout(peer.timeout);
-}
-
 describe('gossipmonger@0.1.10 over this transport', () => {
   afterEach(closeAll);
 
@@ -70,7 +58,7 @@ describe('gossipmonger@0.1.10 over this transport', () => {
       try {
         await until(() => converged() === n * (n - 1), 15000, 'convergence');
       } finally {
-        stop(peers);
+        stopGossip(peers);
       }
       expect(errors.filter((e) => (e as { code?: string }).code !== 'ECONNRESET')).to.deep.equal([]);
     });

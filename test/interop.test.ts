@@ -3,30 +3,19 @@
  * gossipmonger-tcp-transport 0.1.6 sends to us and receives from us.
  */
 import { expect } from 'chai';
-import OldTransport = require('gossipmonger-tcp-transport');
+import { OldTcpTransport as Old, freePort, type OldTransport } from '../scripts/vendor';
 import { HOST, closeAll, listening, next, peerAt, record, track, transport, until } from './helpers';
 
-interface Old extends NodeJS.EventEmitter {
-  listen (callback?: () => void): void;
-  close (callback?: () => void): void;
-  deltas (remote: unknown, local: unknown, deltas: unknown): void;
-  digest (remote: unknown, local: unknown, digest: unknown): void;
-  server: { address (): { port: number } } | null;
-}
-const Old = OldTransport as unknown as new (options: { host: string; port: number }) => Old;
-
 /** 0.1.6 treats port 0 as 9742, so find a free port first and hand it over. */
-async function oldListening (): Promise<Old> {
-  const probe = await listening('plain');
-  const port = probe.port;
-  await new Promise<void>((resolve) => probe.close(resolve));
+async function oldListening (): Promise<OldTransport> {
+  const port = await freePort();
   const old = new Old({ host: HOST, port });
   await new Promise<void>((resolve) => old.listen(resolve));
   return old;
 }
 
 describe('interop with gossipmonger-tcp-transport 0.1.6', () => {
-  let old: Old | undefined;
+  let old: OldTransport | undefined;
   afterEach(async () => {
     await closeAll();
     if (old) await new Promise<void>((resolve) => old!.close(resolve));

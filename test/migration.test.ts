@@ -4,42 +4,16 @@
  * deadline that ends the plaintext window on its own.
  */
 import { expect } from 'chai';
-import { createServer } from 'node:net';
-import OldTransport = require('gossipmonger-tcp-transport');
-import Gossipmonger = require('gossipmonger');
+import { Gossipmonger, OldTcpTransport as Old, freePort, stopGossip, type OldTransport } from '../scripts/vendor';
 import { HOST, closeAll, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from './helpers';
 
-interface Old extends NodeJS.EventEmitter {
-  listen (callback?: () => void): void;
-  close (callback?: () => void): void;
-  digest (remote: unknown, local: unknown, digest: unknown): void;
-}
-const Old = OldTransport as unknown as new (options: { host: string; port: number }) => Old;
-interface Monger extends NodeJS.EventEmitter {
-  gossip (): void;
-  update (key: string, value: unknown): void;
-  storage: { get (id: string): { data: Record<string, [unknown, number]> } | undefined };
-  timeout: NodeJS.Timeout | null;
-}
-const Monger = Gossipmonger as unknown as new (peerInfo: unknown, options: unknown) => Monger;
-
 const codeOf = (error: unknown): string | undefined => (error as { code?: string }).code;
-
-function freePort (): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, HOST, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const migrating = (step: 'accept-and-send' | 'accept', peer = 'peer-1', until?: number): ReturnType<typeof tlsFor> =>
   tlsFor('tls', peer, { plaintext: step === 'accept-and-send' ? { accept: true, send: true, until } : { accept: true, until } });
 
 describe('migration from plaintext to TLS (tls.plaintext)', () => {
-  const olds: Old[] = [];
+  const olds: OldTransport[] = [];
   afterEach(async () => {
     await closeAll();
     await Promise.all(olds.splice(0).map((o) => new Promise<void>((resolve) => o.close(resolve))));
@@ -65,7 +39,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     }
     const n = endpoints.length;
     const peers = endpoints.map(({ transport: t, port }, i) => {
-      const peer = new Monger({ id: `p${i}`, transport: { host: HOST, port } }, {
+      const peer = new Gossipmonger({ id: `p${i}`, transport: { host: HOST, port } }, {
         transport: t,
         GOSSIP_INTERVAL: 100,
         seeds: i === 0 ? [] : [{ id: 'p0', transport: { host: HOST, port: endpoints[0]!.port } }]
@@ -79,7 +53,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     try {
       await until(converged, 15000, 'convergence of the mixed cluster');
     } finally {
-      for (const peer of peers) if (peer.timeout) clearTimeout(peer.timeout);
+      stopGossip(peers);
     }
     const plaintextPeers = ours.reduce((sum, t) => sum + t.stats().plaintext.peers, 0);
     expect(plaintextPeers, 'our peers saw 0.1.6 senders in plaintext').to.be.above(0);

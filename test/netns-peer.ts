@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import TcpTransport = require('../src/index');
+import { Gossipmonger } from '../scripts/vendor';
 
 interface PeerConfig {
   id: string;
@@ -18,14 +19,6 @@ interface PeerConfig {
   seed?: { id: string; host: string; port: number };
   interval: number;
 }
-
-interface Monger extends NodeJS.EventEmitter {
-  gossip (): void;
-  update (key: string, value: unknown): void;
-  storage: { get (id: string): { data: Record<string, [unknown, number]> } | undefined };
-  timeout: NodeJS.Timeout | null;
-}
-const Gossipmonger = require('gossipmonger') as new (peerInfo: unknown, options: unknown) => Monger;
 
 const config = JSON.parse(process.argv[2]!) as PeerConfig;
 const read = (name: string): string => readFileSync(join(config.certDir, name), 'utf8');
