@@ -99,12 +99,48 @@ const ajv = new Ajv({ allErrors: false, strict: true, strictTuples: false, stric
 const validate = ajv.compile<Message>(messageSchema);
 
 /**
+ * Deepest nesting of arrays and objects accepted in a frame. JSON.parse takes
+ * any depth, but JSON.stringify recurses: a value nested ~10,000 deep arrives
+ * fine and then cannot be sent on, so one remote could poison every gossip
+ * round that carries it. 64 leaves values 60 levels of their own.
+ */
+export const MAX_DEPTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+
+/** True when the JSON text in `frame` nests arrays and objects deeper than `max`. */
+export function nestsDeeperThan (frame: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < frame.length; i++) {
+    const byte = frame[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) {
+      if (++depth > max) return true;
+    } else if (byte === CLOSE_BRACKET || byte === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
  * Parses and validates one frame. Throws InvalidMessageError (code
  * ERR_INVALID_MESSAGE) for bytes that are not UTF-8, not JSON, or not a message.
  */
 export function parseMessage (frame: Buffer): Message {
   // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change ids.
   if (!isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
+  if (nestsDeeperThan(frame, MAX_DEPTH)) throw new InvalidMessageError(`frame nests deeper than ${MAX_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(frame.toString('utf8'));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { InvalidMessageError } from '../src/errors';
-import { messageSchema, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_DEPTH, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
 import { INVALID_MESSAGES, sender } from './fixtures';
 
 
@@ -30,6 +30,21 @@ describe('message', () => {
         expect(() => parse(text)).to.throw(InvalidMessageError).with.property('code', 'ERR_INVALID_MESSAGE');
       });
     }
+
+    it(`refuses a frame nested deeper than ${MAX_DEPTH} levels, which could not be sent on`, () => {
+      const deep = (n: number): unknown => { let v: unknown = 0; for (let i = 0; i < n; i++) v = [v]; return v; };
+      // The message itself takes three levels: { deltas: [ [ ..., value ] ] }.
+      expect(parse({ deltas: [['a', 'k', deep(MAX_DEPTH - 3), 1]], sender })).to.have.property('deltas');
+      expect(() => parse({ deltas: [['a', 'k', deep(MAX_DEPTH - 2), 1]], sender })).to.throw(InvalidMessageError, /deeper than/);
+      // 100,000 levels parse, but JSON.stringify could never send them on.
+      const text = `{"deltas":[["a","k",${'['.repeat(100000)}${']'.repeat(100000)},1]],"sender":{"id":"a"}}`;
+      expect(() => parse(text)).to.throw(InvalidMessageError, /deeper than/);
+    });
+
+    it('counts brackets inside strings, escaped quotes included, as text', () => {
+      expect(nestsDeeperThan(Buffer.from(JSON.stringify({ s: '[[[[[["\\"[[[[' })), 2)).to.equal(false);
+      expect(nestsDeeperThan(Buffer.from('[[["x\\"]]]'), 2)).to.equal(true);
+    });
 
     it('refuses bytes that are not UTF-8', () => {
       const bytes = Buffer.concat([Buffer.from('{"digest":[],"sender":{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
