@@ -36,3 +36,15 @@ export const INVALID_MESSAGES: Array<[string, string]> = [
   ['an unknown top-level key', JSON.stringify({ sender, digest: [], extra: true })],
   ['sender.transport.port not an integer', JSON.stringify({ sender: { id: 'a', transport: { host: 'h', port: 'p' } }, digest: [] })]
 ];
+
+/** A small deterministic PRNG (mulberry32), so a fuzz failure can be replayed from its seed. */
+export function prng (seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -6,24 +6,12 @@
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { INVALID_MESSAGES } from './fixtures';
+import { INVALID_MESSAGES, prng } from './fixtures';
 import {
   HOST, TcpTransport, closeAll, closed, digestFrame, listening, next, peerAt, pem, rawClient, record, sender, sleep, track,
   tlsFor, transport, until, type Mode
 } from './helpers';
 import { connect as netConnect } from 'node:net';
-
-/** A small deterministic PRNG (mulberry32), so a fuzz failure can be replayed from its seed. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes `text` and ends the connection, as a 0.1.6 sender does. */
 async function sendRaw (mode: Mode, port: number, data: string | Buffer): Promise<Socket> {
@@ -386,7 +374,7 @@ export function transportSuite (mode: Mode): void {
 
       it('survives seeded random streams and mutated frames with only coded errors, then delivers a valid message', async function () {
         const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-        const cases = mode === 'plain' ? 1500 : 150;
+        const cases = mode === 'plain' ? 4000 : 600;
         const random = prng(seed);
         const receiver = await listening(mode);
         const seen = record(receiver);
