@@ -42,9 +42,10 @@ describe('message', () => {
       expect(() => parse(text)).to.throw(InvalidMessageError, /deeper than/);
     });
 
-    it('counts brackets inside strings, escaped quotes included, as text', () => {
-      expect(nestsDeeperThan(Buffer.from(JSON.stringify({ s: '[[[[[["\\"[[[[' })), 2)).to.equal(false);
-      expect(nestsDeeperThan(Buffer.from('[[["x\\"]]]'), 2)).to.equal(true);
+    it('measures depth on the parsed value, so brackets inside strings do not count', () => {
+      expect(nestsDeeperThan(JSON.parse(JSON.stringify({ s: '[[[[[["\\"[[[[' })), 1)).to.equal(false);
+      expect(nestsDeeperThan({ a: [{ b: [] }] }, 3)).to.equal(true);
+      expect(nestsDeeperThan({ a: [{ b: [] }] }, 4)).to.equal(false);
     });
 
     it('refuses bytes that are not UTF-8', () => {
