@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { InvalidMessageError } from '../src/errors';
-import { MAX_DEPTH, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_VALUE_DEPTH, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
 import { INVALID_MESSAGES, prng, sender } from './fixtures';
 
@@ -32,14 +32,16 @@ describe('message', () => {
       });
     }
 
-    it(`refuses a frame nested deeper than ${MAX_DEPTH} levels, which could not be sent on`, () => {
+    it(`refuses a value nested deeper than ${MAX_VALUE_DEPTH} levels, which could not be sent on`, () => {
       const deep = (n: number): unknown => { let v: unknown = 0; for (let i = 0; i < n; i++) v = [v]; return v; };
-      // The message itself takes three levels: { deltas: [ [ ..., value ] ] }.
-      expect(parse({ deltas: [['a', 'k', deep(MAX_DEPTH - 3), 1]], sender })).to.have.property('deltas');
-      expect(() => parse({ deltas: [['a', 'k', deep(MAX_DEPTH - 2), 1]], sender })).to.throw(InvalidMessageError, /deeper than/);
+      expect(parse({ deltas: [['a', 'k', deep(MAX_VALUE_DEPTH), 1]], sender })).to.have.property('deltas');
+      expect(() => parse({ deltas: [['a', 'k', deep(MAX_VALUE_DEPTH + 1), 1]], sender })).to.throw(InvalidMessageError, /maxDepth/);
+      expect(() => parse({ digest: [{ id: 'a', maxVersionSeen: 1, extra: deep(MAX_VALUE_DEPTH + 1) }], sender })).to.throw(InvalidMessageError, /maxDepth/);
+      expect(() => parse({ digest: [], sender: { id: 'a', transport: { host: 'h', more: deep(MAX_VALUE_DEPTH + 1) } } })).to.throw(InvalidMessageError, /maxDepth/);
+      expect(() => parse({ digest: [], sender: { id: 'a', extra: deep(MAX_VALUE_DEPTH + 1) } })).to.throw(InvalidMessageError, /maxDepth/);
       // 100,000 levels parse, but JSON.stringify could never send them on.
       const text = `{"deltas":[["a","k",${'['.repeat(100000)}${']'.repeat(100000)},1]],"sender":{"id":"a"}}`;
-      expect(() => parse(text)).to.throw(InvalidMessageError, /deeper than/);
+      expect(() => parse(text)).to.throw(InvalidMessageError, /maxDepth/);
     });
 
     it('measures depth on the parsed value, so brackets inside strings do not count', () => {
