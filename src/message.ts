@@ -99,7 +99,9 @@ export const messageSchema = {
         type: 'object',
         required: ['id', 'maxVersionSeen'],
         properties: { id: peerId, maxVersionSeen: version, transport: transportInfo },
-        additionalProperties: openValue
+        // gossipmonger builds a Peer from the whole entry (new Peer(id, entry)), so an
+        // extra `data: { k: null }` or `intervals: 'x'` would later make it throw.
+        additionalProperties: false
       }
     }
   },

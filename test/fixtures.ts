@@ -33,6 +33,7 @@ export const INVALID_MESSAGES: Array<[string, string]> = [
   ['delta key not a string', JSON.stringify({ sender, deltas: [['x', {}, 1, 1]] })],
   ['delta key __proto__', JSON.stringify({ sender, deltas: [['x', '__proto__', 1, 1]] })],
   ['delta version not an integer', JSON.stringify({ sender, deltas: [['x', 'k', 1, 1.5]] })],
+  ['a digest entry with a property gossipmonger would copy into a Peer', JSON.stringify({ sender, digest: [{ id: 'x', maxVersionSeen: 1, data: { k: null } }] })],
   ['an unknown top-level key', JSON.stringify({ sender, digest: [], extra: true })],
   ['sender.transport.port not an integer', JSON.stringify({ sender: { id: 'a', transport: { host: 'h', port: 'p' } }, digest: [] })]
 ];

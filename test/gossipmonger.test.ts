@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { Gossipmonger, stopGossip, type Monger } from '../scripts/vendor';
-import { HOST, closeAll, listening, record, until, type Mode, type TcpTransport } from './helpers';
+import { HOST, closeAll, listening, peerAt, record, track, transport, until, type Mode, type TcpTransport } from './helpers';
 import type { TransportOptions } from '../src/options';
 
 /** Starts `n` peers; peer i seeds from peer 0. Returns them and a convergence probe. */
@@ -43,6 +43,39 @@ async function cluster (mode: Mode, n: number, options: TransportOptions = {}, i
 
 describe('gossipmonger@0.1.10 over this transport', () => {
   afterEach(closeAll);
+
+  it('survives the hostile digests that crash gossipmonger over 0.1.6', async () => {
+    // Over 0.1.6 each of these reaches gossipmonger's handlers, which then throw
+    // on a later message ("Cannot read properties of null", "intervals.push is
+    // not a function", "markContact is not a function"); here they are refused.
+    const t = await listening('plain');
+    const seen = record(t);
+    const peer = new Gossipmonger({ id: 'me', transport: { host: HOST, port: t.port } }, { transport: t });
+    const crashes: Error[] = [];
+    peer.on('error', () => {});
+    const frames = [
+      { digest: [{ id: 'victim', maxVersionSeen: 5, data: { k: null } }], sender: { id: 'evil' } },
+      { digest: [{ id: 'v2', maxVersionSeen: 1, intervals: 'abc' }], sender: { id: 'evil' } },
+      { digest: [], sender: { id: 'constructor' } },
+      { deltas: [['toString', 'k', 1, 1]], sender: { id: 'evil' } },
+      { digest: 'not-an-array', sender: { id: 'evil' } },
+      null
+    ];
+    for (const frame of frames) {
+      const sender = track(transport('plain'));
+      sender.on('error', (error) => crashes.push(error));
+      sender.rpc(peerAt(t), JSON.stringify(frame));
+    }
+    await until(() => seen.errors.length === frames.length);
+    expect(seen.errors.map((e) => (e as { code?: string }).code)).to.deep.equal(frames.map(() => 'ERR_INVALID_MESSAGE'));
+    // What follows in the 0.1.6 crash sequences is delivered and handled without a throw.
+    const follow = track(transport('plain'));
+    follow.deltas(peerAt(t), { id: 'evil' }, [['victim', 'x', 1, 1]]);
+    follow.digest(peerAt(t), { id: 'v2' }, [{ id: 'victim', maxVersionSeen: 0 }]);
+    await until(() => seen.deltas.length === 1 && seen.digests.length === 1);
+    expect(crashes).to.deep.equal([]);
+    stopGossip([peer]);
+  });
 
   const runs: Array<[Mode, TransportOptions, string]> = [
     ['plain', {}, 'per message'],
