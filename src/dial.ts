@@ -34,11 +34,12 @@ export interface DialHandlers {
   /** The remote accepted the connection; the caller now owns every socket event. */
   accepted (socket: AnySocket): void;
   /**
-   * The connection failed before acceptance. `refused` is true when the TLS
-   * remote closed or alerted after the handshake (it refused our certificate).
-   * The socket is already destroyed.
+   * The connection failed before acceptance: ERR_TLS_REFUSED when the TLS
+   * remote closed or alerted after the handshake (it refused our certificate),
+   * ERR_CLUSTER_MISMATCH, ERR_CONNECT_TIMEOUT, or Node's own error. The socket
+   * is already destroyed.
    */
-  failed (error: Error, refused: boolean): void;
+  failed (error: Error): void;
 }
 
 export function dial (factory: SocketFactory, options: DialOptions, handlers: DialHandlers): AnySocket {
@@ -58,12 +59,12 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     socket.removeListener('session', onSession);
   }
 
-  function fail (error: Error, refused = false): void {
+  function fail (error: Error): void {
     if (settled) return;
     settled = true;
     cleanup();
     socket.destroy();
-    handlers.failed(error, refused);
+    handlers.failed(error);
   }
 
   function accept (): void {
@@ -78,18 +79,18 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     const expected = factory.expectedAlpn;
     if (expected !== undefined && code !== undefined && code.endsWith('NO_APPLICATION_PROTOCOL')) {
       // The server picked none of our ALPN names: it serves another cluster.
-      fail(new ClusterMismatchError(expected, false, { ...remote, cause: error }), true);
+      fail(new ClusterMismatchError(expected, false, { ...remote, cause: error }));
     } else if (handshaken) {
       // After the handshake, an error is the server refusing us (an alert such as
       // ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); keep Node's error as the cause.
-      fail(new TlsRefusedError(options.pendingFrames(), { ...remote, cause: error }), true);
+      fail(new TlsRefusedError(options.pendingFrames(), { ...remote, cause: error }));
     } else {
       fail(error);
     }
   }
 
   function onClose (): void {
-    if (handshaken) fail(new TlsRefusedError(options.pendingFrames(), remote), true);
+    if (handshaken) fail(new TlsRefusedError(options.pendingFrames(), remote));
     else fail(Object.assign(new Error('connection closed before it was established'), { code: 'ECONNRESET' }));
   }
 
