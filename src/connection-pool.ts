@@ -32,6 +32,10 @@ export interface PoolContext {
   secure (): boolean;
   report (error: Error): void;
   countOut (bytes: number): void;
+  /** A connection is being opened (stats). */
+  dialing (): void;
+  /** A connection was accepted by the remote (stats). */
+  accepted (socket: AnySocket): void;
 }
 
 class Remote {
@@ -129,6 +133,7 @@ class Remote {
   private connect (): void {
     const ctx = this.pool.ctx;
     this.state = 'dialing';
+    ctx.dialing();
     dial(ctx.factory, {
       host: this.host,
       port: this.port,
@@ -152,6 +157,7 @@ class Remote {
   }
 
   private open (socket: AnySocket): void {
+    this.pool.ctx.accepted(socket);
     this.socket = socket;
     this.state = 'open';
     this.written = 0;

@@ -166,7 +166,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         maxQueuedBytes: keepAlive.maxQueuedBytes,
         secure: () => this.#sendSecure(),
         report: (error) => this.#report(error),
-        countOut: (bytes) => this.#countOut(bytes)
+        countOut: (bytes) => this.#countOut(bytes),
+        dialing: () => { this.#stats.connections.outbound++; },
+        accepted: (socket) => this.#countAccepted(socket)
       });
     }
   }
@@ -334,6 +336,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   // ---------------------------------------------------------------- sending
 
+  #countAccepted (socket: AnySocket): void {
+    if ((socket as TLSSocket).isSessionReused?.()) this.#stats.connections.resumed++;
+  }
+
   #countOut (bytes: number): void {
     this.#stats.frames.out++;
     this.#stats.bytes.out += bytes;
@@ -357,7 +363,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#stats.connections.outbound++;
     const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), persistent: false, pendingFrames: () => 1 }, {
       accepted: (connected) => {
-        if ((connected as TLSSocket).isSessionReused?.()) this.#stats.connections.resumed++;
+        this.#countAccepted(connected);
         let failed = false;
         connected.on('error', (error) => {
           if (failed) return;
