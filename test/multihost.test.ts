@@ -17,19 +17,30 @@ import { makeCa, makePeer } from '../scripts/generate-certs';
 
 /** RFC 2544's benchmarking range: never routed, used only inside our namespaces. */
 const SUBNET = '198.18.0';
-const PREFIX = 'gmt-';
+/** Namespaces are named gmt<pid>-…, so parallel runs never touch each other's. */
+const PREFIX = `gmt${process.pid}-`;
 
 function ip (...args: string[]): string {
   return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 }
 
-/** Deletes every namespace this test ever made (current or left by a killed run). */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes this run's namespaces, and those a killed run left behind. */
 function sweep (): void {
   let list = '';
   try { list = ip('netns', 'list'); } catch { return; }
   for (const line of list.split('\n')) {
-    const name = line.split(' ')[0];
-    if (name?.startsWith(PREFIX)) {
+    const name = line.split(' ')[0] ?? '';
+    const owner = /^gmt([0-9]+)-/.exec(name);
+    if (owner && (name.startsWith(PREFIX) || !alive(Number(owner[1])))) {
       try { ip('netns', 'del', name); } catch { /* already gone */ }
     }
   }
