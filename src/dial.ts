@@ -75,11 +75,9 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
   }
 
   function onError (error: Error): void {
-    const code = (error as NodeJS.ErrnoException).code;
-    const expected = factory.expectedAlpn;
-    if (expected !== undefined && code !== undefined && code.endsWith('NO_APPLICATION_PROTOCOL')) {
+    if (factory.isClusterRefusal(error)) {
       // The server picked none of our ALPN names: it serves another cluster.
-      fail(new ClusterMismatchError(expected, false, { ...remote, cause: error }));
+      fail(new ClusterMismatchError(factory.expectedAlpn!, false, { ...remote, cause: error }));
     } else if (handshaken) {
       // After the handshake, an error is the server refusing us (an alert such as
       // ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); keep Node's error as the cause.

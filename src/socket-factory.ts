@@ -16,7 +16,6 @@ import {
   connect as tlsConnect,
   createSecureContext,
   createServer as tlsCreateServer,
-  type PeerCertificate,
   type SecureContext,
   type SecureContextOptions,
   type Server as TlsServer,
@@ -33,7 +32,7 @@ export interface TlsServerCallbacks {
 }
 
 /** The ALPN name that carries a cluster name. */
-export function alpnName (cluster: string): string {
+function alpnName (cluster: string): string {
   return `gossipmonger/${cluster}`;
 }
 
@@ -98,6 +97,14 @@ export class SocketFactory {
     return this.alpn?.[0];
   }
 
+  /**
+   * True when `error` is OpenSSL's no_application_protocol alert while we
+   * require a cluster: the other side serves, or asked for, another cluster.
+   */
+  isClusterRefusal (error: NodeJS.ErrnoException): boolean {
+    return this.alpn !== undefined && error.code?.endsWith('NO_APPLICATION_PROTOCOL') === true;
+  }
+
   /** Starts a TLS handshake on an accepted raw socket (data it already read included). */
   upgrade (socket: Socket): void {
     this.tlsServer!.emit('connection', socket);
@@ -143,11 +150,6 @@ export class SocketFactory {
     }
   }
 
-  /** Number of remotes with a cached TLS session. */
-  get cachedSessions (): number {
-    return this.sessions.size;
-  }
-
   /**
    * New key, certificate and CA for every connection from now on, both ways.
    * A resumed session skips certificate verification, so no session may outlive
@@ -168,4 +170,3 @@ export class SocketFactory {
   }
 }
 
-export type { PeerCertificate, TLSSocket };

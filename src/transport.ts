@@ -416,7 +416,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     raw.on('error', (error) => this.#fail(rec, error));
     raw.once('close', () => this.#forget(rec));
     if (!this.#factory.secure) {
-      this.#read(rec, raw, { ...remoteOf(rec), secure: false, authorized: false });
+      this.#readPlain(rec);
       return;
     }
     // Look at the first byte before choosing TLS: plaintext gets its own clear
@@ -451,7 +451,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       return;
     }
     rec.plaintext = true;
-    this.#read(rec, raw, { ...remoteOf(rec), secure: false, authorized: false });
+    this.#readPlain(rec);
   }
 
   /** `tls.Server` wraps our raw socket; Node keeps the wrapped one as `_parent`. */
@@ -494,11 +494,16 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const remote = rec ? remoteOf(rec) : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
     const failure = error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
       ? new HandshakeTimeoutError(this.#options.handshakeTimeout, { ...remote, cause: error })
-      : error.code?.endsWith('NO_APPLICATION_PROTOCOL') === true && this.#factory.expectedAlpn !== undefined
+      : this.#factory.isClusterRefusal(error)
         ? new ClusterMismatchError(this.#factory.expectedAlpn!, false, { ...remote, cause: error })
         : new TlsHandshakeError(socket.authorizationError?.toString() ?? error.code ?? error.message, { ...remote, cause: error });
     if (rec) this.#fail(rec, failure);
     else this.#report(failure);
+  }
+
+  /** Frames straight from the accepted TCP socket: plain mode, or plaintext during a migration. */
+  #readPlain (rec: Inbound): void {
+    this.#read(rec, rec.raw, { ...remoteOf(rec), secure: false, authorized: false });
   }
 
   #read (rec: Inbound, socket: AnySocket, info: EventInfo): void {
