@@ -3,10 +3,7 @@
  * handshake through ALPN.
  */
 import { expect } from 'chai';
-import { connect as tlsConnect } from 'node:tls';
-import { HOST, ca, closeAll, closed, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until } from './helpers';
-
-const codeOf = (error: unknown): string | undefined => (error as { code?: string }).code;
+import { ca, closeAll, codeOf, listening, peerAt, pem, record, sleep, tlsClientSends, tlsFor, track, transport, until } from './helpers';
 
 describe('cluster isolation (options.cluster)', () => {
   afterEach(closeAll);
@@ -38,10 +35,7 @@ describe('cluster isolation (options.cluster)', () => {
   it('closes a client that offers no ALPN at all before reading its frame', async () => {
     const receiver = await listening('tls', { cluster: 'blue' });
     const seen = record(receiver);
-    const socket = tlsConnect({ host: HOST, port: receiver.port, ca: ca(), ...pem('peer-2') });
-    socket.on('error', () => {});
-    socket.on('secureConnect', () => socket.write(JSON.stringify({ digest: [], sender: { id: 'no-alpn' } }) + '\n'));
-    await closed(socket);
+    await tlsClientSends(receiver.port, { ca: ca(), ...pem('peer-2') }, 'no-alpn');
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_CLUSTER_MISMATCH');
     expect(seen.digests).to.have.length(0);

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { Gossipmonger, stopGossip, type Monger } from '../scripts/vendor';
-import { HOST, closeAll, listening, peerAt, record, track, transport, until, type Mode, type TcpTransport } from './helpers';
+import { HOST, closeAll, codeOf, listening, peerAt, record, track, transport, until, type Mode, type TcpTransport } from './helpers';
 import type { TransportOptions } from '../src/options';
 
 /** Starts `n` peers; peer i seeds from peer 0. Returns them and a convergence probe. */
@@ -67,7 +67,7 @@ describe('gossipmonger@0.1.10 over this transport', () => {
       sender.rpc(peerAt(t), JSON.stringify(frame));
     }
     await until(() => seen.errors.length === frames.length);
-    expect(seen.errors.map((e) => (e as { code?: string }).code)).to.deep.equal(frames.map(() => 'ERR_INVALID_MESSAGE'));
+    expect(seen.errors.map(codeOf)).to.deep.equal(frames.map(() => 'ERR_INVALID_MESSAGE'));
     // What follows in the 0.1.6 crash sequences is delivered and handled without a throw.
     const follow = track(transport('plain'));
     follow.deltas(peerAt(t), { id: 'evil' }, [['victim', 'x', 1, 1]]);
@@ -93,7 +93,7 @@ describe('gossipmonger@0.1.10 over this transport', () => {
       } finally {
         stopGossip(peers);
       }
-      expect(errors.filter((e) => (e as { code?: string }).code !== 'ECONNRESET')).to.deep.equal([]);
+      expect(errors.filter((e) => codeOf(e) !== 'ECONNRESET')).to.deep.equal([]);
     });
   }
 });

@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import TcpTransport = require('../src/index');
 import type { TransportOptions } from '../src/options';
 import { DEFAULT_CERT_DIR, loadPem, type Pem } from '../scripts/generate-certs';
@@ -129,6 +129,23 @@ export function closed (socket: Socket, ms = 3000): Promise<void> {
       resolve();
     });
   });
+}
+
+/** The `code` of an error, ours or Node's. */
+export function codeOf (error: unknown): string | undefined {
+  return (error as { code?: string }).code;
+}
+
+/**
+ * A hand-made TLS client (no transport, so no ALPN and only the certificate
+ * given) that sends one digest as soon as its handshake completes, then waits
+ * until the server closes it.
+ */
+export async function tlsClientSends (port: number, options: ConnectionOptions, id: string): Promise<void> {
+  const socket = tlsConnect({ host: HOST, port, ...options });
+  socket.on('error', () => {});
+  socket.on('secureConnect', () => socket.write(JSON.stringify({ digest: [], sender: { id } }) + '\n'));
+  await closed(socket);
 }
 
 export function digestFrame (id = 'sender', extra: Record<string, unknown> = {}): string {

@@ -6,10 +6,8 @@ import { spawn } from 'node:child_process';
 import { createServer as netServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as tlsServer } from 'node:tls';
 import { join } from 'node:path';
-import { HOST, ca, closeAll, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until, type Mode } from './helpers';
+import { HOST, ca, closeAll, codeOf, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until, type Mode } from './helpers';
 import { TcpTransport } from './helpers';
-
-const codeOf = (error: unknown): string | undefined => (error as { code?: string }).code;
 
 /** A server that accepts (completing TLS) and never reads. */
 async function stalledServer (mode: Mode): Promise<{ server: Server; stop: () => Promise<void> }> {

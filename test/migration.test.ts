@@ -5,9 +5,7 @@
  */
 import { expect } from 'chai';
 import { Gossipmonger, OldTcpTransport as Old, freePort, stopGossip, type OldTransport } from '../scripts/vendor';
-import { HOST, closeAll, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from './helpers';
-
-const codeOf = (error: unknown): string | undefined => (error as { code?: string }).code;
+import { HOST, closeAll, codeOf, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from './helpers';
 
 const migrating = (step: 'accept-and-send' | 'accept', peer = 'peer-1', until?: number): ReturnType<typeof tlsFor> =>
   tlsFor('tls', peer, { plaintext: step === 'accept-and-send' ? { accept: true, send: true, until } : { accept: true, until } });

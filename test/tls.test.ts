@@ -7,10 +7,8 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import {
-  HOST, TcpTransport, ca, closeAll, closed, listening, next, peerAt, pem, record, sleep, tlsFor, track, transport, until
+  HOST, TcpTransport, ca, closeAll, closed, codeOf, tlsClientSends, listening, next, peerAt, pem, record, sleep, tlsFor, track, transport, until
 } from './helpers';
-
-const codeOf = (error: unknown): string | undefined => (error as { code?: string }).code;
 
 /** A send-only TLS transport presenting `peer` (or no certificate), trusting `caName`. */
 function senderWith (peer: string | undefined, caName = 'ca', extra: Record<string, unknown> = {}): TcpTransport {
@@ -118,10 +116,7 @@ describe('TLS', () => {
     it('refuses a raw TLS client without a certificate before any frame is read', async () => {
       const receiver = await listening('mtls');
       const seen = record(receiver);
-      const socket = tlsConnect({ host: HOST, port: receiver.port, ca: ca() });
-      socket.on('error', () => {});
-      socket.on('secureConnect', () => socket.write(JSON.stringify({ digest: [], sender: { id: 'x' } }) + '\n'));
-      await closed(socket);
+      await tlsClientSends(receiver.port, { ca: ca() }, 'x');
       await until(() => seen.errors.length === 1);
       expect(codeOf(seen.errors[0])).to.equal('ERR_TLS_HANDSHAKE');
       expect(seen.digests).to.have.length(0);

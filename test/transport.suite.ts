@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { INVALID_MESSAGES, prng } from './fixtures';
 import {
-  HOST, TcpTransport, closeAll, closed, digestFrame, listening, next, peerAt, pem, rawClient, record, sender, sleep, track,
+  HOST, TcpTransport, closeAll, codeOf, closed, digestFrame, listening, next, peerAt, pem, rawClient, record, sender, sleep, track,
   tlsFor, transport, until, type Mode
 } from './helpers';
 import { connect as netConnect } from 'node:net';
@@ -146,7 +146,7 @@ export function transportSuite (mode: Mode): void {
         t.rpc(peerAt({ port: 1 }), circular);
         t.rpc(peerAt({ port: 1 }), 'two\nlines');
         t.rpc(peerAt({ port: 1 }), undefined);
-        expect(seen.errors.map((e) => (e as { code?: string }).code)).to.deep.equal(['ERR_INVALID_MESSAGE', 'ERR_INVALID_MESSAGE', 'ERR_INVALID_MESSAGE']);
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_INVALID_MESSAGE', 'ERR_INVALID_MESSAGE', 'ERR_INVALID_MESSAGE']);
         expect(t.stats().connections.outbound).to.equal(0);
       });
 
@@ -316,7 +316,7 @@ export function transportSuite (mode: Mode): void {
         const seen = record(receiver);
         const socket = await rawClient(mode, receiver.port);
         await closed(socket);
-        expect(seen.errors.map((e) => (e as { code?: string }).code)).to.deep.equal(['ERR_IDLE_TIMEOUT']);
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_IDLE_TIMEOUT']);
       });
 
       it('closes a connection that sends half a frame and falls silent', async () => {
@@ -325,7 +325,7 @@ export function transportSuite (mode: Mode): void {
         const socket = await rawClient(mode, receiver.port);
         socket.write('{"digest":[],"sen');
         await closed(socket);
-        expect(seen.errors.map((e) => (e as { code?: string }).code)).to.deep.equal(['ERR_IDLE_TIMEOUT']);
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_IDLE_TIMEOUT']);
         expect(seen.digests).to.have.length(0);
       });
 
@@ -406,7 +406,7 @@ export function transportSuite (mode: Mode): void {
           await Promise.all(workers);
           const allowed = new Set(['ERR_INVALID_MESSAGE', 'ERR_FRAME_TOO_LARGE', 'ECONNRESET', 'EPIPE']);
           for (const error of seen.errors) {
-            expect(allowed.has((error as { code?: string }).code ?? ''), `seed ${seed}: ${(error as Error).message}`).to.equal(true);
+            expect(allowed.has(codeOf(error) ?? ''), `seed ${seed}: ${(error as Error).message}`).to.equal(true);
           }
           // Anything delivered must have passed the schema: check its shape again.
           for (const [from] of [...seen.deltas, ...seen.digests]) expect((from as { id: unknown }).id, `seed ${seed}`).to.be.a('string');
