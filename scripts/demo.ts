@@ -119,15 +119,15 @@ export async function runDemo (options: DemoOptions, out: NodeJS.WritableStream 
   const totals = transports.map((t) => t.stats());
   const framesOut = totals.reduce((sum, s) => sum + s.frames.out, 0);
   const bytesOut = totals.reduce((sum, s) => sum + s.bytes.out, 0);
-  const refusals: Record<string, number> = {};
-  for (const s of totals) for (const [code, count] of Object.entries(s.refusals)) refusals[code] = (refusals[code] ?? 0) + count;
+  const errorCounts: Record<string, number> = {};
+  for (const s of totals) for (const [code, count] of Object.entries(s.errors)) errorCounts[code] = (errorCounts[code] ?? 0) + count;
   await Promise.all(transports.map((t) => new Promise<void>((resolve) => t.close(resolve))));
 
-  const refusalText = Object.keys(refusals).length === 0 ? 'none' : Object.entries(refusals).map(([c, k]) => `${c} x${k}`).join(', ');
+  const errorText = Object.keys(errorCounts).length === 0 ? 'none' : Object.entries(errorCounts).map(([c, k]) => `${c} x${k}`).join(', ');
   const elapsed = ((Date.now() - gossipStart) / 1000).toFixed(2);
   out.write(ok
-    ? `converged: ${n} peers, ${mode}${options.keepAlive ? ' keepAlive' : ''}, ${elapsed} s to converge, ${framesOut} messages and ${bytesOut} bytes sent, refusals: ${refusalText} (total ${((Date.now() - started) / 1000).toFixed(2)} s)\n`
-    : `NOT converged: ${last}/${want} key views after ${elapsed} s (limit ${options.timeout} ms); ${framesOut} messages sent, refusals: ${refusalText}\n`);
+    ? `converged: ${n} peers, ${mode}${options.keepAlive ? ' keepAlive' : ''}, ${elapsed} s to converge, ${framesOut} messages and ${bytesOut} bytes sent, errors: ${errorText} (total ${((Date.now() - started) / 1000).toFixed(2)} s)\n`
+    : `NOT converged: ${last}/${want} key views after ${elapsed} s (limit ${options.timeout} ms); ${framesOut} messages sent, errors: ${errorText}\n`);
   return ok;
 }
 

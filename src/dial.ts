@@ -15,6 +15,7 @@
  * many frames were not delivered.
  */
 import type { TLSSocket } from 'node:tls';
+import { channels, debug } from './diagnostics';
 import { ClusterMismatchError, ConnectTimeoutError, TlsRefusedError } from './errors';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
@@ -64,6 +65,8 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     settled = true;
     cleanup();
     socket.destroy();
+    if (channels.outboundFailed.hasSubscribers) channels.outboundFailed.publish({ host, port, error });
+    debug('dial %s:%d failed: %s', host, port, (error as NodeJS.ErrnoException).code ?? error.message);
     handlers.failed(error);
   }
 
@@ -71,6 +74,14 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     if (settled) return;
     settled = true;
     cleanup();
+    if (channels.outboundOpened.hasSubscribers) {
+      channels.outboundOpened.publish({ host, port, secure: options.secure && factory.secure, resumed: (socket as TLSSocket).isSessionReused?.() === true });
+    }
+    if (channels.outboundClosed.hasSubscribers) {
+      let failure: Error | undefined;
+      socket.on('error', (error) => { failure = error; });
+      socket.once('close', () => channels.outboundClosed.publish({ host, port, error: failure }));
+    }
     handlers.accepted(socket);
   }
 

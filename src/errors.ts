@@ -29,6 +29,14 @@ export interface RemoteInfo {
   remotePort?: number | undefined;
 }
 
+/** Adds the remote's address to an error that lacks it (Node's errors keep their own code). */
+export function withRemote<E extends Error> (error: E, remote: RemoteInfo): E {
+  const target = error as E & RemoteInfo;
+  if (target.remoteAddress === undefined && remote.remoteAddress !== undefined) target.remoteAddress = remote.remoteAddress;
+  if (target.remotePort === undefined && remote.remotePort !== undefined) target.remotePort = remote.remotePort;
+  return error;
+}
+
 export interface TransportErrorOptions extends RemoteInfo {
   cause?: unknown;
 }

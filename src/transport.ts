@@ -1,50 +1,29 @@
 /**
- * TcpTransport: the 0.1.6 API over plain TCP, TLS or mutual TLS.
+ * TcpTransport: the 0.1.6 API over plain TCP, TLS or mutual TLS, wiring the
+ * two sides together.
  *
- * Inbound data flows one way: socket (from the factory) -> frame decoder ->
- * message validation -> authorization -> event. Sending is the reverse:
- * payload -> size check -> connection (per message, or pooled) -> socket.
+ * Inbound (listener.ts): socket -> admission -> frame decoder -> message
+ * validation -> authorization -> event. Outbound: payload -> size check ->
+ * connection (per message, or pooled in connection-pool.ts) -> socket.
  */
 import { EventEmitter } from 'node:events';
-import type { AddressInfo, Server, Socket } from 'node:net';
-import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
-import { isAuthorized } from './authorize';
+import type { AddressInfo, Server } from 'node:net';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { ConnectionPool } from './connection-pool';
 import { dial } from './dial';
 import {
   ConnectTimeoutError,
   FrameTooLargeError,
-  HandshakeTimeoutError,
-  IdleTimeoutError,
   InvalidMessageError,
   MalformedPeerError,
-  ClusterMismatchError,
-  PeerUnauthorizedError,
-  PlaintextRefusedError,
-  TlsHandshakeError,
-  TransportError
+  withRemote
 } from './errors';
-import { FrameDecoder, FrameOverflow } from './frame-decoder';
-import { parseMessage, type Delta, type DigestEntry, type Sender } from './message';
+import { Listener, type EventInfo } from './listener';
+import type { Delta, DigestEntry, Message, Sender } from './message';
 import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
-/** The TLS record type of a handshake: the first byte of every TLS connection. */
-const TLS_HANDSHAKE_BYTE = 0x16;
-/** Sender ids remembered for stats().plaintext.peers, so the set stays bounded. */
-const PLAINTEXT_PEERS_TRACKED = 4096;
-
-/** Third argument of 'deltas' and 'digest': where the message came from. */
-export interface EventInfo {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  /** The message arrived over TLS. */
-  secure: boolean;
-  /** The remote presented a certificate that `ca` signed (mutual TLS). */
-  authorized: boolean;
-  /** The remote's certificate, when it presented one. */
-  certificate?: { subject: Record<string, string | string[]>; fingerprint256: string };
-}
+export type { EventInfo } from './listener';
 
 /** Typed events (`transport.on('deltas', (sender, deltas, info) => ...)`). */
 export interface TransportEvents {
@@ -61,9 +40,9 @@ export interface TransportStats {
     accepted: number;
     /** Inbound connections held now (TLS handshakes in progress included). */
     open: number;
-    /** Inbound connections closed at once: at maxConnections with none evictable, or while closing. */
+    /** Inbound connections closed at once, before any byte was read (`refusals` says why). */
     refused: number;
-    /** Idle inbound connections closed to make room under maxConnections. */
+    /** Inbound connections closed to make room under maxConnections. */
     evicted: number;
     /** Outbound connections opened (per message, or pooled). */
     outbound: number;
@@ -74,41 +53,17 @@ export interface TransportStats {
   frames: { in: number; out: number };
   /** Bytes read from inbound connections (in) and frame bytes written (out). */
   bytes: { in: number; out: number };
-  /** Errors emitted, by code (network and peer failures, ours and Node's). */
+  /** Every error emitted, by code (network and peer failures, ours and Node's). */
+  errors: Record<string, number>;
+  /** Inbound connections refused or evicted, by reason (`max-connections`, `evicted`, `closing`...). */
   refusals: Record<string, number>;
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
 }
 
-interface Inbound {
-  raw: Socket;
-  /** The socket frames are read from: `raw`, or the TLS socket over it. */
-  socket: AnySocket | undefined;
-  decoder: FrameDecoder;
-  lastActive: number;
-  closed: boolean;
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  info: EventInfo | undefined;
-  certificate: PeerCertificate | undefined;
-  plaintext: boolean;
-}
-
 interface ListenOptions {
   host?: string;
   port?: number;
-}
-
-function remoteOf (rec: Inbound): { remoteAddress: string | undefined; remotePort: number | undefined } {
-  return { remoteAddress: rec.remoteAddress, remotePort: rec.remotePort };
-}
-
-/** Adds the remote's address to an error that lacks it (Node's keep their code). */
-function withRemote<E extends Error> (error: E, remote: { remoteAddress: string | undefined; remotePort: number | undefined }): E {
-  const target = error as E & { remoteAddress?: string; remotePort?: number };
-  if (target.remoteAddress === undefined && remote.remoteAddress !== undefined) target.remoteAddress = remote.remoteAddress;
-  if (target.remotePort === undefined && remote.remotePort !== undefined) target.remotePort = remote.remotePort;
-  return error;
 }
 
 function validPort (port: unknown): number | undefined {
@@ -127,22 +82,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #options: ResolvedOptions;
   readonly #factory: SocketFactory;
   readonly #pool: ConnectionPool | undefined;
-  readonly #inbound = new Set<Inbound>();
-  readonly #byRaw = new WeakMap<Socket, Inbound>();
+  readonly #listener: Listener;
   readonly #outbound = new Set<AnySocket>();
-  readonly #plaintextPeers = new Set<string>();
   #closeWaiters: Array<() => void> = [];
   #closing = false;
-  readonly #stats: Omit<TransportStats, 'connections' | 'plaintext'> & {
-    connections: Omit<TransportStats['connections'], 'open'>;
-    plaintext: Omit<TransportStats['plaintext'], 'peers'>;
-  } = {
-      connections: { accepted: 0, refused: 0, evicted: 0, outbound: 0, resumed: 0 },
-      frames: { in: 0, out: 0 },
-      bytes: { in: 0, out: 0 },
-      refusals: {},
-      plaintext: { connections: 0, lastSeen: undefined }
-    };
+  readonly #stats = {
+    outbound: 0,
+    resumed: 0,
+    framesOut: 0,
+    bytesOut: 0,
+    errors: {} as Record<string, number>
+  };
 
   /** Constructs and listens; returns the instance (0.1.6's `TcpTransport.listen`). */
   static listen (options?: TransportOptions, callback?: () => void): TcpTransport {
@@ -157,6 +107,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster);
+    this.#listener = new Listener({
+      options: this.#options,
+      factory: this.#factory,
+      report: (error) => this.#report(error),
+      deliver: (message, info) => this.#deliver(message, info),
+      pastPlaintextDeadline: () => this.#pastDeadline()
+    });
     const keepAlive = this.#options.keepAlive;
     if (keepAlive) {
       this.#pool = new ConnectionPool({
@@ -167,7 +124,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         secure: () => this.#sendSecure(),
         report: (error) => this.#report(error),
         countOut: (bytes) => this.#countOut(bytes),
-        dialing: () => { this.#stats.connections.outbound++; },
+        dialing: () => { this.#stats.outbound++; },
         accepted: (socket) => this.#countAccepted(socket)
       });
     }
@@ -193,21 +150,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       throw new TypeError('listen() in TLS mode needs options.tls.key and options.tls.cert (or pfx)');
     }
 
-    const server = this.#factory.createServer((socket) => this.#onConnection(socket));
-    if (this.#factory.secure) {
-      this.#factory.createTlsServer(this.#options.handshakeTimeout, {
-        secure: (socket) => this.#onSecure(socket),
-        clientError: (error, socket) => this.#onTlsClientError(error, socket)
-      });
-    }
-    this.server = server;
-    server.on('error', (error) => this.emit('error', error));
-    server.on('listening', () => {
+    const server = this.#listener.listen(host, port, (error) => this.emit('error', error), (address) => {
       // Port 0 advertised: peers must be told the port the system chose.
-      if (this.port === 0 && bind.port === undefined) this.port = (server.address() as AddressInfo).port;
+      if (this.port === 0 && bind.port === undefined) this.port = address.port;
       this.emit('listening');
     });
-    server.listen(port, host, callback);
+    this.server = server;
+    if (callback) server.once('listening', callback);
     return this;
   }
 
@@ -235,13 +184,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
-    const server = this.server;
-    if (server) {
+    if (this.server) {
       pending++;
       this.server = null;
-      server.close(() => done());
+      this.#listener.close(done);
     }
-    for (const rec of [...this.#inbound]) this.#drop(rec);
     if (this.#pool) {
       pending++;
       this.#pool.close(done);
@@ -325,24 +272,26 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** A snapshot of the counters; see TransportStats. */
   stats (): TransportStats {
     const s = this.#stats;
+    const l = this.#listener.stats;
     return {
-      connections: { ...s.connections, open: this.#inbound.size },
-      frames: { ...s.frames },
-      bytes: { ...s.bytes },
-      refusals: { ...s.refusals },
-      plaintext: { ...s.plaintext, peers: this.#plaintextPeers.size }
+      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed },
+      frames: { in: l.framesIn, out: s.framesOut },
+      bytes: { in: l.bytesIn, out: s.bytesOut },
+      errors: { ...s.errors },
+      refusals: { ...l.refusals },
+      plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }
 
   // ---------------------------------------------------------------- sending
 
   #countAccepted (socket: AnySocket): void {
-    if ((socket as TLSSocket).isSessionReused?.()) this.#stats.connections.resumed++;
+    if ((socket as TLSSocket).isSessionReused?.()) this.#stats.resumed++;
   }
 
   #countOut (bytes: number): void {
-    this.#stats.frames.out++;
-    this.#stats.bytes.out += bytes;
+    this.#stats.framesOut++;
+    this.#stats.bytesOut += bytes;
   }
 
   /** TLS for a new outbound connection, unless a migration still sends plaintext. */
@@ -360,7 +309,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** 0.1.6's wire behaviour: one connection, one frame, then end. */
   #sendOnce (host: string, port: number, frame: Buffer): void {
     const timeout = this.#options.connectTimeout;
-    this.#stats.connections.outbound++;
+    this.#stats.outbound++;
     const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), persistent: false, pendingFrames: () => 1 }, {
       accepted: (connected) => {
         this.#countAccepted(connected);
@@ -386,219 +335,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     const key = typeof code === 'string' ? code : 'UNKNOWN';
-    this.#stats.refusals[key] = (this.#stats.refusals[key] ?? 0) + 1;
+    this.#stats.errors[key] = (this.#stats.errors[key] ?? 0) + 1;
     this.emit('error', error);
   }
 
-  // ---------------------------------------------------------------- receiving
-
-  #onConnection (raw: Socket): void {
-    if (this.#closing || (this.#inbound.size >= this.#options.maxConnections && !this.#evictOne())) {
-      this.#stats.connections.refused++;
-      raw.destroy();
-      return;
-    }
-    this.#stats.connections.accepted++;
-    const rec: Inbound = {
-      raw,
-      socket: undefined,
-      decoder: new FrameDecoder(this.#options.maxFrameSize),
-      lastActive: Date.now(),
-      closed: false,
-      remoteAddress: raw.remoteAddress,
-      remotePort: raw.remotePort,
-      info: undefined,
-      certificate: undefined,
-      plaintext: false
-    };
-    this.#inbound.add(rec);
-    if (this.#factory.secure) this.#byRaw.set(raw, rec);
-    raw.on('error', (error) => this.#fail(rec, error));
-    raw.once('close', () => this.#forget(rec));
-    if (!this.#factory.secure) {
-      this.#readPlain(rec);
-      return;
-    }
-    // Look at the first byte before choosing TLS: plaintext gets its own clear
-    // refusal (or is served during a migration) instead of a TLS parse error.
-    const timeout = this.#options.handshakeTimeout;
-    raw.setTimeout(timeout, () => this.#fail(rec, new HandshakeTimeoutError(timeout, remoteOf(rec))));
-    raw.once('readable', () => this.#sniff(rec));
-  }
-
-  #sniff (rec: Inbound): void {
-    const raw = rec.raw;
-    if (rec.closed) return;
-    const chunk = raw.read() as Buffer | null;
-    if (chunk === null) {
-      // Closed before saying anything: a probe. In TLS mode that is a failed handshake.
-      this.#fail(rec, new TlsHandshakeError('connection closed before the TLS handshake', remoteOf(rec)));
-      return;
-    }
-    raw.unshift(chunk);
-    raw.setTimeout(0);
-    rec.lastActive = Date.now();
-    if (chunk[0] === TLS_HANDSHAKE_BYTE) {
-      // tls.Server feeds bytes already buffered on the socket to OpenSSL.
-      this.#factory.upgrade(raw);
-      return;
-    }
-    const plaintext = this.#options.tls!.plaintext;
-    this.#stats.plaintext.connections++;
-    this.#stats.plaintext.lastSeen = Date.now();
-    if (!plaintext.accept || this.#pastDeadline()) {
-      this.#fail(rec, new PlaintextRefusedError(remoteOf(rec)));
-      return;
-    }
-    rec.plaintext = true;
-    this.#readPlain(rec);
-  }
-
-  /** `tls.Server` wraps our raw socket; Node keeps the wrapped one as `_parent`. */
-  #recordOf (socket: TLSSocket): Inbound | undefined {
-    const parent = (socket as TLSSocket & { _parent?: Socket })._parent;
-    return parent === undefined ? undefined : this.#byRaw.get(parent);
-  }
-
-  #onSecure (socket: TLSSocket): void {
-    const rec = this.#recordOf(socket);
-    if (rec === undefined || rec.closed) {
-      socket.destroy();
-      return;
-    }
-    rec.socket = socket;
-    const expected = this.#factory.expectedAlpn;
-    if (expected !== undefined && socket.alpnProtocol !== expected) {
-      // A client that offered no ALPN at all completes the handshake; refuse it here.
-      this.#fail(rec, new ClusterMismatchError(expected, socket.alpnProtocol ?? false, remoteOf(rec)));
-      return;
-    }
-    const tls = this.#options.tls!;
-    let certificate: PeerCertificate | undefined;
-    if (tls.requestCert) {
-      const cert = socket.getPeerCertificate();
-      if (cert && Object.keys(cert).length > 0) certificate = cert;
-    }
-    rec.certificate = certificate;
-    const info: EventInfo = { ...remoteOf(rec), secure: true, authorized: socket.authorized };
-    if (certificate) info.certificate = { subject: { ...certificate.subject } as Record<string, string | string[]>, fingerprint256: certificate.fingerprint256 };
-    socket.once('close', () => this.#forget(rec));
-    this.#read(rec, socket, info);
-  }
-
-  #onTlsClientError (error: NodeJS.ErrnoException, socket: TLSSocket): void {
-    // With a 'tlsClientError' listener, Node leaves the socket open: close it.
-    socket.destroy();
-    const rec = this.#recordOf(socket);
-    if (rec?.closed) return;
-    const remote = rec ? remoteOf(rec) : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
-    const failure = error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
-      ? new HandshakeTimeoutError(this.#options.handshakeTimeout, { ...remote, cause: error })
-      : this.#factory.isClusterRefusal(error)
-        ? new ClusterMismatchError(this.#factory.expectedAlpn!, false, { ...remote, cause: error })
-        : new TlsHandshakeError(socket.authorizationError?.toString() ?? error.code ?? error.message, { ...remote, cause: error });
-    if (rec) this.#fail(rec, failure);
-    else this.#report(failure);
-  }
-
-  /** Frames straight from the accepted TCP socket: plain mode, or plaintext during a migration. */
-  #readPlain (rec: Inbound): void {
-    this.#read(rec, rec.raw, { ...remoteOf(rec), secure: false, authorized: false });
-  }
-
-  #read (rec: Inbound, socket: AnySocket, info: EventInfo): void {
-    rec.socket = socket;
-    rec.info = info;
-    socket.setTimeout(this.#options.idleTimeout, () => this.#fail(rec, new IdleTimeoutError(this.#options.idleTimeout, remoteOf(rec))));
-    socket.on('data', (chunk: Buffer) => this.#onData(rec, chunk));
-    socket.on('end', () => this.#onEnd(rec));
-    if (socket !== rec.raw) socket.on('error', (error) => this.#fail(rec, error));
-  }
-
-  #onData (rec: Inbound, chunk: Buffer): void {
-    if (rec.closed) return;
-    rec.lastActive = Date.now();
-    this.#stats.bytes.in += chunk.length;
-    let frames: Buffer[];
-    try {
-      frames = rec.decoder.push(chunk);
-    } catch (error) {
-      this.#fail(rec, this.#decodeError(rec, error));
-      return;
-    }
-    for (let i = 0; i < frames.length && !rec.closed; i++) this.#deliver(rec, frames[i]!);
-  }
-
-  #onEnd (rec: Inbound): void {
-    if (rec.closed) return;
-    let last: Buffer | null;
-    try {
-      last = rec.decoder.end();
-    } catch (error) {
-      this.#fail(rec, this.#decodeError(rec, error));
-      return;
-    }
-    if (last !== null) this.#deliver(rec, last);
-  }
-
-  #decodeError (rec: Inbound, error: unknown): Error {
-    if (error instanceof FrameOverflow) return new FrameTooLargeError(error.limit, undefined, remoteOf(rec));
-    return error as Error;
-  }
-
-  #deliver (rec: Inbound, frame: Buffer): void {
-    let message;
-    try {
-      message = parseMessage(frame);
-    } catch (error) {
-      this.#fail(rec, withRemote(error as TransportError, remoteOf(rec)));
-      return;
-    }
-    const tls = this.#options.tls;
-    if (tls && !rec.plaintext && tls.authorize !== 'any' && !isAuthorized(tls.authorize, message.sender, rec.certificate)) {
-      this.#fail(rec, new PeerUnauthorizedError(message.sender.id, remoteOf(rec)));
-      return;
-    }
-    if (rec.plaintext) this.#notePlaintextPeer(message.sender.id);
-    this.#stats.frames.in++;
-    if (message.deltas !== undefined) this.emit('deltas', message.sender, message.deltas, rec.info!);
-    else this.emit('digest', message.sender, message.digest, rec.info!);
-  }
-
-  #notePlaintextPeer (id: string): void {
-    this.#stats.plaintext.lastSeen = Date.now();
-    if (this.#plaintextPeers.size < PLAINTEXT_PEERS_TRACKED) this.#plaintextPeers.add(id);
-  }
-
-  /** Closes the idle connection that has waited longest; never one mid-frame. */
-  #evictOne (): boolean {
-    let victim: Inbound | undefined;
-    for (const rec of this.#inbound) {
-      if (rec.decoder.buffered > 0) continue;
-      if (victim === undefined || rec.lastActive < victim.lastActive) victim = rec;
-    }
-    if (victim === undefined) return false;
-    this.#stats.connections.evicted++;
-    this.#drop(victim);
-    return true;
-  }
-
-  /** Closes a connection without reporting an error. */
-  #drop (rec: Inbound): void {
-    rec.closed = true;
-    this.#forget(rec);
-    rec.socket?.destroy();
-    rec.raw.destroy();
-  }
-
-  /** One error per connection, then close it. */
-  #fail (rec: Inbound, error: Error): void {
-    if (rec.closed) return;
-    this.#drop(rec);
-    this.#report(withRemote(error, remoteOf(rec)));
-  }
-
-  #forget (rec: Inbound): void {
-    this.#inbound.delete(rec);
+  /** A valid, authorized message from the listener. */
+  #deliver (message: Message, info: EventInfo): void {
+    if (message.deltas !== undefined) this.emit('deltas', message.sender, message.deltas, info);
+    else this.emit('digest', message.sender, message.digest, info);
   }
 }

@@ -23,7 +23,7 @@ describe('demo (npm start)', () => {
     expect(code, stdout).to.equal(0);
     expect(stdout).to.match(/demo: 4 gossipmonger peers on 127\.0\.0\.1, mutual TLS/);
     expect(stdout).to.match(/replicated 12\/12 key views \(100%\)/);
-    expect(stdout).to.match(/^converged: 4 peers, mtls, [0-9.]+ s to converge, [1-9][0-9]* messages and [1-9][0-9]* bytes sent, refusals: none/m);
+    expect(stdout).to.match(/^converged: 4 peers, mtls, [0-9.]+ s to converge, [1-9][0-9]* messages and [1-9][0-9]* bytes sent, errors: none/m);
   });
 
   it('runs in plain mode with keepAlive', async function () {

@@ -141,7 +141,7 @@ describe('TLS', () => {
       await until(() => seen.errors.length === 2);
       expect(codeOf(seen.errors[1])).to.equal('ERR_PEER_UNAUTHORIZED');
       expect(seen.digests).to.have.length(2);
-      expect(receiver.stats().refusals.ERR_PEER_UNAUTHORIZED).to.equal(2);
+      expect(receiver.stats().errors.ERR_PEER_UNAUTHORIZED).to.equal(2);
     });
 
     it('asks a function policy with the sender and the certificate', async () => {

@@ -158,7 +158,7 @@ export function transportSuite (mode: Mode): void {
         t.digest(peerAt({ port }), sender, []);
         const [error] = await next<[NodeJS.ErrnoException]>(t, 'error');
         expect(error.code).to.equal('ECONNREFUSED');
-        expect(t.stats().refusals.ECONNREFUSED).to.equal(1);
+        expect(t.stats().errors.ECONNREFUSED).to.equal(1);
       });
 
       it('reads several frames on one connection, "\\n" or "\\r\\n", and a last unterminated one', async () => {
@@ -199,8 +199,10 @@ export function transportSuite (mode: Mode): void {
         const snapshot = t.stats();
         snapshot.frames.in = 99;
         snapshot.refusals.X = 1;
+        snapshot.errors.X = 1;
         expect(t.stats().frames.in).to.equal(0);
         expect(t.stats().refusals).to.deep.equal({});
+        expect(t.stats().errors).to.deep.equal({});
       });
     });
 
@@ -279,7 +281,7 @@ export function transportSuite (mode: Mode): void {
         expect(seen.digests.length + seen.deltas.length).to.equal(0);
         await sendRaw(mode, receiver.port, digestFrame('valid') + '\r\n');
         await until(() => seen.digests.length === 1);
-        expect(receiver.stats().refusals.ERR_INVALID_MESSAGE).to.equal(INVALID_MESSAGES.length);
+        expect(receiver.stats().errors.ERR_INVALID_MESSAGE).to.equal(INVALID_MESSAGES.length);
       });
 
       it('closes a connection at its first bad frame, and other connections carry on', async () => {
