@@ -9,7 +9,7 @@ import { createServer as netServer, connect as netConnect, type Socket } from 'n
 import { createServer as tlsServer, connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OldTcpTransport as Old, freePort } from '../scripts/vendor';
+import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import TcpTransport = require('../src/index');
 import { FrameDecoder } from '../src/frame-decoder';
 import { CASES, SIZES, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';

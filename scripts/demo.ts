@@ -4,7 +4,7 @@
  */
 import TcpTransport = require('../src/index');
 import { generateCerts, loadPem } from './generate-certs';
-import { Gossipmonger, stopGossip } from './vendor';
+import { Gossipmonger, stopGossip } from './typed-packages';
 
 type Mode = 'plain' | 'tls' | 'mtls';
 

@@ -1,5 +1,5 @@
 /**
- * Bytes in, frames out. No sockets here (house style 1), so every awkward
+ * Bytes in, frames out. No sockets here, so every awkward
  * split is unit-tested with plain buffers.
  *
  * A frame is the bytes up to a "\n"; one "\r" before it is part of the

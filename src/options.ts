@@ -1,5 +1,5 @@
 /**
- * One options type, one defaults object, validated eagerly (house style 5).
+ * One options type, one defaults object, validated eagerly.
  * A wrong option is a programmer's mistake: it throws at construction and
  * names the option. The caller's object is never mutated.
  */

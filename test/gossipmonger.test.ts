@@ -3,7 +3,7 @@
  * transport, converges in every mode.
  */
 import { expect } from 'chai';
-import { Gossipmonger, stopGossip, type Monger } from '../scripts/vendor';
+import { Gossipmonger, stopGossip, type Monger } from '../scripts/typed-packages';
 import { HOST, closeAll, codeOf, listening, peerAt, record, track, transport, until, type Mode, type TcpTransport } from './helpers';
 import type { TransportOptions } from '../src/options';
 

@@ -3,7 +3,7 @@
  * gossipmonger-tcp-transport 0.1.6 sends to us and receives from us.
  */
 import { expect } from 'chai';
-import { OldTcpTransport as Old, freePort, type OldTransport } from '../scripts/vendor';
+import { OldTcpTransport as Old, freePort, type OldTransport } from '../scripts/typed-packages';
 import { HOST, closeAll, listening, next, peerAt, record, track, transport, until } from './helpers';
 
 /** 0.1.6 treats port 0 as 9742, so find a free port first and hand it over. */

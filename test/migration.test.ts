@@ -4,7 +4,7 @@
  * deadline that ends the plaintext window on its own.
  */
 import { expect } from 'chai';
-import { Gossipmonger, OldTcpTransport as Old, freePort, stopGossip, type OldTransport } from '../scripts/vendor';
+import { Gossipmonger, OldTcpTransport as Old, freePort, stopGossip, type OldTransport } from '../scripts/typed-packages';
 import { HOST, closeAll, codeOf, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from './helpers';
 
 const migrating = (step: 'accept-and-send' | 'accept', peer = 'peer-1', until?: number): ReturnType<typeof tlsFor> =>

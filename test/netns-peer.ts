@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import TcpTransport = require('../src/index');
-import { Gossipmonger } from '../scripts/vendor';
+import { Gossipmonger } from '../scripts/typed-packages';
 
 interface PeerConfig {
   id: string;
