@@ -12,7 +12,7 @@
  * - A connection that the TLS server refuses reports how many queued frames
  *   it drops (none was written before acceptance, see dial.ts).
  */
-import { BackpressureError, ConnectionLostError } from './errors';
+import { BackpressureError, ConnectionLostError, withFrames } from './errors';
 import { dial } from './dial';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
@@ -149,8 +149,7 @@ class Remote {
         const dropped = this.queued;
         this.dropQueue();
         this.state = 'idle';
-        if (!('framesDropped' in error)) Object.assign(error, { framesDropped: dropped });
-        ctx.report(error);
+        ctx.report(withFrames(error, { framesDropped: dropped }));
         this.pool.forget(this);
       }
     });

@@ -16,6 +16,7 @@ import {
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
+  withFrames,
   withRemote
 } from './errors';
 import { Listener, type EventInfo } from './listener';
@@ -314,18 +315,23 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       accepted: (connected) => {
         this.#countAccepted(connected);
         let failed = false;
+        let flushed = false;
         connected.on('error', (error) => {
           if (failed) return;
           failed = true;
-          this.#report(withRemote(error, { remoteAddress: host, remotePort: port }));
+          // The frame was written: lost for certain if the kernel never had it,
+          // otherwise it may or may not have arrived.
+          this.#report(withFrames(withRemote(error, { remoteAddress: host, remotePort: port }), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, { remoteAddress: host, remotePort: port })));
         connected.on('data', () => {});
         this.#countOut(frame.length);
-        connected.end(frame);
+        connected.write(frame, () => { flushed = true; });
+        connected.end();
       },
-      failed: (error) => this.#report(error)
+      // Nothing was written: the one frame is dropped.
+      failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
     });
     this.#outbound.add(socket);
     socket.once('close', () => this.#outbound.delete(socket));
