@@ -327,7 +327,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, { remoteAddress: host, remotePort: port })));
         connected.on('data', () => {});
         this.#countOut(frame.length);
-        connected.end(frame, () => { flushed = true; });
+        connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
       // Nothing was written: the one frame is dropped.
       failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
