@@ -42,6 +42,8 @@ export interface PeerConfig {
   proxyPort?: number;
   /** Certificate and key file names without extension (default: the id). */
   cert?: string;
+  /** CA files trusted (default: ca.crt). */
+  caFiles?: string[];
   /** Transport options beyond `tls` (keepAlive...). */
   options?: Record<string, unknown>;
   seeds?: Seed[];
@@ -71,7 +73,7 @@ const transport = new TcpTransport({
   host: config.advertise,
   port: config.port ?? 0,
   ...config.options,
-  tls: { key: read(`${certName}.key`), cert: read(`${certName}.crt`), ca: read('ca.crt'), requestCert: true, authorize: 'sender-id' }
+  tls: { key: read(`${certName}.key`), cert: read(`${certName}.crt`), ca: (config.caFiles ?? ['ca.crt']).map(read), requestCert: true, authorize: 'sender-id' }
 });
 const heardFrom = new Set<string>();
 const errors: string[] = [];
