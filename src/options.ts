@@ -117,10 +117,42 @@ export interface TransportOptions {
    */
   idleTimeout?: number;
   /**
-   * Inbound connections held at once; at the cap the longest-idle one is closed.
+   * Inbound connections held at once, TLS handshakes included. At the cap one
+   * connection of the source holding the most is closed to make room: its
+   * longest-idle one, else its oldest unfinished frame.
    * @default 256
    */
   maxConnections?: number;
+  /**
+   * Close an inbound connection whose frame is not complete this many ms after
+   * its first byte. Bytes do not re-arm it, so a peer dripping a frame cannot
+   * hold a connection for longer. The default lets a 1 MiB frame through at
+   * 512 kbit/s (16.4 s) with room to spare.
+   * @default 20000
+   */
+  frameTimeout?: number;
+  /**
+   * Inbound connections one source (an IPv4 address, an IPv6 /64) may hold at
+   * once; more are refused before any TLS handshake. Raise it when many peers
+   * share one address (NAT).
+   * @default 32
+   */
+  maxConnectionsPerSource?: number;
+  /**
+   * New inbound connections per second one source may open (a token bucket
+   * holding one second's worth); more are refused before any TLS handshake.
+   * Raise it when many peers share one address (NAT).
+   * @default 50
+   */
+  connectionsPerSecondPerSource?: number;
+  /**
+   * Distinct peer ids (senders and digest entries) the transport passes on to
+   * gossipmonger, which keeps every peer it hears of forever. Past it, messages
+   * from new senders and digest entries naming new peers are dropped and
+   * counted (ERR_PEER_LIMIT). `Infinity` turns the cap off.
+   * @default 4096
+   */
+  maxPeers?: number;
   /**
    * Cluster name carried in TLS ALPN: peers of another cluster fail the handshake.
    * @default undefined (no ALPN)
@@ -137,6 +169,10 @@ export const DEFAULTS = Object.freeze({
   handshakeTimeout: 5000,
   idleTimeout: 30000,
   maxConnections: 256,
+  frameTimeout: 20000,
+  maxConnectionsPerSource: 32,
+  connectionsPerSecondPerSource: 50,
+  maxPeers: 4096,
   keepAliveIdleTimeout: 10000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
@@ -157,6 +193,10 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  frameTimeout: number;
+  maxConnectionsPerSource: number;
+  connectionsPerSecondPerSource: number;
+  maxPeers: number;
   cluster: string | undefined;
 }
 
@@ -175,7 +215,8 @@ export interface ResolvedTls {
 /** Keys of TlsOptions that are ours, not secure-context material. */
 export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(['requestCert', 'rejectUnauthorized', 'authorize', 'servername', 'checkServerIdentity', 'sessionCache', 'plaintext']);
 const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
-const TOP_KEYS = new Set(['host', 'port', 'tls', 'maxFrameSize', 'keepAlive', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'maxConnections', 'cluster']);
+const TOP_KEYS = new Set(['host', 'port', 'tls', 'maxFrameSize', 'keepAlive', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'maxConnections', 'frameTimeout',
+  'maxConnectionsPerSource', 'connectionsPerSecondPerSource', 'maxPeers', 'cluster']);
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -325,6 +366,10 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
     maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, DEFAULTS.frameTimeout),
+    maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
+    connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),
+    maxPeers: positiveInteger('maxPeers', options.maxPeers, DEFAULTS.maxPeers, true),
     cluster: cluster as string | undefined
   };
 }

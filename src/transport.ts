@@ -55,8 +55,10 @@ export interface TransportStats {
   bytes: { in: number; out: number };
   /** Every error emitted, by code (network and peer failures, ours and Node's). */
   errors: Record<string, number>;
-  /** Inbound connections refused or evicted, by reason (`max-connections`, `evicted`, `closing`...). */
+  /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
+  /** Peer ids passed on to listeners (at most maxPeers), and peer entries dropped past that budget. */
+  peers: { known: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
 }
@@ -279,6 +281,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
       refusals: { ...l.refusals },
+      peers: { known: this.#listener.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }
