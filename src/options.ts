@@ -97,8 +97,12 @@ export interface TransportOptions {
    */
   maxFrameSize?: number;
   /**
-   * Reuse one outbound connection per remote `host:port`.
-   * @default false
+   * Reuse one outbound connection per remote `host:port`. On by default with
+   * `tls` (no 0.1.6 peer speaks TLS, so nothing needs a handshake per
+   * message); `false` then gives one connection per message. Plaintext sent
+   * during a migration (`tls.plaintext.send`) is always one connection per
+   * message, as a 0.1.6 receiver needs.
+   * @default false without `tls`, true with `tls`
    */
   keepAlive?: boolean | KeepAliveOptions;
   /**
@@ -165,6 +169,8 @@ export const DEFAULTS = Object.freeze({
   port: 9742,
   maxFrameSize: 1024 * 1024,
   keepAlive: false,
+  /** keepAlive when `tls` is set and `keepAlive` is not given. */
+  keepAliveWithTls: true,
   connectTimeout: 5000,
   handshakeTimeout: 5000,
   idleTimeout: 30000,
@@ -331,8 +337,9 @@ function resolvePlaintext (value: unknown): ResolvedTls['plaintext'] {
   return { accept, send, until };
 }
 
-function resolveKeepAlive (value: unknown): ResolvedOptions['keepAlive'] {
-  if (value === undefined || value === false) return undefined;
+function resolveKeepAlive (value: unknown, tls: boolean): ResolvedOptions['keepAlive'] {
+  if (value === undefined) value = tls ? DEFAULTS.keepAliveWithTls : DEFAULTS.keepAlive;
+  if (value === false) return undefined;
   if (value === true) return { idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes };
   if (!isPlainObject(value)) throw new TypeError(`options.keepAlive must be a boolean or an object; got ${describe(value)}`);
   for (const key of Object.keys(value)) {
@@ -356,12 +363,13 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     if (typeof cluster !== 'string' || cluster.length === 0) throw new TypeError(`options.cluster must be a non-empty string; got ${describe(cluster)}`);
     if (Buffer.byteLength(cluster) > 200) throw new RangeError('options.cluster must be at most 200 bytes (it is carried in a TLS ALPN name)');
   }
+  const tls = resolveTls(options.tls, cluster as string | undefined);
   return {
     host: validateHost('options.host', options.host, DEFAULTS.host),
     port: validatePort('options.port', options.port, DEFAULTS.port),
-    tls: resolveTls(options.tls, cluster as string | undefined),
+    tls,
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULTS.maxFrameSize, true),
-    keepAlive: resolveKeepAlive(options.keepAlive),
+    keepAlive: resolveKeepAlive(options.keepAlive, tls !== undefined),
     connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),

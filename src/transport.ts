@@ -251,7 +251,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     frame.write(line, 0, size, 'utf8');
     frame[size] = 0x0d;
     frame[size + 1] = 0x0a;
-    if (this.#pool) this.#pool.send(host, port, frame);
+    // Plaintext during a migration goes one connection per message even with
+    // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
+    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame);
     else this.#sendOnce(host, port, frame);
   }
 
