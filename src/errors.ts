@@ -18,22 +18,31 @@ export const ERROR_CODES = {
   ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
   ERR_CONNECTION_LOST: 'a keepAlive connection broke after frames were handed to it; those may be lost',
   ERR_CLUSTER_MISMATCH: 'the remote belongs to another cluster (TLS ALPN did not match options.cluster)',
-  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext'
+  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext',
+  ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
+  ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
+  ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted'
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Where the remote end of a connection is, when known. */
+/**
+ * Where the remote end of a connection is, when known. Outbound, the address
+ * and port are those the transport dialled (the peer's advertised host and
+ * port), and `peerId` the gossipmonger id of the peer it was sending to.
+ */
 export interface RemoteInfo {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
+  peerId?: string | undefined;
 }
 
-/** Adds the remote's address to an error that lacks it (Node's errors keep their own code). */
+/** Adds the remote's address (and peer id) to an error that lacks them; Node's errors keep their own code. */
 export function withRemote<E extends Error> (error: E, remote: RemoteInfo): E {
   const target = error as E & RemoteInfo;
   if (target.remoteAddress === undefined && remote.remoteAddress !== undefined) target.remoteAddress = remote.remoteAddress;
   if (target.remotePort === undefined && remote.remotePort !== undefined) target.remotePort = remote.remotePort;
+  if (target.peerId === undefined && remote.peerId !== undefined) target.peerId = remote.peerId;
   return error;
 }
 
@@ -46,6 +55,8 @@ export class TransportError extends Error {
   readonly code: ErrorCode;
   remoteAddress?: string;
   remotePort?: number;
+  /** The gossipmonger id of the peer, when the transport knows it (outbound sends). */
+  peerId?: string;
 
   constructor (code: ErrorCode, message?: string, options: TransportErrorOptions = {}) {
     super(message ?? ERROR_CODES[code], options.cause === undefined ? undefined : { cause: options.cause });
@@ -53,6 +64,7 @@ export class TransportError extends Error {
     this.code = code;
     if (options.remoteAddress !== undefined) this.remoteAddress = options.remoteAddress;
     if (options.remotePort !== undefined) this.remotePort = options.remotePort;
+    if (options.peerId !== undefined) this.peerId = options.peerId;
   }
 }
 
@@ -88,8 +100,9 @@ export class PeerUnauthorizedError extends TransportError {
 }
 
 export class ConnectTimeoutError extends TransportError {
-  constructor (timeout: number, options?: TransportErrorOptions) {
-    super('ERR_CONNECT_TIMEOUT', `connect did not complete within ${timeout} ms`, options);
+  /** `hint`: what probably happened, appended to the message. */
+  constructor (timeout: number, options?: TransportErrorOptions, hint?: string) {
+    super('ERR_CONNECT_TIMEOUT', `connect did not complete within ${timeout} ms${hint === undefined ? '' : `: ${hint}`}`, options);
   }
 }
 
@@ -154,5 +167,26 @@ export class ClusterMismatchError extends TransportError {
 export class PlaintextRefusedError extends TransportError {
   constructor (options?: TransportErrorOptions) {
     super('ERR_PLAINTEXT_REFUSED', undefined, options);
+  }
+}
+
+export class ConnectionClosedError extends TransportError {
+  constructor (message?: string, options?: TransportErrorOptions) {
+    super('ERR_CONNECTION_CLOSED', message, options);
+  }
+}
+
+export class ProtocolMismatchError extends TransportError {
+  constructor (message?: string, options?: TransportErrorOptions) {
+    super('ERR_PROTOCOL_MISMATCH', message, options);
+  }
+}
+
+export class TransportClosedError extends TransportError {
+  /** Frames dropped so far because the transport is closed. */
+  readonly framesDropped: number;
+  constructor (framesDropped: number, options?: TransportErrorOptions) {
+    super('ERR_TRANSPORT_CLOSED', 'transport is closed: nothing is sent after close(); this and any later frames are dropped (counted in stats().errors)', options);
+    this.framesDropped = framesDropped;
   }
 }

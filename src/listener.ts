@@ -26,10 +26,9 @@ import {
 import { FrameDecoder, FrameOverflow } from './frame-decoder';
 import { parseMessage, type Message } from './message';
 import type { ResolvedOptions } from './options';
+import { TLS_HANDSHAKE, TLS_REFUSAL_ALERT, looksLikeTls, tlsToPlain } from './protocol-sniff';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
-/** The TLS record type of a handshake: the first byte of every TLS connection. */
-const TLS_HANDSHAKE_BYTE = 0x16;
 /** Sender ids remembered for stats().plaintext.peers, so the set stays bounded. */
 const PLAINTEXT_PEERS_TRACKED = 4096;
 
@@ -82,6 +81,8 @@ interface Connection {
   info: EventInfo | undefined;
   certificate: PeerCertificate | undefined;
   plaintext: boolean;
+  /** Some bytes have arrived (the first chunk is checked for a TLS ClientHello on a plain port). */
+  started: boolean;
   /** Why the connection was closed, when it failed. */
   error: Error | undefined;
 }
@@ -183,6 +184,7 @@ export class Listener {
       info: undefined,
       certificate: undefined,
       plaintext: false,
+      started: false,
       error: undefined
     };
     this.connections.add(conn);
@@ -212,6 +214,7 @@ export class Listener {
     if (victim === undefined) return false;
     this.stats.evicted++;
     this.count('evicted');
+    if (channels.inboundRefused.hasSubscribers) channels.inboundRefused.publish({ ...remoteOf(victim), reason: 'evicted' });
     this.drop(victim);
     return true;
   }
@@ -230,7 +233,7 @@ export class Listener {
     raw.unshift(chunk);
     raw.setTimeout(0);
     conn.lastActive = Date.now();
-    if (chunk[0] === TLS_HANDSHAKE_BYTE) {
+    if (chunk[0] === TLS_HANDSHAKE) {
       // tls.Server feeds bytes already buffered on the socket to OpenSSL.
       this.ctx.factory.upgrade(raw);
       return;
@@ -239,6 +242,10 @@ export class Listener {
     this.stats.plaintextConnections++;
     this.stats.plaintextLastSeen = Date.now();
     if (!plaintext.accept || this.ctx.pastPlaintextDeadline()) {
+      // Tell the sender in the only language it might check: a TLS alert.
+      // A gossip receiver never writes, so our plaintext senders take any
+      // TLS record back as "the remote speaks TLS" (ERR_PROTOCOL_MISMATCH).
+      raw.write(TLS_REFUSAL_ALERT);
       this.fail(conn, new PlaintextRefusedError(remoteOf(conn)));
       return;
     }
@@ -313,13 +320,21 @@ export class Listener {
 
   private onData (conn: Connection, chunk: Buffer): void {
     if (conn.closed) return;
+    if (!conn.started) {
+      conn.started = true;
+      if (conn.socket === conn.raw && !conn.plaintext && chunk[0] === TLS_HANDSHAKE && looksLikeTls(chunk)) {
+        // A ClientHello on a plain port: the peer has options.tls and we do not.
+        this.fail(conn, tlsToPlain(remoteOf(conn)));
+        return;
+      }
+    }
     conn.lastActive = Date.now();
     this.stats.bytesIn += chunk.length;
     let frames: Buffer[];
     try {
       frames = conn.decoder.push(chunk);
     } catch (error) {
-      this.fail(conn, this.decodeError(conn, error));
+      this.refuseFrame(conn, this.decodeError(conn, error));
       return;
     }
     for (let i = 0; i < frames.length && !conn.closed; i++) this.onFrame(conn, frames[i]!);
@@ -331,7 +346,7 @@ export class Listener {
     try {
       last = conn.decoder.end();
     } catch (error) {
-      this.fail(conn, this.decodeError(conn, error));
+      this.refuseFrame(conn, this.decodeError(conn, error));
       return;
     }
     if (last !== null) this.onFrame(conn, last);
@@ -348,12 +363,12 @@ export class Listener {
     try {
       message = parseMessage(frame);
     } catch (error) {
-      this.fail(conn, error as TransportError);
+      this.refuseFrame(conn, error as TransportError);
       return;
     }
     const tls = this.ctx.options.tls;
     if (tls && !conn.plaintext && tls.authorize !== 'any' && !isAuthorized(tls.authorize, message.sender, conn.certificate)) {
-      this.fail(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
+      this.refuseFrame(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
       return;
     }
     if (conn.plaintext) this.notePlaintextPeer(message.sender.id);
@@ -374,6 +389,15 @@ export class Listener {
     this.forget(conn);
     conn.socket?.destroy();
     conn.raw.destroy();
+  }
+
+  /** A frame refused: published on the frame:refused channel, then the connection fails. */
+  private refuseFrame (conn: Connection, error: Error): void {
+    if (conn.closed) return;
+    withRemote(error, remoteOf(conn));
+    if (channels.frameRefused.hasSubscribers) channels.frameRefused.publish({ ...remoteOf(conn), error });
+    debug('frame from %s:%d refused: %s', conn.remoteAddress, conn.remotePort, (error as NodeJS.ErrnoException).code ?? error.message);
+    this.fail(conn, error);
   }
 
   /** One error per connection, then close it. */

@@ -93,6 +93,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     const sender = track(transport('tls', { tls: migrating('accept-and-send', 'peer-2', deadline) }));
     record(sender);
     const plainSender = track(transport('plain'));
+    const plainSeen = record(plainSender);
     plainSender.digest(peerAt(receiver), { id: 'before' }, []);
     sender.digest(peerAt(receiver), { id: 'ours-before' }, []);
     await until(() => seen.digests.length === 2);
@@ -102,6 +103,9 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     plainSender.digest(peerAt(receiver), { id: 'after' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    // The plaintext sender is told why: the receiver answered with a TLS alert.
+    await until(() => plainSeen.errors.length === 1);
+    expect(codeOf(plainSeen.errors[0])).to.equal('ERR_PROTOCOL_MISMATCH');
     sender.digest(peerAt(receiver), { id: 'ours-after' }, []);
     await until(() => seen.digests.length === 3);
     expect((seen.digests[2]![2] as { secure: boolean }).secure, 'TLS sent after the deadline').to.equal(true);

@@ -75,7 +75,7 @@ export function transportSuite (mode: Mode): void {
         expect(() => t.listen()).to.throw(/already listening/);
         const u = track(transport(mode));
         expect(() => u.listen({ port: -1 })).to.throw(RangeError, /listen options\.port/);
-        expect(() => u.listen({ host: '' })).to.throw(TypeError, /listen options\.host/);
+        expect(() => u.listen({ host: 5 as unknown as string })).to.throw(TypeError, /listen options\.host/);
       });
     });
 
@@ -156,8 +156,10 @@ export function transportSuite (mode: Mode): void {
         await new Promise<void>((resolve) => gone.close(resolve));
         const t = track(transport(mode));
         t.digest(peerAt({ port }), sender, []);
-        const [error] = await next<[NodeJS.ErrnoException]>(t, 'error');
+        const [error] = await next<[NodeJS.ErrnoException & { remoteAddress?: string; remotePort?: number; peerId?: string }]>(t, 'error');
         expect(error.code).to.equal('ECONNREFUSED');
+        // Node's own error, told which peer it is about.
+        expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'remote' });
         expect(t.stats().errors.ECONNREFUSED).to.equal(1);
       });
 
