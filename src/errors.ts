@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   ERR_PEER_UNAUTHORIZED: 'tls.authorize refused a message for its certificate',
   ERR_CONNECT_TIMEOUT: 'an outbound connect plus TLS handshake took longer than connectTimeout',
   ERR_IDLE_TIMEOUT: 'an inbound connection sent nothing for idleTimeout',
-  ERR_HANDSHAKE_TIMEOUT: 'an inbound TLS handshake did not finish within handshakeTimeout',
+  ERR_HANDSHAKE_TIMEOUT: 'an inbound connection did not send its first byte, or finish its TLS handshake, within handshakeTimeout of accept',
   ERR_TLS_REFUSED: 'the remote closed our TLS connection before accepting it; frames were not delivered',
   ERR_TLS_HANDSHAKE: 'an inbound TLS handshake failed (bad, missing or untrusted client certificate, protocol error)',
   ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
@@ -21,7 +21,10 @@ export const ERROR_CODES = {
   ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext',
   ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
   ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
-  ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted'
+  ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
+  ERR_FRAME_TIMEOUT: 'an inbound frame was not complete within frameTimeout of its first byte',
+  ERR_CONNECTIONS_REFUSED: 'inbound connections from one source were refused or evicted (one report per source per interval, with counts)',
+  ERR_PEER_LIMIT: 'messages named more new peers than maxPeers allows; those entries were dropped (one report per source per interval)'
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -113,8 +116,9 @@ export class IdleTimeoutError extends TransportError {
 }
 
 export class HandshakeTimeoutError extends TransportError {
-  constructor (timeout: number, options?: TransportErrorOptions) {
-    super('ERR_HANDSHAKE_TIMEOUT', `TLS handshake did not complete within ${timeout} ms`, options);
+  /** `firstByte`: a plain connection that sent nothing at all within the timeout. */
+  constructor (timeout: number, options?: TransportErrorOptions, firstByte = false) {
+    super('ERR_HANDSHAKE_TIMEOUT', firstByte ? `no byte within ${timeout} ms of accept` : `TLS handshake did not complete within ${timeout} ms`, options);
   }
 }
 
@@ -188,5 +192,41 @@ export class TransportClosedError extends TransportError {
   constructor (framesDropped: number, options?: TransportErrorOptions) {
     super('ERR_TRANSPORT_CLOSED', 'transport is closed: nothing is sent after close(); this and any later frames are dropped (counted in stats().errors)', options);
     this.framesDropped = framesDropped;
+  }
+}
+
+export class FrameTimeoutError extends TransportError {
+  constructor (timeout: number, options?: TransportErrorOptions) {
+    super('ERR_FRAME_TIMEOUT', `frame not complete within ${timeout} ms of its first byte`, options);
+  }
+}
+
+export class ConnectionsRefusedError extends TransportError {
+  /** The source: an IPv4 address, an IPv6 /64, or `'*'` for sources past the per-interval budget. */
+  readonly source: string;
+  /** Connections refused or evicted since the last report for this source. */
+  readonly count: number;
+  /** `count` by reason: `source-rate`, `source-connections`, `max-connections`, `evicted`. */
+  readonly reasons: Record<string, number>;
+  constructor (source: string, count: number, reasons: Record<string, number> = {}, options?: TransportErrorOptions) {
+    const why = Object.entries(reasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+    super('ERR_CONNECTIONS_REFUSED', `${count} inbound connection(s) from ${source} refused or evicted (${why})`, options);
+    this.source = source;
+    this.count = count;
+    this.reasons = reasons;
+  }
+}
+
+export class PeerLimitError extends TransportError {
+  /** The source the entries came from (see ConnectionsRefusedError). */
+  readonly source: string;
+  /** Peer entries (digest entries or senders) dropped since the last report for this source. */
+  readonly count: number;
+  readonly maxPeers: number;
+  constructor (source: string, count: number, maxPeers: number, options?: TransportErrorOptions) {
+    super('ERR_PEER_LIMIT', `${count} new peer(s) from ${source} dropped: maxPeers (${maxPeers}) reached`, options);
+    this.source = source;
+    this.count = count;
+    this.maxPeers = maxPeers;
   }
 }

@@ -99,8 +99,12 @@ export interface TransportOptions {
    */
   maxFrameSize?: number;
   /**
-   * Reuse one outbound connection per remote `host:port`.
-   * @default false
+   * Reuse one outbound connection per remote `host:port`. On by default with
+   * `tls` (no 0.1.6 peer speaks TLS, so nothing needs a handshake per
+   * message); `false` then gives one connection per message. Plaintext sent
+   * during a migration (`tls.plaintext.send`) is always one connection per
+   * message, as a 0.1.6 receiver needs.
+   * @default false without `tls`, true with `tls`
    */
   keepAlive?: boolean | KeepAliveOptions;
   /**
@@ -119,10 +123,42 @@ export interface TransportOptions {
    */
   idleTimeout?: number;
   /**
-   * Inbound connections held at once; at the cap the longest-idle one is closed.
+   * Inbound connections held at once, TLS handshakes included. At the cap one
+   * connection of the source holding the most is closed to make room: its
+   * longest-idle one, else its oldest unfinished frame.
    * @default 256
    */
   maxConnections?: number;
+  /**
+   * Close an inbound connection whose frame is not complete this many ms after
+   * its first byte. Bytes do not re-arm it, so a peer dripping a frame cannot
+   * hold a connection for longer. The default lets a 1 MiB frame through at
+   * 512 kbit/s (16.4 s) with room to spare.
+   * @default 20000
+   */
+  frameTimeout?: number;
+  /**
+   * Inbound connections one source (an IPv4 address, an IPv6 /64) may hold at
+   * once; more are refused before any TLS handshake. Raise it when many peers
+   * share one address (NAT).
+   * @default 32
+   */
+  maxConnectionsPerSource?: number;
+  /**
+   * New inbound connections per second one source may open (a token bucket
+   * holding one second's worth); more are refused before any TLS handshake.
+   * Raise it when many peers share one address (NAT).
+   * @default 50
+   */
+  connectionsPerSecondPerSource?: number;
+  /**
+   * Distinct peer ids (senders and digest entries) the transport passes on to
+   * gossipmonger, which keeps every peer it hears of forever. Past it, messages
+   * from new senders and digest entries naming new peers are dropped and
+   * counted (ERR_PEER_LIMIT). `Infinity` turns the cap off.
+   * @default 4096
+   */
+  maxPeers?: number;
   /**
    * Cluster name carried in TLS ALPN: peers of another cluster fail the handshake.
    * @default undefined (no ALPN)
@@ -135,10 +171,16 @@ export const DEFAULTS = Object.freeze({
   port: 9742,
   maxFrameSize: 1024 * 1024,
   keepAlive: false,
+  /** keepAlive when `tls` is set and `keepAlive` is not given. */
+  keepAliveWithTls: true,
   connectTimeout: 5000,
   handshakeTimeout: 5000,
   idleTimeout: 30000,
   maxConnections: 256,
+  frameTimeout: 20000,
+  maxConnectionsPerSource: 32,
+  connectionsPerSecondPerSource: 50,
+  maxPeers: 4096,
   keepAliveIdleTimeout: 10000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
@@ -159,6 +201,10 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  frameTimeout: number;
+  maxConnectionsPerSource: number;
+  connectionsPerSecondPerSource: number;
+  maxPeers: number;
   cluster: string | undefined;
 }
 
@@ -181,7 +227,8 @@ export interface ResolvedTls {
  */
 const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
   host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
-  handshakeTimeout: true, idleTimeout: true, maxConnections: true, cluster: true
+  handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
+  connectionsPerSecondPerSource: true, maxPeers: true, cluster: true
 };
 
 /**
@@ -399,8 +446,9 @@ function resolvePlaintext (value: unknown): ResolvedTls['plaintext'] {
   return { accept, send, until };
 }
 
-function resolveKeepAlive (value: unknown): ResolvedOptions['keepAlive'] {
-  if (value === undefined || value === false) return undefined;
+function resolveKeepAlive (value: unknown, tls: boolean): ResolvedOptions['keepAlive'] {
+  if (value === undefined) value = tls ? DEFAULTS.keepAliveWithTls : DEFAULTS.keepAlive;
+  if (value === false) return undefined;
   if (value === true) return { idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes };
   if (!isPlainObject(value)) throw new TypeError(`options.keepAlive must be a boolean or an object; got ${describe(value)}`);
   checkNames('options.keepAlive', value, new Set(Object.keys(KEEP_ALIVE_NAMES)), 'an option');
@@ -420,16 +468,21 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     if (typeof cluster !== 'string' || cluster.length === 0) throw new TypeError(`options.cluster must be a non-empty string; got ${describe(cluster)}`);
     if (Buffer.byteLength(cluster) > 200) throw new RangeError('options.cluster must be at most 200 bytes (it is carried in a TLS ALPN name)');
   }
+  const tls = resolveTls(options.tls, cluster as string | undefined);
   return {
     host: validateHost('options.host', options.host, DEFAULTS.host),
     port: validatePort('options.port', options.port, DEFAULTS.port),
-    tls: resolveTls(options.tls, cluster as string | undefined),
+    tls,
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULTS.maxFrameSize, true),
-    keepAlive: resolveKeepAlive(options.keepAlive),
+    keepAlive: resolveKeepAlive(options.keepAlive, tls !== undefined),
     connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
     maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, DEFAULTS.frameTimeout),
+    maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
+    connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),
+    maxPeers: positiveInteger('maxPeers', options.maxPeers, DEFAULTS.maxPeers, true),
     cluster: cluster as string | undefined
   };
 }

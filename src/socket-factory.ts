@@ -9,19 +9,20 @@
  * connections still in their handshake and look at the first byte before
  * deciding that a connection is TLS (plaintext migration).
  */
-import { randomBytes } from 'node:crypto';
 import { isIP, Server, Socket, connect as netConnect, createServer as netCreateServer } from 'node:net';
-import {
-  checkServerIdentity as defaultCheckServerIdentity,
-  connect as tlsConnect,
-  createSecureContext,
-  createServer as tlsCreateServer,
-  type SecureContext,
-  type SecureContextOptions,
-  type Server as TlsServer,
-  type TLSSocket
-} from 'node:tls';
+import type { SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { ResolvedTls } from './options';
+
+type TlsModule = typeof import('node:tls');
+let tlsModule: TlsModule | undefined;
+/**
+ * `node:tls` (and OpenSSL's setup with it) is loaded by the first transport
+ * that uses TLS, not by require(): it is most of a plain-mode load time.
+ */
+function loadTls (): TlsModule {
+  tlsModule ??= require('node:tls') as TlsModule;
+  return tlsModule;
+}
 
 export type AnySocket = Socket | TLSSocket;
 
@@ -48,7 +49,7 @@ export class SocketFactory {
     this.alpn = cluster === undefined ? undefined : [alpnName(cluster)];
     // Built once and shared: building a context per connection costs about
     // 30% of a handshake (measured on Node 20 with OpenSSL 3).
-    if (tls) this.clientContext = createSecureContext(tls.context);
+    if (tls) this.clientContext = loadTls().createSecureContext(tls.context);
   }
 
   get secure (): boolean {
@@ -69,7 +70,7 @@ export class SocketFactory {
   createTlsServer (handshakeTimeout: number, callbacks: TlsServerCallbacks): void {
     const tls = this.tls;
     if (!tls) throw new Error('createTlsServer needs TLS options');
-    const server = tlsCreateServer({
+    const server = loadTls().createServer({
       ...tls.context,
       requestCert: tls.requestCert,
       rejectUnauthorized: tls.rejectUnauthorized,
@@ -126,6 +127,7 @@ export class SocketFactory {
     const session = this.sessions.get(key);
     // TLS session tickets are kept per remote `host:port`, least recently used dropped first.
     const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
+    const { connect: tlsConnect, checkServerIdentity: defaultCheckServerIdentity } = loadTls();
     const socket = tlsConnect({
       host,
       port,
@@ -159,13 +161,13 @@ export class SocketFactory {
   rotate (context: SecureContextOptions): void {
     const tls = this.tls!;
     const merged: SecureContextOptions = { ...tls.context, ...context };
-    const clientContext = createSecureContext(merged);
+    const clientContext = loadTls().createSecureContext(merged);
     tls.context = merged;
     this.clientContext = clientContext;
     this.sessions.clear();
     if (this.tlsServer) {
       this.tlsServer.setSecureContext(merged);
-      this.tlsServer.setTicketKeys(randomBytes(48));
+      this.tlsServer.setTicketKeys((require('node:crypto') as typeof import('node:crypto')).randomBytes(48));
     }
   }
 }

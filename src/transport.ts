@@ -57,8 +57,10 @@ export interface TransportStats {
   bytes: { in: number; out: number };
   /** Every error emitted, by code (network and peer failures, ours and Node's). */
   errors: Record<string, number>;
-  /** Inbound connections refused or evicted, by reason (`max-connections`, `evicted`, `closing`...). */
+  /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
+  /** Peer ids passed on to listeners (at most maxPeers), and peer entries dropped past that budget. */
+  peers: { known: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
 }
@@ -273,7 +275,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     frame.write(line, 0, size, 'utf8');
     frame[size] = 0x0d;
     frame[size + 1] = 0x0a;
-    if (this.#pool) this.#pool.send(host, port, frame, peerId);
+    // Plaintext during a migration goes one connection per message even with
+    // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
+    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame, peerId);
     else this.#sendOnce(host, port, frame, peerId);
   }
 
@@ -301,6 +305,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
       refusals: { ...l.refusals },
+      peers: { known: this.#listener.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }

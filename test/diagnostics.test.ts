@@ -29,10 +29,10 @@ describe('diagnostics', () => {
   const of = (name: Name): Array<Record<string, unknown>> => seen.get(name)!;
 
   for (const mode of ['plain', 'mtls'] as Mode[]) {
-    it(`[${mode}] publishes inbound accepted/closed and outbound opened/closed for one message`, async () => {
+    it(`[${mode}] publishes inbound accepted/closed and outbound opened/closed for one message sent per connection`, async () => {
       const receiver = await listening(mode);
       const inbound = record(receiver);
-      const t = track(transport(mode, {}, 'peer-2'));
+      const t = track(transport(mode, { keepAlive: false }, 'peer-2'));
       record(t);
       t.digest(peerAt(receiver), sender, []);
       await until(() => inbound.digests.length === 1 && of('inbound:closed').length === 1 && of('outbound:closed').length === 1);

@@ -38,6 +38,16 @@ describe('options', () => {
       });
     });
 
+    it('turns keepAlive on by default with tls, and keepAlive: false turns it off', () => {
+      const tls = { key: 'k', cert: 'c' };
+      expect(resolveOptions({ tls }).keepAlive).to.deep.equal({
+        idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
+      });
+      expect(resolveOptions({ tls, keepAlive: false }).keepAlive).to.equal(undefined);
+      expect(resolveOptions({ tls, keepAlive: { idleTimeout: 5 } }).keepAlive!.idleTimeout).to.equal(5);
+      expect(resolveOptions({}).keepAlive).to.equal(undefined);
+    });
+
     it('accepts port 0, Infinity for maxFrameSize, and a deadline as a date string', () => {
       expect(resolveOptions({ port: 0 }).port).to.equal(0);
       expect(resolveOptions({ maxFrameSize: Infinity }).maxFrameSize).to.equal(Infinity);
