@@ -115,7 +115,7 @@ export class FaultProxy {
   accepted = 0;
   resets = 0;
 
-  constructor (private readonly target: { host: string; port: number }) {
+  constructor (private target: { host: string; port: number }) {
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => this.accept(client));
   }
 
@@ -134,6 +134,11 @@ export class FaultProxy {
   /** Open connections through the proxy. */
   get size (): number {
     return this.connections.size;
+  }
+
+  /** New connections go to `target` from now on (a restarted server on another port). */
+  retarget (target: { host: string; port: number }): void {
+    this.target = { ...target };
   }
 
   /** Replaces the faults; held bytes move again once `stall` is cleared. */
