@@ -467,6 +467,20 @@ function table (results: Result[]): string {
   return lines.join('\n');
 }
 
+/** Ledger totals per sender and per destination, incarnations of a host added up. */
+function byPeer (ledger: Ledger): string {
+  const lines = ['| host | sent | delivered to others | reported lost | maybe lost | missing | received |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  const rows = ledger.rows();
+  const hosts = [...new Set(rows.map((r) => r.to).concat(rows.map((r) => r.from.split('#')[0]!)))].sort();
+  for (const host of hosts) {
+    const out = rows.filter((r) => r.from.split('#')[0] === host);
+    const sum = (key: 'sent' | 'delivered' | 'certain' | 'maybe' | 'missing'): number => out.reduce((n, r) => n + r[key], 0);
+    const received = rows.filter((r) => r.to === host).reduce((n, r) => n + r.delivered, 0);
+    lines.push(`| ${host} | ${sum('sent')} | ${sum('delivered')} | ${sum('certain')} | ${sum('maybe')} | ${sum('missing')} | ${received} |`);
+  }
+  return lines.join('\n');
+}
+
 async function main (): Promise<void> {
   const argv = process.argv.slice(2);
   const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
@@ -479,6 +493,7 @@ async function main (): Promise<void> {
   const ns = new Namespaces('gmch', '198.18.1');
   const certDir = mkdtempSync(join(tmpdir(), 'gm-chaos-'));
   const results: Result[] = [];
+  const ledgers = new Map<string, Ledger>();
   const started = Date.now();
   try {
     const topo = ns.build(HOSTS);
@@ -488,6 +503,7 @@ async function main (): Promise<void> {
       if (modeArg !== undefined && modeArg !== mode) continue;
       await makeCerts(certDir, topo);
       const cluster = new Cluster(topo, certDir, mode);
+      ledgers.set(mode, cluster.ledger);
       try {
         await cluster.startProxies();
         for (const step of steps(ns, topo)) {
@@ -510,6 +526,7 @@ async function main (): Promise<void> {
     rmSync(certDir, { recursive: true, force: true });
   }
   process.stdout.write(table(results) + '\n');
+  for (const [mode, ledger] of ledgers) process.stdout.write(`\n${mode}: ledger by sender and by destination (all incarnations)\n${byPeer(ledger)}\n`);
   for (const r of results) if (r.notes) process.stdout.write(`- [${r.mode}] ${r.fault}: ${r.notes}\n`);
   process.stdout.write(`chaos: ${results.length} steps in ${((Date.now() - started) / 1000).toFixed(0)} s; ${failures.length === 0 ? 'all converged within the bound and every ledger balanced' : `${failures.length} failure(s)`}\n`);
   for (const failure of failures) process.stdout.write(`FAIL ${failure}\n`);
