@@ -61,13 +61,15 @@ export interface Pem {
   cert: string;
 }
 
-interface Subject {
+export interface Subject {
   cn: string;
   dns?: string[];
   ips?: string[];
   uris?: string[];
   notBefore?: Date;
   notAfter?: Date;
+  /** Extended key usages. @default both: one certificate serves as server and as client */
+  purposes?: Array<'serverAuth' | 'clientAuth'>;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -109,7 +111,7 @@ export async function makePeer (ca: Pem, subject: Subject, keyType: KeyType = 'e
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+      { name: 'extKeyUsage', ...Object.fromEntries((subject.purposes ?? ['serverAuth', 'clientAuth']).map((p) => [p, true])) },
       { name: 'subjectAltName', altNames }
     ]
   });
