@@ -79,6 +79,22 @@ describe('errors about a remote', () => {
     expect(seen.errors[0]).to.include({ code: 'ERR_FRAME_TOO_LARGE', remoteAddress: HOST, remotePort: 9, peerId: 'node-b' });
   });
 
+  it('stats().refusals counts only admission refusals; failed handshakes and bad frames are in stats().errors', async () => {
+    const receiver = await listening('mtls');
+    const inbound = record(receiver);
+    const stranger = track(transport('tls', { tls: tlsFor('tls', 'rogue-peer') }));
+    record(stranger);
+    stranger.digest(peerAt(receiver), { id: 'stranger' }, []);
+    const plain = track(transport('plain'));
+    record(plain);
+    plain.digest(peerAt(receiver), { id: 'plain' }, []);
+    await until(() => inbound.errors.length === 2);
+    const stats = receiver.stats();
+    expect(stats.errors).to.deep.equal({ ERR_TLS_HANDSHAKE: 1, ERR_PLAINTEXT_REFUSED: 1 });
+    expect(stats.refusals).to.deep.equal({});
+    expect(stats.connections.refused).to.equal(0);
+  });
+
   describe('a TLS node and a plain node', () => {
     it('the plain receiver recognises the ClientHello (ERR_PROTOCOL_MISMATCH); the TLS sender is told the remote does not speak TLS', async () => {
       const receiver = await listening('plain');
