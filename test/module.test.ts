@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,6 +15,16 @@ function run (cwd: string, args: string[]): Promise<string> {
     execFile(process.execPath, args, { cwd, timeout: 20000 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${error.message}\n${stderr}`));
       else resolve(stdout.trim());
+    });
+  });
+}
+
+/** Runs a command from the package root; resolves with stdout, rejects with stdout and stderr. */
+function runTool (file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { cwd: root, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stdout}\n${stderr}`));
+      else resolve(stdout);
     });
   });
 }
@@ -58,5 +68,47 @@ describe('package', () => {
     // The usage file resolves the package by name from its own directory.
     const out = await run(join(root, 'test', 'types'), [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
     expect(out).to.equal('');
+  });
+
+  it('types the ESM entry with every name of the CommonJS entry (esm/index.d.mts)', () => {
+    const names = (text: string, pattern: RegExp): string[] => [...text.matchAll(pattern)].map((m) => m[1]!).sort();
+    const cjs = names(readFileSync(join(root, 'src', 'index.ts'), 'utf8'), /^ {2}export (?:const|type|import) (\w+)/gm).filter((n) => n !== 'TcpTransport');
+    const esm = names(readFileSync(join(root, 'esm', 'index.d.mts'), 'utf8'), /^export import (\w+) =/gm);
+    expect(esm).to.deep.equal(cjs);
+  });
+
+  describe('the packed tarball', () => {
+    let packDir: string;
+    let tarball: string;
+    before(async function () {
+      this.timeout(60000);
+      packDir = mkdtempSync(join(tmpdir(), 'gm-pack-'));
+      // dist/ is already built by pretest; packing must not rebuild it.
+      const out = await runTool('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', packDir]);
+      tarball = join(packDir, out.trim().split('\n').pop()!);
+    });
+    after(() => rmSync(packDir, { recursive: true, force: true }));
+
+    it('passes arethetypeswrong (types resolve as ESM for import and as CommonJS for require) and publint', async function () {
+      this.timeout(60000);
+      const bin = (name: string): string => join(root, 'node_modules', '.bin', name);
+      // Both at once: they are the slow part of this file.
+      const [attw, publint] = await Promise.all([
+        runTool(bin('attw'), [tarball, '--format', 'ascii']).then((out) => ({ ok: true, out }), (error: Error) => ({ ok: false, out: error.message })),
+        runTool(bin('publint'), [tarball, '--strict']).then((out) => ({ ok: true, out }), (error: Error) => ({ ok: false, out: error.message }))
+      ]);
+      expect(attw.ok, attw.out).to.equal(true);
+      expect(attw.out).to.not.match(/Masquerading|FalseCJS|FalseESM|🎭/);
+      expect(publint.ok, publint.out).to.equal(true);
+      expect(publint.out).to.not.match(/Warnings|Errors|Suggestions/);
+    });
+
+    it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
+      const list = await runTool('tar', ['-tzf', tarball]);
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+        expect(list, file).to.include(file);
+      }
+      expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);
+    });
   });
 });
