@@ -35,11 +35,10 @@ import {
 import { FrameDecoder, FrameOverflow } from './frame-decoder';
 import { parseMessage, type Message } from './message';
 import type { ResolvedOptions } from './options';
+import { TLS_HANDSHAKE, TLS_REFUSAL_ALERT, looksLikeTls, tlsToPlain } from './protocol-sniff';
 import { PeerLedger } from './peers';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
-/** The TLS record type of a handshake: the first byte of every TLS connection. */
-const TLS_HANDSHAKE_BYTE = 0x16;
 /** Sender ids remembered for stats().plaintext.peers, so the set stays bounded. */
 const PLAINTEXT_PEERS_TRACKED = 4096;
 /** Refusals are reported at most once per source per this many ms (the first one at once). */
@@ -326,7 +325,7 @@ export class Listener {
     }
     raw.unshift(chunk);
     conn.lastActive = this.now;
-    if (chunk[0] === TLS_HANDSHAKE_BYTE) {
+    if (chunk[0] === TLS_HANDSHAKE) {
       // tls.Server feeds bytes already buffered on the socket to OpenSSL.
       this.ctx.factory.upgrade(raw);
       return;
@@ -335,6 +334,10 @@ export class Listener {
     this.stats.plaintextConnections++;
     this.stats.plaintextLastSeen = Date.now();
     if (!plaintext.accept || this.ctx.pastPlaintextDeadline()) {
+      // Tell the sender in the only language it might check: a TLS alert.
+      // A gossip receiver never writes, so our plaintext senders take any
+      // TLS record back as "the remote speaks TLS" (ERR_PROTOCOL_MISMATCH).
+      raw.write(TLS_REFUSAL_ALERT);
       this.fail(conn, new PlaintextRefusedError(remoteOf(conn)));
       return;
     }
@@ -415,16 +418,24 @@ export class Listener {
 
   private onData (conn: Connection, chunk: Buffer): void {
     if (conn.closed) return;
+    if (!conn.started) {
+      // The first chunk of a plain connection (a TLS one has started at its handshake).
+      conn.started = true;
+      if (chunk[0] === TLS_HANDSHAKE && looksLikeTls(chunk)) {
+        // A ClientHello on a plain port: the peer has options.tls and we do not.
+        this.fail(conn, tlsToPlain(remoteOf(conn)));
+        return;
+      }
+    }
     const now = this.now;
     conn.lastActive = now;
-    conn.started = true;
     this.stats.bytesIn += chunk.length;
     let frames: Buffer[];
     const decoder = conn.decoder;
     try {
       frames = decoder.push(chunk);
     } catch (error) {
-      this.fail(conn, this.decodeError(conn, error));
+      this.refuseFrame(conn, this.decodeError(conn, error));
       return;
     }
     // The frame deadline starts at a frame's first byte; later bytes never move it.
@@ -439,7 +450,7 @@ export class Listener {
     try {
       last = conn.decoder.end();
     } catch (error) {
-      this.fail(conn, this.decodeError(conn, error));
+      this.refuseFrame(conn, this.decodeError(conn, error));
       return;
     }
     if (last !== null) this.onFrame(conn, last);
@@ -456,12 +467,12 @@ export class Listener {
     try {
       message = parseMessage(frame);
     } catch (error) {
-      this.fail(conn, error as TransportError);
+      this.refuseFrame(conn, error as TransportError);
       return;
     }
     const tls = this.ctx.options.tls;
     if (tls && !conn.plaintext && tls.authorize !== 'any' && !isAuthorized(tls.authorize, message.sender, conn.certificate)) {
-      this.fail(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
+      this.refuseFrame(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
       return;
     }
     if (conn.plaintext) this.notePlaintextPeer(message.sender.id);
@@ -492,6 +503,15 @@ export class Listener {
     this.forget(conn);
     conn.socket?.destroy();
     conn.raw.destroy();
+  }
+
+  /** A frame refused: published on the frame:refused channel, then the connection fails. */
+  private refuseFrame (conn: Connection, error: Error): void {
+    if (conn.closed) return;
+    withRemote(error, remoteOf(conn));
+    if (channels.frameRefused.hasSubscribers) channels.frameRefused.publish({ ...remoteOf(conn), error });
+    debug('frame from %s:%d refused: %s', conn.remoteAddress, conn.remotePort, (error as NodeJS.ErrnoException).code ?? error.message);
+    this.fail(conn, error);
   }
 
   /** One error per connection, then close it. */

@@ -5,7 +5,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { ValidateFunction } from 'ajv';
 import { InvalidMessageError } from './errors';
-
 import { MAX_JSON_TOKENS } from './schema';
 
 export { MAX_VALUE_DEPTH, RESERVED_NAMES, messageSchema, nestsDeeperThan } from './schema';
@@ -89,5 +88,18 @@ export function parseMessage (frame: Buffer): Message {
     const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'does not fit the schema';
     throw new InvalidMessageError(`message does not fit the schema: ${where}`);
   }
+  normalizePort(value.sender.transport, '/sender/transport/port');
+  if (value.digest !== undefined) {
+    for (let i = 0; i < value.digest.length; i++) normalizePort(value.digest[i]!.transport, `/digest/${i}/transport/port`);
+  }
   return value;
+}
+
+/** A decimal string port (from a 0.1.6 node) becomes the number it names; over 65535 is refused. */
+function normalizePort (transport: PeerTransportInfo | undefined, where: string): void {
+  const port: unknown = transport?.port;
+  if (typeof port !== 'string') return;
+  const n = Number(port);
+  if (n > 65535) throw new InvalidMessageError(`message does not fit the schema: ${where} must be a port from 0 to 65535`);
+  transport!.port = n;
 }

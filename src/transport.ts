@@ -16,11 +16,14 @@ import {
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
+  TransportClosedError,
+  withFrames,
   withRemote
 } from './errors';
 import { Listener, type EventInfo } from './listener';
 import type { Delta, DigestEntry, Message, Sender } from './message';
-import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -88,6 +91,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #outbound = new Set<AnySocket>();
   #closeWaiters: Array<() => void> = [];
   #closing = false;
+  /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
+  #closed = false;
+  #droppedAfterClose = 0;
   readonly #stats = {
     outbound: 0,
     resumed: 0,
@@ -146,6 +152,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
     if (this.server) throw new Error('transport is already listening; close() it first');
+    this.#closed = false;
+    this.#droppedAfterClose = 0;
     const tls = this.#options.tls;
     if (tls && tls.context.cert === undefined && tls.context.pfx === undefined) {
       // A send-only TLS transport may have no certificate; a server must.
@@ -171,11 +179,18 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /**
    * Stops listening and closes every connection the transport holds: inbound
    * ones at once, pooled ones after flushing their queues (briefly), per-message
-   * ones when they finish. The callback runs once, after everything is closed.
+   * ones when they finish. The callback runs once, after everything is closed;
+   * without a callback, a promise that resolves then (it never rejects).
+   * From now until the next listen(), nothing is sent: a send is dropped,
+   * counted, and the first one reported as ERR_TRANSPORT_CLOSED.
    */
-  close (callback?: () => void): void {
-    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('close callback must be a function');
-    if (callback) this.#closeWaiters.push(callback);
+  close (): Promise<void>;
+  close (callback: () => void): void;
+  close (callback?: () => void): Promise<void> | void {
+    if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
+    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    this.#closed = true;
+    this.#closeWaiters.push(callback);
     if (this.#closing) return;
     this.#closing = true;
     let pending = 1;
@@ -217,11 +232,21 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * sent as it is; anything else is JSON-encoded. Failures are emitted as 'error'.
    */
   rpc (remotePeer: unknown, payload: unknown): void {
-    const target = (remotePeer as { transport?: { host?: unknown; port?: unknown } } | null | undefined)?.transport;
+    const peer = remotePeer as { id?: unknown; transport?: { host?: unknown; port?: unknown } } | null | undefined;
+    const target = peer?.transport;
     const host = target?.host;
     const port = validPort(target?.port);
+    const peerId = typeof peer?.id === 'string' ? peer.id : undefined;
     if (typeof host !== 'string' || host.length === 0 || port === undefined) {
-      this.#report(new MalformedPeerError());
+      this.#report(new MalformedPeerError({ peerId }));
+      return;
+    }
+    const remote = { remoteAddress: host, remotePort: port, peerId };
+    if (this.#closed) {
+      // gossipmonger has no stop: its timer keeps calling digest() after close().
+      // Report once, count every drop.
+      if (this.#droppedAfterClose++ === 0) this.#report(new TransportClosedError(1, remote));
+      else this.#count('ERR_TRANSPORT_CLOSED');
       return;
     }
     let line: string | undefined;
@@ -233,17 +258,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { remoteAddress: host, remotePort: port, cause: error }));
+        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remote, cause: error }));
         return;
       }
     }
     if (line === undefined) {
-      this.#report(new InvalidMessageError('payload must encode to one line of JSON', { remoteAddress: host, remotePort: port }));
+      this.#report(new InvalidMessageError('payload must encode to one line of JSON', remote));
       return;
     }
     const size = Buffer.byteLength(line);
     if (size > this.#options.maxFrameSize) {
-      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, { remoteAddress: host, remotePort: port }));
+      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
       return;
     }
     // Encoded once, terminator included: the socket then copies bytes, not characters.
@@ -253,8 +278,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     frame[size + 1] = 0x0a;
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
-    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame);
-    else this.#sendOnce(host, port, frame);
+    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame, peerId);
+    else this.#sendOnce(host, port, frame, peerId);
   }
 
   /**
@@ -266,9 +291,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   setSecureContext (tlsOptions: SecureContextOptions): void {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    for (const key of TLS_OWN_KEYS) {
-      if (key in tlsOptions) throw new TypeError(`setSecureContext(tlsOptions): tlsOptions.${key} cannot change after construction`);
-    }
+    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
     this.#factory.rotate(tlsOptions);
     this.#pool?.retireAll();
   }
@@ -312,25 +335,39 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   /** 0.1.6's wire behaviour: one connection, one frame, then end. */
-  #sendOnce (host: string, port: number, frame: Buffer): void {
+  #sendOnce (host: string, port: number, frame: Buffer, peerId: string | undefined): void {
     const timeout = this.#options.connectTimeout;
+    const remote = { remoteAddress: host, remotePort: port, peerId };
+    const secure = this.#sendSecure();
     this.#stats.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), persistent: false, pendingFrames: () => 1 }, {
+    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure, persistent: false, pendingFrames: () => 1, peerId }, {
       accepted: (connected) => {
         this.#countAccepted(connected);
         let failed = false;
+        let flushed = false;
         connected.on('error', (error) => {
           if (failed) return;
           failed = true;
-          this.#report(withRemote(error, { remoteAddress: host, remotePort: port }));
+          // The frame was written: lost for certain if the kernel never had it,
+          // otherwise it may or may not have arrived.
+          this.#report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
-        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, { remoteAddress: host, remotePort: port })));
-        connected.on('data', () => {});
+        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
+        // A gossip receiver never writes. Bytes back to a plaintext sender are
+        // a TLS listener refusing it (it answers with a TLS alert record).
+        if (secure) connected.on('data', () => {});
+        else connected.on('data', (chunk: Buffer) => {
+          if (failed || !looksLikeTls(chunk)) return;
+          failed = true;
+          // The listener refused the frame: certainly lost.
+          this.#report(withFrames(plaintextToTls(remote), { framesWritten: 1, framesLost: 1 }));
+        });
         this.#countOut(frame.length);
-        connected.end(frame);
+        connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
-      failed: (error) => this.#report(error)
+      // Nothing was written: the one frame is dropped.
+      failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
     });
     this.#outbound.add(socket);
     socket.once('close', () => this.#outbound.delete(socket));
@@ -339,9 +376,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
-    const key = typeof code === 'string' ? code : 'UNKNOWN';
-    this.#stats.errors[key] = (this.#stats.errors[key] ?? 0) + 1;
+    this.#count(typeof code === 'string' ? code : 'UNKNOWN');
     this.emit('error', error);
+  }
+
+  #count (code: string): void {
+    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
   }
 
   /** A valid, authorized message from the listener. */
