@@ -105,7 +105,7 @@ async function legitimate (mode: Mode, victim: TcpTransport, count = 6, every = 
       peer.digest(peerAt(victim), { id, transport: { host: HOST, port: 1 } }, [{ id, maxVersionSeen: i }]);
       await sleep(every);
     }
-    await until(() => delivered === count, 10000, `the legitimate peer's ${count} digests (${delivered} arrived)`);
+    await until(() => delivered === count, 15000, `the legitimate peer's ${count} digests (${delivered} arrived)`);
   } finally {
     victim.removeListener('digest', onDigest);
   }
@@ -129,7 +129,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       const meter = new Meter(victim);
       const attacker = await attack({ kind: 'drip', sources: ['127.0.0.2'], connections: 24, dripMs: 50, tls: attackerTls(mode) }, victim.port);
       try {
-        await until(() => victim.stats().connections.open >= 16, 5000, 'the attacker filling every slot');
+        await until(() => victim.stats().connections.open >= 16, 15000, 'the attacker filling every slot');
         await legitimate(mode, victim);
       } finally {
         const done = await attacker.stop();
@@ -150,7 +150,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       const meter = new Meter(victim);
       const attacker = await attack({ kind: 'drip', sources: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'], connections: 8, dripMs: 50, tls: attackerTls(mode) }, victim.port);
       try {
-        await until(() => victim.stats().connections.open >= 16, 5000, 'the attackers filling every slot');
+        await until(() => victim.stats().connections.open >= 16, 15000, 'the attackers filling every slot');
         await legitimate(mode, victim);
       } finally {
         await attacker.stop();
@@ -168,7 +168,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
     const attacker = await attack({ kind: 'drip', sources: ['127.0.0.6'], connections: 32, dripMs: 0 }, victim.port);
     let done: AttackReport;
     try {
-      await until(() => (victim.stats().refusals['source-rate'] ?? 0) > 200, 5000, 'the storm being refused');
+      await until(() => (victim.stats().refusals['source-rate'] ?? 0) > 200, 15000, 'the storm being refused');
       await legitimate('plain', victim);
     } finally {
       done = await attacker.stop();
@@ -186,18 +186,24 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       const victim = await listening(mode, SMALL);
       record(victim);
       const meter = new Meter(victim);
-      const attacker = await attack({ kind: 'handshake', sources: ['127.0.0.7'], connections: 16, tls: attackerTls(mode) }, victim.port);
+      const started = Date.now();
+      // 64 at once: on a loaded machine each admitted handshake is slow, and the flood must not wait on them.
+      const attacker = await attack({ kind: 'handshake', sources: ['127.0.0.7'], connections: 64, tls: attackerTls(mode) }, victim.port);
       let done: AttackReport;
       try {
-        await until(() => (victim.stats().refusals['source-rate'] ?? 0) > 100, 5000, 'the flood being refused');
+        await until(() => (victim.stats().refusals['source-rate'] ?? 0) > 100, 15000, 'the flood being refused');
         await legitimate(mode, victim);
       } finally {
         done = await attacker.stop();
         report(`handshake flood [${mode}]`, { ...meter.stop(), attacker: done, refusals: victim.stats().refusals });
       }
-      // Each admitted connection is at most one handshake; the attacker was refused far more often.
-      expect(done.handshakes).to.be.at.most(victim.stats().connections.accepted);
-      expect(victim.stats().refusals['source-rate']).to.be.above(done.handshakes);
+      const seconds = (Date.now() - started) / 1000;
+      const { accepted } = victim.stats().connections;
+      // The token bucket's invariant (not a speed): the attacker got at most 50 at once and
+      // 50 a second after, and only connections let in ever reached a handshake.
+      expect(accepted - 6, 'attacker connections let in').to.be.at.most(50 + Math.ceil(50 * seconds));
+      expect(done.handshakes).to.be.at.most(accepted);
+      expect(victim.stats().refusals['source-rate']).to.be.above(100);
     });
   }
 
@@ -210,7 +216,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
     const attacker = await attack({ kind: 'one-byte', sources: ['127.0.0.8'], connections: 2, frameBytes, tls: attackerTls('tls') }, victim.port);
     try {
       await attacker.finished;
-      await until(() => seen.deltas.length === 2, 10000, 'both frames');
+      await until(() => seen.deltas.length === 2, 15000, 'both frames');
       await legitimate('tls', victim, 3);
     } finally {
       const done = await attacker.stop();
@@ -237,12 +243,12 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
         const attacker = await attack({ kind: 'poison', sources: ['127.0.0.9'], connections: 1, messages: 8, entries: 1000, senderId: mode === 'mtls' ? 'peer-3' : undefined, tls: attackerTls(mode) }, victim.port);
         await attacker.finished;
         const done = await attacker.stop();
-        await until(() => victim.stats().peers.dropped + victim.stats().peers.known >= 8 * 1000, 5000, 'every poisoned entry seen');
+        await until(() => victim.stats().peers.dropped + victim.stats().peers.known >= 8 * 1000, 15000, 'every poisoned entry seen');
         // A second, fat variant: entries whose transport carries 600 KB (refused by the schema).
         const fat = await attack({ kind: 'poison', sources: ['127.0.0.10'], connections: 1, messages: 1, entries: 1, transportBytes: 600000, senderId: mode === 'mtls' ? 'peer-3' : undefined, tls: attackerTls(mode) }, victim.port);
         await fat.finished;
         await fat.stop();
-        await until(() => seen.errors.some((e) => codeOf(e) === 'ERR_INVALID_MESSAGE'), 5000, 'the fat digest refused');
+        await until(() => seen.errors.some((e) => codeOf(e) === 'ERR_INVALID_MESSAGE'), 15000, 'the fat digest refused');
         await legitimate(mode, victim, 3, 50, legitId);
         const peers = monger.storage.livePeers().length + monger.storage.deadPeers().length;
         report(`poisoning [${mode}]`, { peers, dropped: victim.stats().peers.dropped, attacker: done });
@@ -266,7 +272,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       const meter = new Meter(victim);
       const attacker = await attack({ kind: 'costly', sources: ['127.0.0.11'], connections: 4, tls: attackerTls(mode) }, victim.port);
       try {
-        await until(() => seen.errors.filter((e) => codeOf(e) === 'ERR_INVALID_MESSAGE').length >= 4, 10000, 'costly frames refused');
+        await until(() => seen.errors.filter((e) => codeOf(e) === 'ERR_INVALID_MESSAGE').length >= 4, 15000, 'costly frames refused');
         await legitimate(mode, victim);
       } finally {
         const done = await attacker.stop();
@@ -283,7 +289,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       const seen = record(victim);
       const attacker = await attack({ kind: 'drip', sources: ['127.0.0.12'], connections: 24, dripMs: 50, tls: attackerTls(mode) }, victim.port);
       try {
-        await until(() => victim.stats().connections.open >= 16, 5000, 'the attacker filling every slot');
+        await until(() => victim.stats().connections.open >= 16, 15000, 'the attacker filling every slot');
         const socket = await rawClient(mode, victim.port);
         const frame = Buffer.from(JSON.stringify({ deltas: [['big', 'blob', 'b'.repeat(900 * 1024), 1]], sender: { id: 'big' } }) + '\n');
         // 64 KiB every 20 ms: about 300 ms for the frame, a normal pace for a LAN.
@@ -291,7 +297,7 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
           socket.write(frame.subarray(at, at + 64 * 1024));
           await sleep(20);
         }
-        await until(() => seen.deltas.some(([from]) => (from as { id: string }).id === 'big'), 5000, 'the large frame');
+        await until(() => seen.deltas.some(([from]) => (from as { id: string }).id === 'big'), 15000, 'the large frame');
         socket.end();
       } finally {
         await attacker.stop();
