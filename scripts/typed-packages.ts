@@ -12,7 +12,15 @@ import OldTransportModule = require('gossipmonger-tcp-transport');
 interface GossipmongerPeer extends NodeJS.EventEmitter {
   gossip (): void;
   update (key: string, value: unknown): void;
-  storage: { get (id: string): { data: Record<string, [unknown, number]> } | undefined };
+  storage: {
+    get (id: string): { data: Record<string, [unknown, number]> } | undefined;
+    livePeers (): unknown[];
+    deadPeers (): unknown[];
+  };
+  /** The digest this peer sends: every live peer it knows, and itself. */
+  digest (livePeers?: unknown[]): unknown[];
+  /** gossipmonger's timer for the next round (undocumented); the chaos suite's pause clears it. */
+  timeout: NodeJS.Timeout | null;
 }
 
 /** A gossipmonger peer that can be stopped (the subclass below). */

@@ -12,7 +12,7 @@
  * - A connection that the TLS server refuses reports how many queued frames
  *   it drops (none was written before acceptance, see dial.ts).
  */
-import { BackpressureError, ConnectionLostError, ProtocolMismatchError } from './errors';
+import { BackpressureError, ConnectionLostError, ProtocolMismatchError, withFrames } from './errors';
 import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { dial } from './dial';
 import type { AnySocket, SocketFactory } from './socket-factory';
@@ -158,8 +158,7 @@ class Remote {
         const dropped = this.queued;
         this.dropQueue();
         this.state = 'idle';
-        if (!('framesDropped' in error)) Object.assign(error, { framesDropped: dropped });
-        ctx.report(error);
+        ctx.report(withFrames(error, { framesDropped: dropped }));
         this.pool.forget(this);
       }
     });
@@ -231,7 +230,8 @@ class Remote {
     const lost = this.written - this.flushed;
     this.release();
     if (failure instanceof ProtocolMismatchError) {
-      this.pool.ctx.report(failure);
+      // A TLS listener refused the plaintext connection: every frame on it is lost.
+      this.pool.ctx.report(withFrames(failure, { framesWritten: this.written, framesLost: this.written }));
     } else if (lost > 0 || failure !== undefined) {
       this.pool.ctx.report(new ConnectionLostError(lost, this.written, { ...this.remote, cause: failure }));
     }

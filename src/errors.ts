@@ -49,6 +49,29 @@ export function withRemote<E extends Error> (error: E, remote: RemoteInfo): E {
   return error;
 }
 
+/**
+ * What a failed send says about its frames. Every error from the send path
+ * carries these, so that a caller can account for each frame it handed over:
+ * `framesDropped` were never written to a connection; of `framesWritten`,
+ * `framesLost` are certainly lost (they had not reached the kernel, or the
+ * remote refused the connection), and the rest reached the kernel and may
+ * or may not have arrived.
+ */
+export interface FrameCounts {
+  framesDropped?: number | undefined;
+  framesWritten?: number | undefined;
+  framesLost?: number | undefined;
+}
+
+/** Adds frame counts to an error that lacks them (Node's errors included). */
+export function withFrames<E extends Error> (error: E, counts: FrameCounts): E {
+  const target = error as E & FrameCounts;
+  for (const key of ['framesDropped', 'framesWritten', 'framesLost'] as const) {
+    if (counts[key] !== undefined && target[key] === undefined) target[key] = counts[key];
+  }
+  return error;
+}
+
 export interface TransportErrorOptions extends RemoteInfo {
   cause?: unknown;
 }
@@ -141,6 +164,8 @@ export class TlsHandshakeError extends TransportError {
 }
 
 export class BackpressureError extends TransportError {
+  /** The frame refused: always 1. */
+  readonly framesDropped = 1;
   constructor (queuedBytes: number, limit: number, options?: TransportErrorOptions) {
     super('ERR_BACKPRESSURE', `outbound queue holds ${queuedBytes} bytes (limit ${limit}); frame not queued`, options);
   }

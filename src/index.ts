@@ -38,6 +38,7 @@ namespace TcpTransport {
   export import TransportClosedError = errors.TransportClosedError;
   export const ERROR_CODES = errors.ERROR_CODES;
   export type ErrorCode = errors.ErrorCode;
+  export type FrameCounts = errors.FrameCounts;
   export const messageSchema = message.messageSchema;
   export const DEFAULTS = options.DEFAULTS;
   export type TransportOptions = options.TransportOptions;

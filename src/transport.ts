@@ -17,6 +17,7 @@ import {
   InvalidMessageError,
   MalformedPeerError,
   TransportClosedError,
+  withFrames,
   withRemote
 } from './errors';
 import { Listener, type EventInfo } from './listener';
@@ -343,10 +344,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       accepted: (connected) => {
         this.#countAccepted(connected);
         let failed = false;
+        let flushed = false;
         connected.on('error', (error) => {
           if (failed) return;
           failed = true;
-          this.#report(withRemote(error, remote));
+          // The frame was written: lost for certain if the kernel never had it,
+          // otherwise it may or may not have arrived.
+          this.#report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
@@ -356,12 +360,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         else connected.on('data', (chunk: Buffer) => {
           if (failed || !looksLikeTls(chunk)) return;
           failed = true;
-          this.#report(plaintextToTls(remote));
+          // The listener refused the frame: certainly lost.
+          this.#report(withFrames(plaintextToTls(remote), { framesWritten: 1, framesLost: 1 }));
         });
         this.#countOut(frame.length);
-        connected.end(frame);
+        connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
-      failed: (error) => this.#report(error)
+      // Nothing was written: the one frame is dropped.
+      failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
     });
     this.#outbound.add(socket);
     socket.once('close', () => this.#outbound.delete(socket));
