@@ -43,3 +43,4 @@ export import Sender = TcpTransport.Sender;
 export import Delta = TcpTransport.Delta;
 export import DigestEntry = TcpTransport.DigestEntry;
 export import Message = TcpTransport.Message;
+export import FrameCounts = TcpTransport.FrameCounts;
