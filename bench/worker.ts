@@ -41,6 +41,7 @@ async function receiver (spec: CaseSpec): Promise<void> {
   let measuring = false;
   let count = 0;
   let started = 0;
+  let cpu0 = process.cpuUsage();
   const latencies: number[] = [];
   const onMessage = (sender: unknown): void => {
     total++;
@@ -94,11 +95,13 @@ async function receiver (spec: CaseSpec): Promise<void> {
       count = 0;
       latencies.length = 0;
       started = now();
+      cpu0 = process.cpuUsage();
     } else if (message.type === 'stop') {
       const ms = now() - started;
+      const cpu = process.cpuUsage(cpu0);
       latencies.sort((a, b) => a - b);
       const at = (q: number): number => latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-      send({ type: 'result', count, ms, p50: at(0.5), p99: at(0.99), peakRss: process.resourceUsage().maxRSS * 1024 });
+      send({ type: 'result', count, ms, p50: at(0.5), p99: at(0.99), peakRss: process.resourceUsage().maxRSS * 1024, cpuMs: (cpu.user + cpu.system) / 1000 });
       setTimeout(() => process.exit(0), 20);
     }
   });
@@ -155,6 +158,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
   let sent = 0;
   let received = 0;
   let running = true;
+  let cpu0 = process.cpuUsage();
   const pump = (): void => {
     if (!running) return;
     let burst = 0;
@@ -174,9 +178,12 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
       if (received > sent) sent = received;
     } else if (msg.type === 'start') {
       pump();
+    } else if (msg.type === 'measure') {
+      cpu0 = process.cpuUsage();
     } else if (msg.type === 'stop') {
       running = false;
-      send({ type: 'sent', errors });
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'sent', errors, cpuMs: (cpu.user + cpu.system) / 1000 });
       setTimeout(() => process.exit(0), 20);
     }
   });
