@@ -42,6 +42,10 @@ interface Settings {
   clusterTimeout: number;
   /** Runs at once (smoke only: measured runs are always one at a time). */
   jobs: number;
+  /** Skip the throughput cases (--clusters-only). */
+  clustersOnly: boolean;
+  /** Only these cluster rows (labels containing this), e.g. "mutual TLS". */
+  clusterModes: string | undefined;
 }
 
 const WORKER = join(__dirname, 'worker.js');
@@ -67,11 +71,13 @@ const USAGE = `npm run bench [-- options]
   --smoke               every case once, count-based (${SMOKE_COUNT} messages), clusters of 3; no
                         figure in it means anything: it checks that every case works (npm test)
   --jobs N              smoke runs at once (default 4)
+  --clusters-only       skip the throughput cases
+  --cluster-modes TEXT  only the cluster rows whose label contains TEXT (e.g. "mutual TLS")
   BENCH_PROFILE=DIR      CPU profile of every worker in DIR/<case>/<role>/ (node --cpu-prof)
 `;
 
 function parseArgs (argv: string[]): Settings {
-  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 30000, jobs: 4 };
+  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 30000, jobs: 4, clustersOnly: false, clusterModes: undefined };
   const number = (flag: string, value: string | undefined, min: number): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number >= ${min}`);
@@ -91,6 +97,8 @@ function parseArgs (argv: string[]): Settings {
     } else if (arg === '--interval') settings.interval = number(arg, argv[++i], 1);
     else if (arg === '--cluster-timeout') settings.clusterTimeout = number(arg, argv[++i], 100);
     else if (arg === '--jobs') settings.jobs = number(arg, argv[++i], 1);
+    else if (arg === '--clusters-only') settings.clustersOnly = true;
+    else if (arg === '--cluster-modes') settings.clusterModes = argv[++i];
     else if (arg === '--help') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -309,7 +317,7 @@ const CLUSTER_ROWS: Array<{ label: string; mode: ClusterSpec['mode']; keepAlive:
 async function clusters (settings: Settings, lines: string[]): Promise<void> {
   const specs: Array<{ label: string; spec: ClusterSpec }> = [];
   for (const peers of settings.clusters) {
-    for (const row of CLUSTER_ROWS) specs.push({ label: row.label, spec: { mode: row.mode, keepAlive: row.keepAlive, peers, interval: settings.interval, timeout: settings.clusterTimeout } });
+    for (const row of CLUSTER_ROWS.filter((r) => settings.clusterModes === undefined || r.label.includes(settings.clusterModes))) specs.push({ label: row.label, spec: { mode: row.mode, keepAlive: row.keepAlive, peers, interval: settings.interval, timeout: settings.clusterTimeout } });
   }
   const began = Date.now();
   let done = 0;
@@ -344,6 +352,7 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
     lines.push('| mode | time to converge | CPU per converge | connections / peer | full handshakes / peer |');
     lines.push('| --- | ---: | ---: | ---: | ---: |');
     for (const row of CLUSTER_ROWS) {
+      if (!specs.some(({ label }) => label === row.label)) continue;
       const at = (n: number): { r: ClusterResult; n: number } => {
         const i = specs.findIndex(({ label, spec }) => label === row.label && spec.peers === n);
         return { r: results[i]!, n };
@@ -363,7 +372,7 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
 async function main (): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
   const lines: string[] = [];
-  await throughput(settings, lines);
+  if (!settings.clustersOnly) await throughput(settings, lines);
   if (settings.clusters.length > 0) await clusters(settings, lines);
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -19,6 +19,7 @@ import {
   withRemote
 } from './errors';
 import { Listener, type EventInfo } from './listener';
+import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
 import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
@@ -66,6 +67,18 @@ interface ListenOptions {
   port?: number;
 }
 
+/**
+ * A frame as bytes, terminator included, for the paths that queue or cork
+ * frames: encoded once, the socket then copies bytes, not characters.
+ */
+function encode (line: string, size: number): Buffer {
+  const frame = Buffer.allocUnsafe(size + 2);
+  frame.write(line, 0, size, 'utf8');
+  frame[size] = 0x0d;
+  frame[size + 1] = 0x0a;
+  return frame;
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -83,7 +96,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #factory: SocketFactory;
   readonly #pool: ConnectionPool | undefined;
   readonly #listener: Listener;
+  /** TLS per-message connections not closed yet. */
   readonly #outbound = new Set<AnySocket>();
+  readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
   readonly #stats = {
@@ -113,6 +128,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
       pastPlaintextDeadline: () => this.#pastDeadline()
+    });
+    this.#plainOnce = new SendOnce({
+      factory: this.#factory,
+      connectTimeout: this.#options.connectTimeout,
+      report: (error) => this.#report(error),
+      dialing: () => { this.#stats.outbound++; },
+      countOut: (bytes) => this.#countOut(bytes)
     });
     const keepAlive = this.#options.keepAlive;
     if (keepAlive) {
@@ -193,7 +215,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pending++;
       this.#pool.close(done);
     }
-    for (const socket of this.#outbound) {
+    for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
     }
@@ -244,15 +266,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, { remoteAddress: host, remotePort: port }));
       return;
     }
-    // Encoded once, terminator included: the socket then copies bytes, not characters.
-    const frame = Buffer.allocUnsafe(size + 2);
-    frame.write(line, 0, size, 'utf8');
-    frame[size] = 0x0d;
-    frame[size + 1] = 0x0a;
+    const secure = this.#sendSecure();
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
-    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame);
-    else this.#sendOnce(host, port, frame);
+    if (!secure) {
+      if (this.#pool && !this.#factory.secure) this.#pool.send(host, port, encode(line, size));
+      else this.#plainOnce.send(host, port, line + '\r\n', size + 2);
+    } else if (this.#pool) {
+      this.#pool.send(host, port, encode(line, size));
+    } else {
+      this.#sendOnce(host, port, encode(line, size));
+    }
   }
 
   /**
@@ -308,7 +332,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return until !== undefined && Date.now() >= until;
   }
 
-  /** 0.1.6's wire behaviour: one connection, one frame, then end. */
+  /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
   #sendOnce (host: string, port: number, frame: Buffer): void {
     const timeout = this.#options.connectTimeout;
     this.#stats.outbound++;
