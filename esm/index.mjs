@@ -20,6 +20,9 @@ export const {
   ConnectionLostError,
   ClusterMismatchError,
   PlaintextRefusedError,
+  FrameTimeoutError,
+  ConnectionsRefusedError,
+  PeerLimitError,
   ERROR_CODES,
   messageSchema,
   DEFAULTS

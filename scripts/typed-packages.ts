@@ -12,7 +12,13 @@ import OldTransportModule = require('gossipmonger-tcp-transport');
 export interface Monger extends NodeJS.EventEmitter {
   gossip (): void;
   update (key: string, value: unknown): void;
-  storage: { get (id: string): { data: Record<string, [unknown, number]> } | undefined };
+  storage: {
+    get (id: string): { data: Record<string, [unknown, number]> } | undefined;
+    livePeers (): unknown[];
+    deadPeers (): unknown[];
+  };
+  /** The digest this peer sends: every live peer it knows, and itself. */
+  digest (livePeers?: unknown[]): unknown[];
   timeout: NodeJS.Timeout | null;
 }
 

@@ -12,7 +12,8 @@
  * - A connection that the TLS server refuses reports how many queued frames
  *   it drops (none was written before acceptance, see dial.ts).
  */
-import { BackpressureError, ConnectionLostError } from './errors';
+import { BackpressureError, ConnectionLostError, ProtocolMismatchError, withFrames } from './errors';
+import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { dial } from './dial';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
@@ -54,8 +55,15 @@ class Remote {
   private lastUsed = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   closing = false;
+  /** The gossipmonger id of the peer last sent to at this address, for errors. */
+  peerId: string | undefined;
 
   constructor (readonly pool: ConnectionPool, readonly host: string, readonly port: number) {}
+
+  /** Address, port and peer id for errors about this remote. */
+  get remote (): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
+    return { remoteAddress: this.host, remotePort: this.port, peerId: this.peerId };
+  }
 
   get queued (): number {
     return this.frames.length - this.head;
@@ -66,7 +74,7 @@ class Remote {
     const ctx = this.pool.ctx;
     const buffered = this.socket === undefined ? 0 : this.socket.writableLength;
     if (this.queuedBytes + buffered + size > ctx.maxQueuedBytes) {
-      ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, { remoteAddress: this.host, remotePort: this.port }));
+      ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
       return;
     }
     this.lastUsed = Date.now();
@@ -140,7 +148,8 @@ class Remote {
       connectTimeout: ctx.connectTimeout,
       secure: ctx.secure(),
       persistent: true,
-      pendingFrames: () => this.queued
+      pendingFrames: () => this.queued,
+      peerId: this.peerId
     }, {
       accepted: (socket) => this.open(socket),
       failed: (error) => {
@@ -149,8 +158,7 @@ class Remote {
         const dropped = this.queued;
         this.dropQueue();
         this.state = 'idle';
-        if (!('framesDropped' in error)) Object.assign(error, { framesDropped: dropped });
-        ctx.report(error);
+        ctx.report(withFrames(error, { framesDropped: dropped }));
         this.pool.forget(this);
       }
     });
@@ -166,8 +174,14 @@ class Remote {
     socket.on('error', (error) => { failure = error; });
     socket.on('drain', this.flush);
     // The server sends nothing on this connection; read and discard, so that
-    // its FIN is seen.
-    socket.on('data', () => {});
+    // its FIN is seen. Bytes back on a plaintext connection are a TLS listener
+    // refusing it.
+    socket.on('data', (chunk: Buffer) => {
+      if (failure === undefined && (socket as { encrypted?: boolean }).encrypted !== true && looksLikeTls(chunk)) {
+        failure = plaintextToTls(this.remote);
+        socket.destroy();
+      }
+    });
     socket.once('close', () => this.closed(socket, failure));
     this.lastUsed = Date.now();
     this.armIdle();
@@ -215,8 +229,11 @@ class Remote {
     if (this.socket !== socket) return;
     const lost = this.written - this.flushed;
     this.release();
-    if (lost > 0 || failure !== undefined) {
-      this.pool.ctx.report(new ConnectionLostError(lost, this.written, { remoteAddress: this.host, remotePort: this.port, cause: failure }));
+    if (failure instanceof ProtocolMismatchError) {
+      // A TLS listener refused the plaintext connection: every frame on it is lost.
+      this.pool.ctx.report(withFrames(failure, { framesWritten: this.written, framesLost: this.written }));
+    } else if (lost > 0 || failure !== undefined) {
+      this.pool.ctx.report(new ConnectionLostError(lost, this.written, { ...this.remote, cause: failure }));
     }
     if (this.queued > 0 && !this.closing) this.connect();
     else {
@@ -252,13 +269,14 @@ export class ConnectionPool {
 
   constructor (readonly ctx: PoolContext) {}
 
-  send (host: string, port: number, frame: Buffer): void {
+  send (host: string, port: number, frame: Buffer, peerId?: string): void {
     const key = `${host}:${port}`;
     let remote = this.remotes.get(key);
     if (remote === undefined) {
       remote = new Remote(this, host, port);
       this.remotes.set(key, remote);
     }
+    remote.peerId = peerId;
     remote.send(frame);
   }
 

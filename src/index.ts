@@ -30,8 +30,12 @@ namespace TcpTransport {
   export import ConnectionLostError = errors.ConnectionLostError;
   export import ClusterMismatchError = errors.ClusterMismatchError;
   export import PlaintextRefusedError = errors.PlaintextRefusedError;
+  export import FrameTimeoutError = errors.FrameTimeoutError;
+  export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
+  export import PeerLimitError = errors.PeerLimitError;
   export const ERROR_CODES = errors.ERROR_CODES;
   export type ErrorCode = errors.ErrorCode;
+  export type FrameCounts = errors.FrameCounts;
   export const messageSchema = message.messageSchema;
   export const DEFAULTS = options.DEFAULTS;
   export type TransportOptions = options.TransportOptions;

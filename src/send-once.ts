@@ -14,7 +14,8 @@
  * accepted the connection.
  */
 import { channels, debug } from './diagnostics';
-import { ConnectTimeoutError, withRemote } from './errors';
+import { ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from './errors';
+import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
 export interface SendOnceContext {
@@ -30,11 +31,12 @@ export interface SendOnceContext {
 /** What one message's socket carries until it closes. */
 interface Pending {
   readonly sender: SendOnce;
-  readonly host: string;
-  readonly port: number;
+  readonly remote: RemoteInfo & { remoteAddress: string; remotePort: number };
   frame: string | undefined;
   readonly bytes: number;
   connected: boolean;
+  /** The kernel took the whole frame. */
+  flushed: boolean;
   failure: Error | undefined;
 }
 
@@ -48,10 +50,10 @@ export class SendOnce {
   constructor (readonly ctx: SendOnceContext) {}
 
   /** `frame` is the whole line, terminator included; `bytes` its UTF-8 length. */
-  send (host: string, port: number, frame: string, bytes: number): void {
+  send (host: string, port: number, peerId: string | undefined, frame: string, bytes: number): void {
     this.ctx.dialing();
     const socket = this.ctx.factory.connect(host, port, false, false) as SendSocket;
-    socket[kPending] = { sender: this, host, port, frame, bytes, connected: false, failure: undefined };
+    socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined };
     socket.setTimeout(this.ctx.connectTimeout);
     socket.on('timeout', onTimeout);
     socket.on('error', onError);
@@ -64,32 +66,56 @@ export class SendOnce {
 function onConnect (this: SendSocket): void {
   const pending = this[kPending];
   pending.connected = true;
-  if (channels.outboundOpened.hasSubscribers) channels.outboundOpened.publish({ host: pending.host, port: pending.port, secure: false, resumed: false });
+  if (channels.outboundOpened.hasSubscribers) channels.outboundOpened.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, secure: false, resumed: false });
   pending.sender.ctx.countOut(pending.bytes);
+  this.once('finish', onFlushed);
   this.end(pending.frame!);
   pending.frame = undefined;
-  // The remote sends nothing; read (and drop) whatever comes, so that its FIN is seen.
-  this.resume();
+  // A gossip receiver never writes: read what comes so that its FIN is seen.
+  this.on('data', onData);
+}
+
+/** 'finish': the kernel has the whole frame (not emitted after an error). */
+function onFlushed (this: SendSocket): void {
+  this[kPending].flushed = true;
+}
+
+function onData (this: SendSocket, chunk: Buffer): void {
+  const pending = this[kPending];
+  // Bytes back are a TLS listener refusing our plaintext (it answers with an alert record).
+  if (pending.failure !== undefined || !looksLikeTls(chunk)) return;
+  // The listener refused the frame: certainly lost.
+  fail(pending, withFrames(plaintextToTls(pending.remote), { framesWritten: 1, framesLost: 1 }));
 }
 
 function onTimeout (this: SendSocket): void {
-  this.destroy(new ConnectTimeoutError(this[kPending].sender.ctx.connectTimeout));
+  const pending = this[kPending];
+  this.destroy(new ConnectTimeoutError(pending.sender.ctx.connectTimeout, pending.remote));
 }
 
 function onError (this: SendSocket, error: Error): void {
   const pending = this[kPending];
   // One error per connection: a reset after a timeout is the same failure.
   if (pending.failure !== undefined) return;
-  pending.failure = withRemote(error, { remoteAddress: pending.host, remotePort: pending.port });
   if (!pending.connected) {
-    if (channels.outboundFailed.hasSubscribers) channels.outboundFailed.publish({ host: pending.host, port: pending.port, error });
-    debug('dial %s:%d failed: %s', pending.host, pending.port, (error as NodeJS.ErrnoException).code ?? error.message);
+    if (channels.outboundFailed.hasSubscribers) channels.outboundFailed.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, error });
+    debug('dial %s:%d failed: %s', pending.remote.remoteAddress, pending.remote.remotePort, (error as NodeJS.ErrnoException).code ?? error.message);
+    // Nothing was written: the one frame is dropped.
+    fail(pending, withFrames(withRemote(error, pending.remote), { framesDropped: 1 }));
+  } else {
+    // The frame was written: lost for certain if the kernel never had it,
+    // otherwise it may or may not have arrived.
+    fail(pending, withFrames(withRemote(error, pending.remote), { framesWritten: 1, framesLost: pending.flushed ? 0 : 1 }));
   }
-  pending.sender.ctx.report(pending.failure);
+}
+
+function fail (pending: Pending, error: Error): void {
+  pending.failure = error;
+  pending.sender.ctx.report(error);
 }
 
 function onClose (this: SendSocket): void {
   const pending = this[kPending];
   pending.sender.open.delete(this);
-  if (pending.connected && channels.outboundClosed.hasSubscribers) channels.outboundClosed.publish({ host: pending.host, port: pending.port, error: pending.failure });
+  if (pending.connected && channels.outboundClosed.hasSubscribers) channels.outboundClosed.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, error: pending.failure });
 }

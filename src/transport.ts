@@ -16,12 +16,14 @@ import {
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
+  TransportClosedError,
+  withFrames,
   withRemote
 } from './errors';
 import { Listener, type EventInfo } from './listener';
 import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
-import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -56,8 +58,10 @@ export interface TransportStats {
   bytes: { in: number; out: number };
   /** Every error emitted, by code (network and peer failures, ours and Node's). */
   errors: Record<string, number>;
-  /** Inbound connections refused or evicted, by reason (`max-connections`, `evicted`, `closing`...). */
+  /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
+  /** Peer ids passed on to listeners (at most maxPeers), and peer entries dropped past that budget. */
+  peers: { known: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
 }
@@ -98,9 +102,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #listener: Listener;
   /** TLS per-message connections not closed yet. */
   readonly #outbound = new Set<AnySocket>();
+  /** Plaintext per-message connections. */
   readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
+  /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
+  #closed = false;
+  #droppedAfterClose = 0;
   readonly #stats = {
     outbound: 0,
     resumed: 0,
@@ -166,6 +174,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
     if (this.server) throw new Error('transport is already listening; close() it first');
+    this.#closed = false;
+    this.#droppedAfterClose = 0;
     const tls = this.#options.tls;
     if (tls && tls.context.cert === undefined && tls.context.pfx === undefined) {
       // A send-only TLS transport may have no certificate; a server must.
@@ -191,11 +201,18 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /**
    * Stops listening and closes every connection the transport holds: inbound
    * ones at once, pooled ones after flushing their queues (briefly), per-message
-   * ones when they finish. The callback runs once, after everything is closed.
+   * ones when they finish. The callback runs once, after everything is closed;
+   * without a callback, a promise that resolves then (it never rejects).
+   * From now until the next listen(), nothing is sent: a send is dropped,
+   * counted, and the first one reported as ERR_TRANSPORT_CLOSED.
    */
-  close (callback?: () => void): void {
-    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('close callback must be a function');
-    if (callback) this.#closeWaiters.push(callback);
+  close (): Promise<void>;
+  close (callback: () => void): void;
+  close (callback?: () => void): Promise<void> | void {
+    if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
+    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    this.#closed = true;
+    this.#closeWaiters.push(callback);
     if (this.#closing) return;
     this.#closing = true;
     let pending = 1;
@@ -237,11 +254,21 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * sent as it is; anything else is JSON-encoded. Failures are emitted as 'error'.
    */
   rpc (remotePeer: unknown, payload: unknown): void {
-    const target = (remotePeer as { transport?: { host?: unknown; port?: unknown } } | null | undefined)?.transport;
+    const peer = remotePeer as { id?: unknown; transport?: { host?: unknown; port?: unknown } } | null | undefined;
+    const target = peer?.transport;
     const host = target?.host;
     const port = validPort(target?.port);
+    const peerId = typeof peer?.id === 'string' ? peer.id : undefined;
     if (typeof host !== 'string' || host.length === 0 || port === undefined) {
-      this.#report(new MalformedPeerError());
+      this.#report(new MalformedPeerError({ peerId }));
+      return;
+    }
+    const remote = { remoteAddress: host, remotePort: port, peerId };
+    if (this.#closed) {
+      // gossipmonger has no stop: its timer keeps calling digest() after close().
+      // Report once, count every drop.
+      if (this.#droppedAfterClose++ === 0) this.#report(new TransportClosedError(1, remote));
+      else this.#count('ERR_TRANSPORT_CLOSED');
       return;
     }
     let line: string | undefined;
@@ -253,29 +280,29 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { remoteAddress: host, remotePort: port, cause: error }));
+        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remote, cause: error }));
         return;
       }
     }
     if (line === undefined) {
-      this.#report(new InvalidMessageError('payload must encode to one line of JSON', { remoteAddress: host, remotePort: port }));
+      this.#report(new InvalidMessageError('payload must encode to one line of JSON', remote));
       return;
     }
     const size = Buffer.byteLength(line);
     if (size > this.#options.maxFrameSize) {
-      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, { remoteAddress: host, remotePort: port }));
+      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
       return;
     }
     const secure = this.#sendSecure();
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
     if (!secure) {
-      if (this.#pool && !this.#factory.secure) this.#pool.send(host, port, encode(line, size));
-      else this.#plainOnce.send(host, port, line + '\r\n', size + 2);
+      if (this.#pool && !this.#factory.secure) this.#pool.send(host, port, encode(line, size), peerId);
+      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2);
     } else if (this.#pool) {
-      this.#pool.send(host, port, encode(line, size));
+      this.#pool.send(host, port, encode(line, size), peerId);
     } else {
-      this.#sendOnce(host, port, encode(line, size));
+      this.#sendOnce(host, port, encode(line, size), peerId);
     }
   }
 
@@ -288,9 +315,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   setSecureContext (tlsOptions: SecureContextOptions): void {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    for (const key of TLS_OWN_KEYS) {
-      if (key in tlsOptions) throw new TypeError(`setSecureContext(tlsOptions): tlsOptions.${key} cannot change after construction`);
-    }
+    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
     this.#factory.rotate(tlsOptions);
     this.#pool?.retireAll();
   }
@@ -305,6 +330,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
       refusals: { ...l.refusals },
+      peers: { known: this.#listener.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }
@@ -333,25 +359,31 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
-  #sendOnce (host: string, port: number, frame: Buffer): void {
+  #sendOnce (host: string, port: number, frame: Buffer, peerId: string | undefined): void {
     const timeout = this.#options.connectTimeout;
+    const remote = { remoteAddress: host, remotePort: port, peerId };
     this.#stats.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), persistent: false, pendingFrames: () => 1 }, {
+    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: true, persistent: false, pendingFrames: () => 1, peerId }, {
       accepted: (connected) => {
         this.#countAccepted(connected);
         let failed = false;
+        let flushed = false;
         connected.on('error', (error) => {
           if (failed) return;
           failed = true;
-          this.#report(withRemote(error, { remoteAddress: host, remotePort: port }));
+          // The frame was written: lost for certain if the kernel never had it,
+          // otherwise it may or may not have arrived.
+          this.#report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
-        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, { remoteAddress: host, remotePort: port })));
+        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
+        // A gossip receiver never writes: read and drop, so that its FIN is seen.
         connected.on('data', () => {});
         this.#countOut(frame.length);
-        connected.end(frame);
+        connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
-      failed: (error) => this.#report(error)
+      // Nothing was written: the one frame is dropped.
+      failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
     });
     this.#outbound.add(socket);
     socket.once('close', () => this.#outbound.delete(socket));
@@ -360,9 +392,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
-    const key = typeof code === 'string' ? code : 'UNKNOWN';
-    this.#stats.errors[key] = (this.#stats.errors[key] ?? 0) + 1;
+    this.#count(typeof code === 'string' ? code : 'UNKNOWN');
     this.emit('error', error);
+  }
+
+  #count (code: string): void {
+    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
   }
 
   /** A valid, authorized message from the listener. */

@@ -4,6 +4,8 @@
  */
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import TcpTransport = require('../src/index');
 import type { TransportOptions } from '../src/options';
@@ -119,6 +121,13 @@ export async function rawClient (mode: Mode, port: number, peer = 'peer-2'): Pro
   return socket;
 }
 
+/** A bare TCP connection to `port` from `localAddress` (any of 127.0.0.0/8), errors ignored. */
+export function tcpFrom (port: number, localAddress = HOST): Socket {
+  const socket = netConnect({ host: HOST, port, localAddress });
+  socket.on('error', () => {});
+  return socket;
+}
+
 /** Resolves when the socket is closed (by either side). */
 export function closed (socket: Socket, ms = 3000): Promise<void> {
   if (socket.closed) return Promise.resolve();
@@ -129,6 +138,12 @@ export function closed (socket: Socket, ms = 3000): Promise<void> {
       resolve();
     });
   });
+}
+
+/** A function running a full garbage collection, so memory figures are what is live. */
+export function exposeGc (): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
 
 /** The `code` of an error, ours or Node's. */

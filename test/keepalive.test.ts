@@ -81,6 +81,8 @@ for (const mode of ['plain', 'tls', 'mtls'] as Mode[]) {
         }
         expect(errors.length).to.be.above(0);
         expect(errors.every((e) => codeOf(e) === 'ERR_BACKPRESSURE')).to.equal(true);
+        // Each refusal accounts for its one frame.
+        expect(errors.every((e) => (e as { framesDropped?: number }).framesDropped === 1)).to.equal(true);
         const grown = process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed - before;
         expect(grown, 'memory held for the stalled remote').to.be.below(16 * 1024 * 1024);
       } finally {

@@ -109,6 +109,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     const sender = track(transport('tls', { tls: migrating('accept-and-send', 'peer-2', deadline) }));
     record(sender);
     const plainSender = track(transport('plain'));
+    const plainSeen = record(plainSender);
     plainSender.digest(peerAt(receiver), { id: 'before' }, []);
     sender.digest(peerAt(receiver), { id: 'ours-before' }, []);
     await until(() => seen.digests.length === 2);
@@ -118,6 +119,9 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     plainSender.digest(peerAt(receiver), { id: 'after' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    // The plaintext sender is told why: the receiver answered with a TLS alert.
+    await until(() => plainSeen.errors.length === 1);
+    expect(codeOf(plainSeen.errors[0])).to.equal('ERR_PROTOCOL_MISMATCH');
     const outboundBefore = sender.stats().connections.outbound;
     sender.digest(peerAt(receiver), { id: 'ours-after' }, []);
     sender.digest(peerAt(receiver), { id: 'ours-after-2' }, []);

@@ -297,6 +297,28 @@ describe('TLS', () => {
     });
   });
 
+  describe('renegotiation', () => {
+    for (const mode of ['tls', 'mtls'] as const) {
+      it(`[${mode}] closes a TLS 1.2 connection that asks to renegotiate, and delivers nothing after`, async () => {
+        const receiver = await listening(mode);
+        const seen = record(receiver);
+        const socket = tlsConnect({ host: HOST, port: receiver.port, ca: ca(), maxVersion: 'TLSv1.2', ...(mode === 'mtls' ? pem('peer-2') : {}) });
+        socket.on('error', () => {});
+        await next(socket, 'secureConnect');
+        socket.write(JSON.stringify({ digest: [], sender: { id: 'before' } }) + '\n');
+        await until(() => seen.digests.length === 1);
+        const asked = socket.renegotiate({}, () => {});
+        expect(asked, 'the client sent a renegotiation request').to.equal(true);
+        socket.write(JSON.stringify({ digest: [], sender: { id: 'after' } }) + '\n');
+        await until(() => seen.errors.length === 1, 3000, 'the refusal');
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_TLS_RENEGOTIATION_DISABLED']);
+        expect(receiver.stats().connections.open, 'the server closed its side').to.equal(0);
+        expect(seen.digests).to.have.length(1);
+        socket.destroy();
+      });
+    }
+  });
+
   describe('probes and plaintext', () => {
     it('reports a port probe that closes without a byte as one ERR_TLS_HANDSHAKE', async () => {
       const receiver = await listening('tls');
