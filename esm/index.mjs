@@ -20,6 +20,11 @@ export const {
   ConnectionLostError,
   ClusterMismatchError,
   PlaintextRefusedError,
+  PeerUntrustedError,
+  DestinationRefusedError,
+  OutboundLimitError,
+  CloseTimeoutError,
+  CertReloadError,
   ERROR_CODES,
   messageSchema,
   DEFAULTS

@@ -167,6 +167,13 @@ export class Listener {
       this.refuse(raw, 'closing');
       return;
     }
+    // Source networks first: a refused source costs an accept and a close,
+    // never a handshake or a buffer.
+    const allowFrom = this.ctx.options.allowFrom;
+    if (allowFrom !== undefined && (raw.remoteAddress === undefined || !allowFrom.allows(raw.remoteAddress))) {
+      this.refuse(raw, 'not-allowed');
+      return;
+    }
     if (this.connections.size >= this.ctx.options.maxConnections && !this.evictOne()) {
       this.refuse(raw, 'max-connections');
       return;

@@ -3,11 +3,65 @@
  * A wrong option is a programmer's mistake: it throws at construction and
  * names the option. The caller's object is never mutated.
  */
+import type { LookupAddress, LookupAllOptions } from 'node:dns';
+import type { BlockList } from 'node:net';
 import type { PeerCertificate, SecureContextOptions } from 'node:tls';
 import type { Sender } from './message';
+import { allowList, type AllowList } from './socket-factory';
 
-/** Decides whether a certificate may speak for a sender; see `tls.authorize`. */
-export type AuthorizeFunction = (sender: Sender, certificate: PeerCertificate | undefined) => boolean;
+/** Which way a function `tls.authorize` policy is being asked about. */
+export interface AuthorizeContext {
+  /**
+   * `'inbound'`: may this client certificate send as `peer` (the message's sender)?
+   * `'outbound'`: may this server certificate receive for `peer` (the remote peer
+   * we are sending to)? Asked once per connection, before anything is written.
+   */
+  direction: 'inbound' | 'outbound';
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+}
+
+/**
+ * Decides whether a certificate may speak for a peer; see `tls.authorize`.
+ * Asked inbound for every message and outbound for every connection.
+ */
+export type AuthorizeFunction = (peer: Sender, certificate: PeerCertificate | undefined, context: AuthorizeContext) => boolean;
+
+/** `dns.lookup` with `{ all: true }`, or a replacement with the same shape. */
+export type LookupFunction = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void
+) => void;
+
+/** Networks as CIDR strings (`'10.0.0.0/8'`, `'fd00::/8'`, a bare address) or a `net.BlockList` of allowed networks. */
+export type NetworkList = string | string[] | BlockList;
+
+export interface OutboundOptions {
+  /**
+   * Networks outbound connections may go to. A host name is resolved first
+   * (with `lookup`) and the socket is opened to the address that was checked,
+   * so DNS cannot change it in between. A refused destination opens no socket.
+   * @default undefined (anywhere)
+   */
+  allow?: NetworkList;
+  /** Resolves host names for `allow`. @default dns.lookup */
+  lookup?: LookupFunction;
+  /**
+   * Outbound sockets open or opening at once (per message and pooled). Past it
+   * a frame is refused with ERR_OUTBOUND_LIMIT.
+   * @default 512
+   */
+  maxConnections?: number;
+  /** Outbound sockets open or opening at once to one destination address and port. @default 64 */
+  maxPerDestination?: number;
+  /**
+   * keepAlive remotes held at once; at the cap the least recently used idle one
+   * is closed, or the frame is refused when none is idle.
+   * @default 256
+   */
+  maxPooledRemotes?: number;
+}
 
 export interface TlsOptions extends SecureContextOptions {
   /**
@@ -126,6 +180,14 @@ export interface TransportOptions {
    * @default undefined (no ALPN)
    */
   cluster?: string;
+  /**
+   * Networks inbound connections may come from; others are closed on accept,
+   * before any byte is read or any handshake starts.
+   * @default undefined (anywhere)
+   */
+  allowFrom?: NetworkList;
+  /** Where outbound connections may go, and how many may be open. */
+  outbound?: OutboundOptions;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -143,7 +205,10 @@ export const DEFAULTS = Object.freeze({
   tlsRequestCert: false,
   tlsRejectUnauthorized: true,
   tlsAuthorize: 'any' as const,
-  tlsSessionCache: 256
+  tlsSessionCache: 256,
+  outboundMaxConnections: 512,
+  outboundMaxPerDestination: 64,
+  outboundMaxPooledRemotes: 256
 });
 
 /** Options after validation and defaults. */
@@ -158,6 +223,14 @@ export interface ResolvedOptions {
   idleTimeout: number;
   maxConnections: number;
   cluster: string | undefined;
+  allowFrom: AllowList | undefined;
+  outbound: {
+    allow: AllowList | undefined;
+    lookup: LookupFunction | undefined;
+    maxConnections: number;
+    maxPerDestination: number;
+    maxPooledRemotes: number;
+  };
 }
 
 export interface ResolvedTls {
@@ -175,7 +248,8 @@ export interface ResolvedTls {
 /** Keys of TlsOptions that are ours, not secure-context material. */
 export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(['requestCert', 'rejectUnauthorized', 'authorize', 'servername', 'checkServerIdentity', 'sessionCache', 'plaintext']);
 const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
-const TOP_KEYS = new Set(['host', 'port', 'tls', 'maxFrameSize', 'keepAlive', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'maxConnections', 'cluster']);
+const TOP_KEYS = new Set(['host', 'port', 'tls', 'maxFrameSize', 'keepAlive', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'maxConnections', 'cluster', 'allowFrom', 'outbound']);
+const OUTBOUND_KEYS = new Set(['allow', 'lookup', 'maxConnections', 'maxPerDestination', 'maxPooledRemotes']);
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -303,6 +377,24 @@ function resolveKeepAlive (value: unknown): ResolvedOptions['keepAlive'] {
   };
 }
 
+function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
+  if (value === undefined) value = {};
+  if (!isPlainObject(value)) throw new TypeError(`options.outbound must be an object; got ${describe(value)}`);
+  for (const key of Object.keys(value)) {
+    if (!OUTBOUND_KEYS.has(key)) throw new TypeError(`options.outbound.${key} is not an option`);
+  }
+  if (value.lookup !== undefined && typeof value.lookup !== 'function') {
+    throw new TypeError(`options.outbound.lookup must be a function like dns.lookup; got ${describe(value.lookup)}`);
+  }
+  return {
+    allow: allowList('options.outbound.allow', value.allow),
+    lookup: value.lookup as LookupFunction | undefined,
+    maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
+    maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
+    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes)
+  };
+}
+
 /** Validates `options` and fills in defaults. Throws TypeError/RangeError naming the option. */
 export function resolveOptions (options: unknown): ResolvedOptions {
   if (options === undefined || options === null) options = {};
@@ -325,6 +417,8 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
     maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
-    cluster: cluster as string | undefined
+    cluster: cluster as string | undefined,
+    allowFrom: allowList('options.allowFrom', options.allowFrom),
+    outbound: resolveOutbound(options.outbound)
   };
 }

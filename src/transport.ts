@@ -8,16 +8,19 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
+import { isAuthorized } from './authorize';
 import { ConnectionPool } from './connection-pool';
-import { dial } from './dial';
+import { dial, type Dialing } from './dial';
 import {
   ConnectTimeoutError,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
+  PeerUnauthorizedError,
   withRemote
 } from './errors';
+import { OutboundGate } from './outbound';
 import { Listener, type EventInfo } from './listener';
 import type { Delta, DigestEntry, Message, Sender } from './message';
 import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
@@ -48,6 +51,10 @@ export interface TransportStats {
     outbound: number;
     /** Outbound TLS connections that resumed a cached session. */
     resumed: number;
+    /** Outbound sockets open or opening now (per message and pooled, name resolutions included). */
+    outboundOpen: number;
+    /** Pooled sockets we ended that wait for their remote to close (bounded; destroyed after connectTimeout). */
+    retiring: number;
   };
   /** Frames delivered as events (in) and handed to a socket (out). */
   frames: { in: number; out: number };
@@ -84,6 +91,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #pool: ConnectionPool | undefined;
   readonly #listener: Listener;
   readonly #outbound = new Set<AnySocket>();
+  /** Per-message connections not yet accepted (a rotation abandons them). */
+  readonly #dialing = new Set<Dialing>();
+  readonly #gate: OutboundGate;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
   readonly #stats = {
@@ -107,6 +117,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster);
+    this.#gate = new OutboundGate(this.#options.outbound);
     this.#listener = new Listener({
       options: this.#options,
       factory: this.#factory,
@@ -121,6 +132,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         connectTimeout: this.#options.connectTimeout,
         idleTimeout: keepAlive.idleTimeout,
         maxQueuedBytes: keepAlive.maxQueuedBytes,
+        maxRemotes: this.#options.outbound.maxPooledRemotes,
+        closeTimeout: this.#options.connectTimeout,
+        gate: this.#gate,
+        keyById: this.#options.tls !== undefined && this.#options.tls.authorize !== 'any',
+        checkServer: (peerId, host, port, pending, certificate) => this.#checkServer(peerId, host, port, pending, certificate),
         secure: () => this.#sendSecure(),
         report: (error) => this.#report(error),
         countOut: (bytes) => this.#countOut(bytes),
@@ -215,11 +231,19 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * sent as it is; anything else is JSON-encoded. Failures are emitted as 'error'.
    */
   rpc (remotePeer: unknown, payload: unknown): void {
-    const target = (remotePeer as { transport?: { host?: unknown; port?: unknown } } | null | undefined)?.transport;
+    const peer = remotePeer as { id?: unknown; transport?: { host?: unknown; port?: unknown } } | null | undefined;
+    const target = peer?.transport;
     const host = target?.host;
     const port = validPort(target?.port);
     if (typeof host !== 'string' || host.length === 0 || port === undefined) {
       this.#report(new MalformedPeerError());
+      return;
+    }
+    const peerId = typeof peer!.id === 'string' && peer!.id.length > 0 ? peer!.id : undefined;
+    if (peerId === undefined && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
+      // Under 'sender-id' the server must prove the id we send to; with no id
+      // there is nothing it could prove, so nothing is sent.
+      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, remoteAddress: host, remotePort: port }));
       return;
     }
     let line: string | undefined;
@@ -249,8 +273,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     frame.write(line, 0, size, 'utf8');
     frame[size] = 0x0d;
     frame[size + 1] = 0x0a;
-    if (this.#pool) this.#pool.send(host, port, frame);
-    else this.#sendOnce(host, port, frame);
+    if (this.#pool) this.#pool.send(peerId, host, port, frame);
+    else this.#sendOnce(peerId, host, port, frame);
   }
 
   /**
@@ -267,6 +291,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     this.#factory.rotate(tlsOptions);
     this.#pool?.retireAll();
+    for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
   /** A snapshot of the counters; see TransportStats. */
@@ -274,7 +299,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const s = this.#stats;
     const l = this.#listener.stats;
     return {
-      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed },
+      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
@@ -306,12 +331,47 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return until !== undefined && Date.now() >= until;
   }
 
+  /**
+   * Outbound identity check, before anything is written: under 'sender-id'
+   * the server's certificate must name the peer id we are sending to; a
+   * function policy is asked with `direction: 'outbound'`.
+   */
+  #checkServer (peerId: string | undefined, host: string, port: number, pending: number, certificate: PeerCertificate | undefined): Error | undefined {
+    const policy = this.#options.tls!.authorize;
+    if (policy === 'any') return undefined;
+    const peer = { id: peerId!, transport: { host, port } };
+    if (isAuthorized(policy, peer, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port })) return undefined;
+    return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port });
+  }
+
   /** 0.1.6's wire behaviour: one connection, one frame, then end. */
-  #sendOnce (host: string, port: number, frame: Buffer): void {
+  #sendOnce (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
+    const secure = this.#sendSecure();
+    this.#gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) {
+        this.#report(Object.assign(refused, { framesDropped: 1 }));
+        return;
+      }
+      this.#dialOnce(peerId, host, port, address, secure, frame, () => lease!.release());
+    });
+  }
+
+  #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, secure: boolean, frame: Buffer, release: () => void): void {
     const timeout = this.#options.connectTimeout;
     this.#stats.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: this.#sendSecure(), persistent: false, pendingFrames: () => 1 }, {
+    const dialing = dial(this.#factory, {
+      host,
+      port,
+      ...(address === undefined ? {} : { address }),
+      ...(peerId === undefined ? {} : { peerId }),
+      connectTimeout: timeout,
+      secure,
+      persistent: false,
+      pendingFrames: () => 1,
+      checkServer: (certificate) => this.#checkServer(peerId, host, port, 1, certificate)
+    }, {
       accepted: (connected) => {
+        this.#dialing.delete(dialing);
         this.#countAccepted(connected);
         let failed = false;
         connected.on('error', (error) => {
@@ -325,10 +385,27 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         this.#countOut(frame.length);
         connected.end(frame);
       },
-      failed: (error) => this.#report(error)
+      failed: (error) => {
+        this.#dialing.delete(dialing);
+        this.#report(error);
+      },
+      rotated: () => {
+        // Nothing was written: send the frame on a connection made with the
+        // new material, which takes over this one's outbound slots.
+        this.#dialing.delete(dialing);
+        handedOver = true;
+        if (this.#closing) release();
+        else this.#dialOnce(peerId, host, port, address, this.#sendSecure(), frame, release);
+      }
     });
+    let handedOver = false;
+    const socket = dialing.socket;
+    this.#dialing.add(dialing);
     this.#outbound.add(socket);
-    socket.once('close', () => this.#outbound.delete(socket));
+    socket.once('close', () => {
+      this.#outbound.delete(socket);
+      if (!handedOver) release();
+    });
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */

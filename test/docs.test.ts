@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODES } from '../src/errors';
-import { resolveOptions, type KeepAliveOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../src/options';
+import { resolveOptions, type KeepAliveOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../src/options';
 import { pem } from './helpers';
 
 const root = join(__dirname, '..', '..');
@@ -67,8 +67,11 @@ describe('docs', () => {
       handshakeTimeout: base.handshakeTimeout,
       idleTimeout: base.idleTimeout,
       maxConnections: base.maxConnections,
-      cluster: base.cluster
+      cluster: base.cluster,
+      allowFrom: base.allowFrom,
+      outbound: undefined
     };
+    const outboundKeys: Record<keyof OutboundOptions, unknown> = base.outbound;
     type OwnTls = Exclude<keyof TlsOptions, Exclude<keyof import('node:tls').SecureContextOptions, 'minVersion'>>;
     const ownTls: Record<OwnTls, unknown> = {
       requestCert: withTls.requestCert,
@@ -86,7 +89,8 @@ describe('docs', () => {
       ...Object.entries(top),
       ...Object.entries(ownTls).map(([k, v]): [string, unknown] => [`tls.${k}`, v]),
       ...Object.entries(keepAliveKeys).map(([k, v]): [string, unknown] => [`keepAlive.${k}`, v]),
-      ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v])
+      ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v]),
+      ...Object.entries(outboundKeys).map(([k, v]): [string, unknown] => [`outbound.${k}`, v])
     ];
 
     for (const [name, value] of expected) {
