@@ -1,41 +1,48 @@
 /**
- * What the benchmark measures: every case, the two message sizes, and how a
- * case's sender and receiver are configured. Shared by run.ts and worker.ts.
+ * What the benchmark measures: every case, the two message sizes, the
+ * cluster cases, and the messages between the orchestrator (run.ts) and its
+ * worker processes (worker.ts, cluster.ts).
  */
 
 export type CaseName =
   | 'tcp-0.1.6'
   | 'plain per message'
+  | 'plain per message, diagnostics subscriber'
   | 'tls per message (full)'
   | 'tls per message (resumed)'
   | 'mtls per message'
   | 'keepAlive plain'
   | 'keepAlive tls'
   | 'keepAlive mtls'
-  | 'raw net socket'
-  | 'raw tls socket';
+  | 'bare net connect/end'
+  | 'bare net socket'
+  | 'bare tls socket';
 
 export interface CaseSpec {
   name: CaseName;
-  /** Which implementation sends and receives. */
-  impl: 'old' | 'ours' | 'raw';
+  /** Which implementation sends and receives; 'bare' is Node's own sockets, a line splitter and JSON.parse. */
+  impl: 'old' | 'ours' | 'bare';
   mode: 'plain' | 'tls' | 'mtls';
   keepAlive: boolean;
   /** TLS session resumption on the sender. */
   resume: boolean;
+  /** Subscribe to every diagnostics channel of the transport, in both processes. */
+  diagnostics?: boolean;
 }
 
 export const CASES: CaseSpec[] = [
   { name: 'tcp-0.1.6', impl: 'old', mode: 'plain', keepAlive: false, resume: false },
   { name: 'plain per message', impl: 'ours', mode: 'plain', keepAlive: false, resume: false },
+  { name: 'plain per message, diagnostics subscriber', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, diagnostics: true },
+  { name: 'bare net connect/end', impl: 'bare', mode: 'plain', keepAlive: false, resume: false },
   { name: 'tls per message (full)', impl: 'ours', mode: 'tls', keepAlive: false, resume: false },
   { name: 'tls per message (resumed)', impl: 'ours', mode: 'tls', keepAlive: false, resume: true },
   { name: 'mtls per message', impl: 'ours', mode: 'mtls', keepAlive: false, resume: true },
   { name: 'keepAlive plain', impl: 'ours', mode: 'plain', keepAlive: true, resume: true },
   { name: 'keepAlive tls', impl: 'ours', mode: 'tls', keepAlive: true, resume: true },
   { name: 'keepAlive mtls', impl: 'ours', mode: 'mtls', keepAlive: true, resume: true },
-  { name: 'raw net socket', impl: 'raw', mode: 'plain', keepAlive: true, resume: false },
-  { name: 'raw tls socket', impl: 'raw', mode: 'tls', keepAlive: true, resume: false }
+  { name: 'bare net socket', impl: 'bare', mode: 'plain', keepAlive: true, resume: false },
+  { name: 'bare tls socket', impl: 'bare', mode: 'tls', keepAlive: true, resume: false }
 ];
 
 export type SizeName = '1 KB digest' | '64 KB deltas';
@@ -61,7 +68,35 @@ export function windowFor (spec: CaseSpec, size: SizeName): number {
   return size === '1 KB digest' ? 1024 : 32;
 }
 
-/** Messages sent to one receiver from the IPC of the orchestrator. */
+/** A gossipmonger cluster case: every peer in one process, gossiping at a fixed interval. */
+export interface ClusterSpec {
+  mode: 'plain' | 'tls' | 'mtls';
+  /** Pooled connections (the default with TLS) or one per message (the default in plain mode). */
+  keepAlive: boolean;
+  peers: number;
+  /** Gossip interval, ms. */
+  interval: number;
+  /** Give up after this many ms. */
+  timeout: number;
+}
+
+/** A cluster case's outcome; counts are totals over all peers, up to convergence (or the timeout). */
+export interface ClusterResult {
+  converged: boolean;
+  /** Gossip start to every peer holding every other peer's key. */
+  ms: number;
+  /** CPU time (user + system) of the process holding the cluster, over the same span. */
+  cpuMs: number;
+  /** Key views replicated, of peers * (peers - 1). */
+  replicated: number;
+  outbound: number;
+  resumed: number;
+  accepted: number;
+  framesOut: number;
+  errors: Record<string, number>;
+}
+
+/** Messages sent to one worker over IPC by the orchestrator. */
 export type ToWorker =
   | { type: 'start' }
   | { type: 'measure' }
@@ -70,6 +105,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; port: number }
-  | { type: 'received'; count: number }
+  | { type: 'received'; count: number; measured: number }
   | { type: 'result'; count: number; ms: number; p50: number; p99: number; peakRss: number }
-  | { type: 'sent'; errors: number };
+  | { type: 'sent'; errors: number }
+  | { type: 'cluster'; result: ClusterResult };

@@ -1,14 +1,21 @@
 /**
- * npm run bench [-- --quick] [-- --rounds N --measure MS]
+ * npm run bench [-- --quick | --smoke] [-- --rounds N --measure MS --clusters 10,50,100 ...]
  *
- * Every case, each size, round after round (interleaved, so every ratio
- * compares figures from the same round on this noisy shared machine). Each
- * run starts a receiver and a sender process on loopback, warms up, then
- * counts what the receiver delivers in the measuring window.
+ * Throughput: every case, each size, round after round (interleaved, so
+ * every ratio compares figures from the same round on this noisy shared
+ * machine). Each run starts a receiver and a sender process on loopback,
+ * warms up, then counts what the receiver delivers in the measuring window.
+ *
+ * Scale: gossipmonger@0.1.10 clusters of each size, every mode, per message
+ * and pooled, at a fixed gossip interval, each in its own process (cluster.ts).
+ *
+ * --smoke (what `npm test` runs) measures nothing: every case runs once and
+ * must deliver a fixed number of messages, every cluster must converge, with
+ * generous time limits and no clock in any pass/fail decision.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { CASES, SIZES, type CaseName, type FromWorker, type SizeName, type ToWorker } from './cases';
+import { CASES, SIZES, type CaseName, type CaseSpec, type ClusterResult, type ClusterSpec, type FromWorker, type SizeName, type ToWorker } from './cases';
 
 interface Result {
   rate: number;
@@ -16,42 +23,87 @@ interface Result {
   p99: number;
   peakRss: number;
   errors: number;
+  /** Messages counted in the measured part of the run. */
+  count: number;
 }
 
 interface Settings {
   rounds: number;
   warmup: number;
   measure: number;
+  /** Count-based runs: each case must deliver this many messages (no time window). */
+  smoke: boolean;
   /** Only cases whose name contains this (0.1.6 always runs: it is the baseline). */
   only: string | undefined;
+  clusters: number[];
+  interval: number;
+  clusterTimeout: number;
+  /** Runs at once (smoke only: measured runs are always one at a time). */
+  jobs: number;
 }
 
 const WORKER = join(__dirname, 'worker.js');
+const CLUSTER = join(__dirname, 'cluster.js');
+/** Messages a smoke run must deliver after its warm-up ones. */
+const SMOKE_COUNT = 20;
+/** Messages in flight in a smoke run: few, so that nothing waits behind a queue of handshakes. */
+const SMOKE_WINDOW = 4;
+/** A smoke run that has not delivered them in this long has failed (only a broken case gets near it). */
+const SMOKE_LIMIT = 60000;
+
+const USAGE = `npm run bench [-- options]
+  (default) 5 rounds of 250 ms warm-up + 600 ms measured per case and size,
+            then clusters of 10, 50 and 100 peers (about 6 minutes in all)
+  --rounds N            rounds of the throughput cases (default 5)
+  --measure MS          measured window per run (default 600)
+  --warmup MS           warm-up per run (default 250)
+  --only TEXT           only the cases whose name contains TEXT, besides the 0.1.6 baseline
+  --clusters LIST       cluster sizes, comma-separated, or "none" (default 10,50,100)
+  --interval MS         gossip interval of the clusters (default 50)
+  --cluster-timeout MS  give a cluster up after this long (default 30000)
+  --quick               1 round of 120 + 300 ms, clusters of 10 and 50 (about a minute)
+  --smoke               every case once, count-based (${SMOKE_COUNT} messages), clusters of 3; no
+                        figure in it means anything: it checks that every case works (npm test)
+  --jobs N              smoke runs at once (default 4)
+  BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every worker process
+`;
 
 function parseArgs (argv: string[]): Settings {
-  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, only: undefined };
+  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 30000, jobs: 4 };
+  const number = (flag: string, value: string | undefined, min: number): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number >= ${min}`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--quick') Object.assign(settings, { rounds: 1, warmup: 120, measure: 300 });
-    else if (arg === '--rounds') settings.rounds = Number(argv[++i]);
-    else if (arg === '--measure') settings.measure = Number(argv[++i]);
+    if (arg === '--quick') Object.assign(settings, { rounds: 1, warmup: 120, measure: 300, clusters: [10, 50] });
+    else if (arg === '--smoke') Object.assign(settings, { smoke: true, rounds: 1, clusters: [3], interval: 100, clusterTimeout: SMOKE_LIMIT });
+    else if (arg === '--rounds') settings.rounds = number(arg, argv[++i], 1);
+    else if (arg === '--measure') settings.measure = number(arg, argv[++i], 50);
+    else if (arg === '--warmup') settings.warmup = number(arg, argv[++i], 0);
     else if (arg === '--only') settings.only = argv[++i];
+    else if (arg === '--clusters') {
+      const list = argv[++i] ?? '';
+      settings.clusters = list === 'none' ? [] : list.split(',').map((n) => number('--clusters', n, 2));
+    } else if (arg === '--interval') settings.interval = number(arg, argv[++i], 1);
+    else if (arg === '--cluster-timeout') settings.clusterTimeout = number(arg, argv[++i], 100);
+    else if (arg === '--jobs') settings.jobs = number(arg, argv[++i], 1);
     else if (arg === '--help') {
-      process.stdout.write('npm run bench [-- --quick | --rounds N --measure MS]\n  default: 5 rounds, 600 ms measured per case and size (under two minutes)\n  --quick: 1 round, 300 ms (about 15 s)\n  --only TEXT: only the cases whose name contains TEXT, besides the 0.1.6 baseline\n  BENCH_NODE_ARGS=\"--cpu-prof --cpu-prof-dir=DIR\" profiles every worker process\n');
+      process.stdout.write(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown argument ${arg}`);
+    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
   }
-  if (!(settings.rounds >= 1 && settings.measure >= 50)) throw new Error('--rounds must be >= 1 and --measure >= 50');
   return settings;
 }
 
-function start (args: string[]): ChildProcess {
+function start (script: string, args: string[]): ChildProcess {
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every worker.
   const execArgv = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
-  return fork(WORKER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  return fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
 }
 
-function nextMessage<T extends FromWorker['type']> (child: ChildProcess, type: T, ms = 10000): Promise<Extract<FromWorker, { type: T }>> {
+function nextMessage<T extends FromWorker['type']> (child: ChildProcess, type: T, ms = 20000): Promise<Extract<FromWorker, { type: T }>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { cleanup(); reject(new Error(`worker sent no '${type}' within ${ms} ms`)); }, ms);
     const onMessage = (message: FromWorker): void => {
@@ -79,31 +131,68 @@ function exited (child: ChildProcess, ms: number): Promise<void> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runOne (caseIndex: number, sizeIndex: number, settings: Settings): Promise<Result> {
-  const receiver = start(['receiver', String(caseIndex), String(sizeIndex)]);
+  const receiver = start(WORKER, ['receiver', String(caseIndex), String(sizeIndex)]);
   let sender: ChildProcess | undefined;
   try {
     const { port } = await nextMessage(receiver, 'ready');
-    sender = start(['sender', String(caseIndex), String(sizeIndex), String(port)]);
+    sender = start(WORKER, ['sender', String(caseIndex), String(sizeIndex), String(port), ...(settings.smoke ? [String(SMOKE_WINDOW)] : [])]);
     await nextMessage(sender, 'ready');
+    // The receiver's running total, relayed to the sender (its window) and watched here (smoke).
+    const counts = { total: 0, measured: 0 };
+    let waiter: { which: 'total' | 'measured'; count: number; resolve: () => void } | undefined;
     const relay = (message: FromWorker): void => {
-      if (message.type === 'received' && sender?.connected) sender.send({ type: 'received', count: message.count } satisfies ToWorker);
+      if (message.type !== 'received') return;
+      counts.total = message.count;
+      counts.measured = message.measured;
+      if (sender?.connected) sender.send({ type: 'received', count: message.count } satisfies ToWorker);
+      if (waiter && counts[waiter.which] >= waiter.count) waiter.resolve();
     };
+    const reached = (which: 'total' | 'measured', count: number): Promise<void> => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${CASES[caseIndex]!.name}, ${SIZES[sizeIndex]}: ${counts[which]} of ${count} messages delivered in ${SMOKE_LIMIT} ms`)), SMOKE_LIMIT);
+      waiter = { which, count, resolve: () => { clearTimeout(timer); waiter = undefined; resolve(); } };
+    });
     receiver.on('message', relay);
     sender.send({ type: 'start' } satisfies ToWorker);
-    await sleep(settings.warmup);
+    if (settings.smoke) await reached('total', 2);
+    else await sleep(settings.warmup);
     receiver.send({ type: 'measure' } satisfies ToWorker);
-    await sleep(settings.measure);
+    if (settings.smoke) await reached('measured', SMOKE_COUNT);
+    else await sleep(settings.measure);
     const resultPromise = nextMessage(receiver, 'result');
     receiver.send({ type: 'stop' } satisfies ToWorker);
     const result = await resultPromise;
     const sentPromise = nextMessage(sender, 'sent').catch(() => ({ errors: NaN }));
     sender.send({ type: 'stop' } satisfies ToWorker);
     const { errors } = await sentPromise;
-    return { rate: (result.count * 1000) / result.ms, p50: result.p50, p99: result.p99, peakRss: result.peakRss, errors };
+    return { rate: (result.count * 1000) / result.ms, p50: result.p50, p99: result.p99, peakRss: result.peakRss, errors, count: result.count };
   } finally {
     // Let the workers exit by themselves (a profile is written on exit), then make sure.
     await Promise.all([receiver, sender].map((child) => child && exited(child, 2000)));
   }
+}
+
+async function runCluster (spec: ClusterSpec): Promise<ClusterResult> {
+  const child = start(CLUSTER, [JSON.stringify(spec)]);
+  try {
+    const { result } = await nextMessage(child, 'cluster', spec.timeout + 60000);
+    return result;
+  } finally {
+    await exited(child, 2000);
+  }
+}
+
+/** Runs `tasks` with at most `jobs` at once, results in order. */
+async function pool<T> (tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, lane));
+  return results;
 }
 
 function median (values: number[]): number {
@@ -115,8 +204,9 @@ function median (values: number[]): number {
 
 const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
 
-async function main (): Promise<void> {
-  const settings = parseArgs(process.argv.slice(2));
+// ------------------------------------------------------------------ throughput
+
+async function throughput (settings: Settings, lines: string[]): Promise<void> {
   const results = new Map<string, Result[]>();
   const key = (c: CaseName, s: SizeName): string => `${c}|${s}`;
   const selected = CASES.map((spec, index) => ({ spec, index }))
@@ -124,20 +214,24 @@ async function main (): Promise<void> {
   const total = settings.rounds * SIZES.length * selected.length;
   let done = 0;
   const began = Date.now();
+  const progress = (spec: CaseSpec, s: number, round: number): void => {
+    process.stderr.write(`\r\x1b[2K[${++done}/${total}] round ${round + 1}/${settings.rounds}: ${spec.name}, ${SIZES[s]} (${Math.round((Date.now() - began) / 1000)} s)`);
+  };
   for (let round = 0; round < settings.rounds; round++) {
     for (let s = 0; s < SIZES.length; s++) {
       // Every other round runs the cases in reverse: per-message cases leave
       // thousands of sockets in TIME_WAIT, which slows the connects of whatever
       // runs next, so no case may always come after the others.
       const order = round % 2 === 0 ? selected : [...selected].reverse();
-      for (const { spec, index: c } of order) {
-        const name = spec.name;
-        process.stderr.write(`\r\x1b[2K[${++done}/${total}] round ${round + 1}/${settings.rounds}: ${name}, ${SIZES[s]} (${Math.round((Date.now() - began) / 1000)} s)`);
-        const result = await runOne(c, s, settings);
-        const list = results.get(key(name, SIZES[s]!)) ?? [];
-        list.push(result);
-        results.set(key(name, SIZES[s]!), list);
-      }
+      const outcomes = await pool(order.map(({ spec, index }) => async () => {
+        progress(spec, s, round);
+        return runOne(index, s, settings);
+      }), settings.smoke ? settings.jobs : 1);
+      order.forEach(({ spec }, i) => {
+        const list = results.get(key(spec.name, SIZES[s]!)) ?? [];
+        list.push(outcomes[i]!);
+        results.set(key(spec.name, SIZES[s]!), list);
+      });
     }
   }
   process.stderr.write(`\r\x1b[2K${total} runs in ${Math.round((Date.now() - began) / 1000)} s\n`);
@@ -150,8 +244,9 @@ async function main (): Promise<void> {
     return median(ra.map((r, i) => r.rate / rb[i]!.rate));
   };
 
-  const lines: string[] = [];
-  lines.push(`Node ${process.version}, ${settings.rounds} round(s), ${settings.measure} ms measured per run; sender and receiver in separate processes on loopback.`);
+  lines.push(settings.smoke
+    ? `Smoke run (Node ${process.version}): every case once until it delivered ${SMOKE_COUNT} messages, ${settings.jobs} at a time; the figures mean nothing.`
+    : `Node ${process.version}, ${settings.rounds} round(s), ${settings.measure} ms measured per run; sender and receiver in separate processes on loopback.`);
   lines.push('');
   lines.push('| case | message | msgs/s median (min-max) | p50 ms | p99 ms | receiver peak RSS | vs 0.1.6 |');
   lines.push('| --- | --- | --- | --- | --- | --- | --- |');
@@ -165,20 +260,95 @@ async function main (): Promise<void> {
   lines.push('');
   lines.push('| target (1 KB digest, median of per-round ratios) | ratio | goal | met |');
   lines.push('| --- | --- | --- | --- |');
-  const targets: Array<[string, CaseName, CaseName, number]> = [
-    ['per-message plain vs 0.1.6', 'plain per message', 'tcp-0.1.6', 1.2],
-    ['keepAlive TLS vs 0.1.6', 'keepAlive tls', 'tcp-0.1.6', 10],
-    ['keepAlive TLS vs raw TLS socket', 'keepAlive tls', 'raw tls socket', 0.8],
-    ['keepAlive plain vs raw net socket', 'keepAlive plain', 'raw net socket', 0.8],
-    ['per-message TLS resumed vs full', 'tls per message (resumed)', 'tls per message (full)', 1.3]
+  const targets: Array<[string, CaseName, CaseName, string, (r: number) => boolean]> = [
+    ['per-message plain vs 0.1.6', 'plain per message', 'tcp-0.1.6', '>= 1.0x (stretch 1.2x)', (r) => r >= 1.0],
+    ['keepAlive TLS vs bare persistent TLS socket', 'keepAlive tls', 'bare tls socket', '>= 0.8x', (r) => r >= 0.8],
+    ['keepAlive plain vs bare persistent net socket', 'keepAlive plain', 'bare net socket', '>= 0.8x', (r) => r >= 0.8],
+    ['per-message plain vs bare connect/end floor', 'plain per message', 'bare net connect/end', 'as close to 1x as it gets', () => true],
+    ['0.1.6 vs bare connect/end floor', 'tcp-0.1.6', 'bare net connect/end', 'for reference', () => true],
+    ['per message with a diagnostics subscriber vs without', 'plain per message, diagnostics subscriber', 'plain per message', '~1.0x (nobody subscribed costs nothing)', () => true],
+    ['per-message TLS resumed vs full', 'tls per message (resumed)', 'tls per message (full)', '> 1x', (r) => r > 1]
   ];
-  for (const [label, a, b, goal] of targets) {
+  for (const [label, a, b, goal, met] of targets) {
     const value = ratio(a, b, '1 KB digest');
-    lines.push(`| ${label} | ${fmt(value, 2)}x | >= ${goal}x | ${value >= goal ? 'yes' : 'no'} |`);
+    if (!Number.isFinite(value)) continue;
+    lines.push(`| ${label} | ${fmt(value, 2)}x | ${goal} | ${settings.smoke ? 'n/a (smoke)' : met(value) ? 'yes' : 'no'} |`);
   }
   const errors = [...results.values()].flat().reduce((sum, r) => sum + (Number.isFinite(r.errors) ? r.errors : 0), 0);
   lines.push('');
   lines.push(`Sender errors over all runs: ${errors} (connections reset while a run was being stopped count here).`);
+}
+
+// ------------------------------------------------------------------ clusters
+
+const CLUSTER_ROWS: Array<{ label: string; mode: ClusterSpec['mode']; keepAlive: boolean }> = [
+  { label: 'plain, per message (default)', mode: 'plain', keepAlive: false },
+  { label: 'plain, keepAlive', mode: 'plain', keepAlive: true },
+  { label: 'TLS, per message', mode: 'tls', keepAlive: false },
+  { label: 'TLS, keepAlive (default)', mode: 'tls', keepAlive: true },
+  { label: 'mutual TLS, per message', mode: 'mtls', keepAlive: false },
+  { label: 'mutual TLS, keepAlive (default)', mode: 'mtls', keepAlive: true }
+];
+
+async function clusters (settings: Settings, lines: string[]): Promise<void> {
+  const specs: Array<{ label: string; spec: ClusterSpec }> = [];
+  for (const peers of settings.clusters) {
+    for (const row of CLUSTER_ROWS) specs.push({ label: row.label, spec: { mode: row.mode, keepAlive: row.keepAlive, peers, interval: settings.interval, timeout: settings.clusterTimeout } });
+  }
+  const began = Date.now();
+  let done = 0;
+  const results = await pool(specs.map(({ label, spec }) => async () => {
+    process.stderr.write(`\r\x1b[2K[cluster ${++done}/${specs.length}] ${spec.peers} peers, ${label} (${Math.round((Date.now() - began) / 1000)} s)`);
+    return runCluster(spec);
+  }), settings.smoke ? settings.jobs : 1);
+  process.stderr.write(`\r\x1b[2K${specs.length} cluster runs in ${Math.round((Date.now() - began) / 1000)} s\n`);
+
+  const perPeer = (value: number, n: number): string => fmt(value / n, 1);
+  lines.push('');
+  lines.push(`gossipmonger@0.1.10 clusters, all peers in one process, gossip every ${settings.interval} ms; counts per peer, up to convergence (limit ${fmt(settings.clusterTimeout / 1000, 0)} s).`);
+  lines.push('');
+  lines.push('| peers | mode | converged in | CPU | connections opened / peer | TLS handshakes full / resumed per peer | errors |');
+  lines.push('| ---: | --- | ---: | ---: | ---: | --- | --- |');
+  specs.forEach(({ label, spec }, i) => {
+    const r = results[i]!;
+    const n = spec.peers;
+    const time = r.converged ? `${fmt(r.ms / 1000, 2)} s` : `**no** (${fmt((100 * r.replicated) / (n * (n - 1)), 0)}% in ${fmt(r.ms / 1000, 0)} s)`;
+    const handshakes = spec.mode === 'plain' ? '-' : `${perPeer(r.outbound - r.resumed, n)} / ${perPeer(r.resumed, n)}`;
+    const errors = Object.entries(r.errors).map(([code, count]) => `${code} x${count}`).join(', ') || 'none';
+    lines.push(`| ${n} | ${label} | ${time} | ${fmt(r.cpuMs / 1000, 2)} s | ${perPeer(r.outbound, n)} | ${handshakes} | ${errors} |`);
+  });
+
+  const sizes = settings.clusters;
+  if (sizes.length >= 2) {
+    const small = Math.min(...sizes);
+    const large = Math.max(...sizes);
+    lines.push('');
+    lines.push(`Growth from ${small} to ${large} peers (${fmt(large / small, 0)}x the peers): factor by which each figure grows ("+" where the larger cluster did not converge, so its figure is a lower bound).`);
+    lines.push('');
+    lines.push('| mode | time to converge | CPU per converge | connections / peer | full handshakes / peer |');
+    lines.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const row of CLUSTER_ROWS) {
+      const at = (n: number): { r: ClusterResult; n: number } => {
+        const i = specs.findIndex(({ label, spec }) => label === row.label && spec.peers === n);
+        return { r: results[i]!, n };
+      };
+      const a = at(small);
+      const b = at(large);
+      const mark = b.r.converged ? '' : '+';
+      const growth = (pick: (r: ClusterResult, n: number) => number): string => {
+        const x = pick(b.r, b.n) / pick(a.r, a.n);
+        return Number.isFinite(x) ? `${fmt(x, 1)}x${mark}` : 'n/a';
+      };
+      lines.push(`| ${row.label} | ${growth((r) => r.ms)} | ${growth((r) => r.cpuMs)} | ${growth((r, n) => r.outbound / n)} | ${row.mode === 'plain' ? '-' : growth((r, n) => (r.outbound - r.resumed) / n)} |`);
+    }
+  }
+}
+
+async function main (): Promise<void> {
+  const settings = parseArgs(process.argv.slice(2));
+  const lines: string[] = [];
+  await throughput(settings, lines);
+  if (settings.clusters.length > 0) await clusters(settings, lines);
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -1,7 +1,7 @@
 /**
  * One side of one benchmark case, in its own process:
  *   node worker.js receiver CASE SIZE
- *   node worker.js sender CASE SIZE PORT
+ *   node worker.js sender CASE SIZE PORT [WINDOW]
  * The orchestrator (run.ts) relays the receiver's running count to the
  * sender, which keeps a fixed number of messages in flight (closed loop).
  */
@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import TcpTransport = require('../src/index');
+import { channels } from '../src/diagnostics';
 import { FrameDecoder } from '../src/frame-decoder';
 import { CASES, SIZES, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';
 
@@ -59,14 +60,16 @@ async function receiver (spec: CaseSpec): Promise<void> {
     await new Promise<void>((resolve) => t.listen(resolve));
   } else if (spec.impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-1');
-    const t = new TcpTransport({ host: HOST, port: 0, ...(tls ? { tls } : {}) });
+    // One sender on one address opening thousands of connections a second is a
+    // load test, not an attack: the per-source limits are lifted here.
+    const t = new TcpTransport({ host: HOST, port: 0, connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity, ...(tls ? { tls } : {}) });
     t.on('error', () => {});
     t.on('deltas', onMessage);
     t.on('digest', onMessage);
     await new Promise<void>((resolve) => t.listen(resolve));
     port = t.port;
   } else {
-    // The limit: newline-delimited JSON on one socket, parsed and nothing else.
+    // The floor: Node's sockets, lines split and JSON.parse, nothing else.
     const onSocket = (socket: Socket): void => {
       const decoder = new FrameDecoder();
       socket.on('data', (chunk: Buffer) => {
@@ -83,7 +86,7 @@ async function receiver (spec: CaseSpec): Promise<void> {
   setInterval(() => {
     if (total !== reported) {
       reported = total;
-      send({ type: 'received', count: total });
+      send({ type: 'received', count: total, measured: measuring ? count : 0 });
     }
   }, 1).unref();
 
@@ -104,10 +107,10 @@ async function receiver (spec: CaseSpec): Promise<void> {
   send({ type: 'ready', port });
 }
 
-async function sender (spec: CaseSpec, sizeIndex: number, port: number): Promise<void> {
+async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOverride: number | undefined): Promise<void> {
   const size = SIZES[sizeIndex]!;
   const body = payloadFor(size);
-  const window = windowFor(spec, size);
+  const window = windowOverride ?? windowFor(spec, size);
   const remote = { id: 'receiver', transport: { host: HOST, port } };
   const senderInfo = { id: 'bench', transport: { host: HOST, port: 1 } };
   let errors = 0;
@@ -124,6 +127,13 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number): Promise
     const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(tls ? { tls } : {}) });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
+  } else if (!spec.keepAlive) {
+    // The floor of one connection per message: connect, write, end, as 0.1.6 does, and nothing else.
+    sendOne = () => {
+      const socket = netConnect({ host: HOST, port }, () => socket.end(JSON.stringify(message()) + '\r\n'));
+      socket.on('error', () => { errors++; });
+      return true;
+    };
   } else {
     const socket = spec.mode === 'plain'
       ? netConnect({ host: HOST, port, noDelay: true })
@@ -175,13 +185,18 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number): Promise
   send({ type: 'ready', port });
 }
 
-const [role, caseIndex, sizeIndex, port] = process.argv.slice(2);
+const [role, caseIndex, sizeIndex, port, window] = process.argv.slice(2);
 const spec = CASES[Number(caseIndex)];
+if (spec?.diagnostics) {
+  // Someone listening on every lifecycle channel, doing nothing with it.
+  const noop = (): void => {};
+  for (const channel of Object.values(channels)) channel.subscribe(noop);
+}
 if (!spec || !process.send) {
   process.stderr.write('usage: worker.js receiver|sender CASE SIZE [PORT] (started by run.js)\n');
   process.exit(2);
 }
-(role === 'receiver' ? receiver(spec) : sender(spec, Number(sizeIndex), Number(port))).catch((error: unknown) => {
+(role === 'receiver' ? receiver(spec) : sender(spec, Number(sizeIndex), Number(port), window === undefined ? undefined : Number(window))).catch((error: unknown) => {
   process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });

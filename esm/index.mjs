@@ -25,6 +25,9 @@ export const {
   OutboundLimitError,
   CloseTimeoutError,
   CertReloadError,
+  FrameTimeoutError,
+  ConnectionsRefusedError,
+  PeerLimitError,
   ERROR_CODES,
   messageSchema,
   DEFAULTS

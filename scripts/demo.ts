@@ -11,24 +11,27 @@ type Mode = 'plain' | 'tls' | 'mtls';
 interface DemoOptions {
   peers: number;
   mode: Mode;
-  keepAlive: boolean;
+  /** undefined: the transport's default (pooled with TLS, per message in plain mode). */
+  keepAlive: boolean | undefined;
   interval: number;
   /** Give up (exit 1) after this many ms. */
   timeout: number;
 }
 
-const USAGE = `Usage: npm start -- [--peers N] [--mode plain|tls|mtls] [--keep-alive] [--interval MS] [--timeout MS]
+const USAGE = `Usage: npm start -- [--peers N] [--mode plain|tls|mtls] [--keep-alive | --per-message] [--interval MS] [--timeout MS]
 
 Runs a gossipmonger@0.1.10 cluster of N peers (default 5) on 127.0.0.1 over
 gossipmonger-tls-transport, in mutual TLS by default (each peer's sender id is
 bound to its certificate with tls.authorize 'sender-id'), until every peer has
-replicated every other peer's key. Certificates are generated into certs/ first
-if they are missing. Exits 0 once converged, 1 if not within --timeout
+replicated every other peer's key. Connections are the transport's default:
+one per peer with TLS (keepAlive), one per message in plain mode; --keep-alive
+or --per-message choose. Certificates are generated into certs/ first if they
+are missing. Exits 0 once converged, 1 if not within --timeout
 (default: 20 s plus 2 s per peer).
 `;
 
 export function parseDemoArgs (argv: string[]): DemoOptions {
-  const options: DemoOptions = { peers: 5, mode: 'mtls', keepAlive: false, interval: 200, timeout: NaN };
+  const options: DemoOptions = { peers: 5, mode: 'mtls', keepAlive: undefined, interval: 200, timeout: NaN };
   const number = (flag: string, value: string | undefined, min: number, max: number): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs a whole number from ${min} to ${max}`);
@@ -42,6 +45,7 @@ export function parseDemoArgs (argv: string[]): DemoOptions {
       if (mode !== 'plain' && mode !== 'tls' && mode !== 'mtls') throw new Error('--mode must be plain, tls or mtls');
       options.mode = mode;
     } else if (arg === '--keep-alive') options.keepAlive = true;
+    else if (arg === '--per-message') options.keepAlive = false;
     else if (arg === '--interval') options.interval = number('--interval', argv[++i], 10, 60000);
     else if (arg === '--timeout') options.timeout = number('--timeout', argv[++i], 100, 3600000);
     else if (arg === '--help' || arg === '-h') throw Object.assign(new Error(USAGE), { help: true });
@@ -67,7 +71,7 @@ export async function runDemo (options: DemoOptions, out: NodeJS.WritableStream 
     const tls = mode === 'plain'
       ? undefined
       : { ...loadPem(name), ca, ...(mode === 'mtls' ? { requestCert: true, authorize: 'sender-id' as const } : {}) };
-    const t = new TcpTransport({ host: '127.0.0.1', port: 0, keepAlive: options.keepAlive, ...(tls ? { tls } : {}) });
+    const t = new TcpTransport({ host: '127.0.0.1', port: 0, ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }), ...(tls ? { tls } : {}) });
     // Every network failure is an 'error'; a demo logs none but counts them.
     t.on('error', (error) => errors.push(error));
     await new Promise<void>((resolve) => t.listen(resolve));
@@ -97,7 +101,8 @@ export async function runDemo (options: DemoOptions, out: NodeJS.WritableStream 
     return seen;
   };
 
-  out.write(`demo: ${n} gossipmonger peers on 127.0.0.1, ${mode === 'mtls' ? 'mutual TLS' : mode === 'tls' ? 'TLS' : 'plain TCP'}${options.keepAlive ? ', keepAlive' : ', one connection per message'}, gossip every ${options.interval} ms\n`);
+  const pooled = options.keepAlive ?? mode !== 'plain';
+  out.write(`demo: ${n} gossipmonger peers on 127.0.0.1, ${mode === 'mtls' ? 'mutual TLS' : mode === 'tls' ? 'TLS' : 'plain TCP'}${pooled ? ', keepAlive' : ', one connection per message'}, gossip every ${options.interval} ms\n`);
   const gossipStart = Date.now();
   for (const peer of peers) peer.gossip();
   const live = (out as NodeJS.WriteStream).isTTY === true;
@@ -126,7 +131,7 @@ export async function runDemo (options: DemoOptions, out: NodeJS.WritableStream 
   const errorText = Object.keys(errorCounts).length === 0 ? 'none' : Object.entries(errorCounts).map(([c, k]) => `${c} x${k}`).join(', ');
   const elapsed = ((Date.now() - gossipStart) / 1000).toFixed(2);
   out.write(ok
-    ? `converged: ${n} peers, ${mode}${options.keepAlive ? ' keepAlive' : ''}, ${elapsed} s to converge, ${framesOut} messages and ${bytesOut} bytes sent, errors: ${errorText} (total ${((Date.now() - started) / 1000).toFixed(2)} s)\n`
+    ? `converged: ${n} peers, ${mode}${pooled ? ' keepAlive' : ''}, ${elapsed} s to converge, ${framesOut} messages and ${bytesOut} bytes sent, errors: ${errorText} (total ${((Date.now() - started) / 1000).toFixed(2)} s)\n`
     : `NOT converged: ${last}/${want} key views after ${elapsed} s (limit ${options.timeout} ms); ${framesOut} messages sent, errors: ${errorText}\n`);
   return ok;
 }

@@ -19,7 +19,8 @@
  *   within `closeTimeout`, else it is destroyed; at most `maxRetiring` wait.
  */
 import type { PeerCertificate } from 'node:tls';
-import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError } from './errors';
+import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, ProtocolMismatchError, withFrames, withRemote } from './errors';
+import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { dial, type Dialing } from './dial';
 import type { OutboundGate } from './outbound';
 import type { AnySocket, SocketFactory } from './socket-factory';
@@ -74,8 +75,21 @@ export class Remote {
   lastUsed = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   closing = false;
+  /** The gossipmonger id of the peer last sent to at this address, for errors. */
+  peerId: string | undefined;
 
-  constructor (readonly pool: ConnectionPool, readonly key: string, readonly peerId: string | undefined, readonly host: string, readonly port: number) {}
+  /**
+   * `expectedId`: under an authorize policy, the peer id the server must prove
+   * (part of the remote's key); undefined under 'any'.
+   */
+  constructor (readonly pool: ConnectionPool, readonly key: string, readonly expectedId: string | undefined, readonly host: string, readonly port: number) {
+    this.peerId = expectedId;
+  }
+
+  /** Address, port and peer id for errors about this remote. */
+  get remote (): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
+    return { remoteAddress: this.host, remotePort: this.port, peerId: this.peerId };
+  }
 
   get queued (): number {
     return this.frames.length - this.head;
@@ -86,7 +100,7 @@ export class Remote {
     const ctx = this.pool.ctx;
     const buffered = this.socket === undefined ? 0 : this.socket.writableLength;
     if (this.queuedBytes + buffered + size > ctx.maxQueuedBytes) {
-      ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, { remoteAddress: this.host, remotePort: this.port }));
+      ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
       return;
     }
     this.lastUsed = Date.now();
@@ -156,7 +170,7 @@ export class Remote {
     const secure = ctx.secure();
     ctx.gate.open(this.host, this.port, (refused, lease, address) => {
       if (refused !== undefined) {
-        this.failed(refused);
+        this.failed(withRemote(refused, { peerId: this.peerId }));
         return;
       }
       if (this.state !== 'dialing' || this.queued === 0) {
@@ -171,12 +185,13 @@ export class Remote {
         host: this.host,
         port: this.port,
         ...(address === undefined ? {} : { address }),
-        ...(this.peerId === undefined ? {} : { peerId: this.peerId }),
+        peerId: this.peerId,
+        ...(this.expectedId === undefined ? {} : { expectedId: this.expectedId }),
         connectTimeout: ctx.connectTimeout,
         secure,
         persistent: true,
         pendingFrames: () => this.queued,
-        checkServer: (certificate) => ctx.checkServer(this.peerId, this.host, this.port, this.queued, certificate)
+        checkServer: (certificate) => ctx.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
       }, {
         accepted: (socket) => {
           this.dialing = undefined;
@@ -207,8 +222,7 @@ export class Remote {
     const dropped = this.queued;
     this.dropQueue();
     this.state = 'idle';
-    if (!('framesDropped' in error)) Object.assign(error, { framesDropped: dropped });
-    this.pool.ctx.report(error);
+    this.pool.ctx.report(withFrames(error, { framesDropped: dropped }));
     this.pool.forget(this);
   }
 
@@ -227,8 +241,14 @@ export class Remote {
     socket.on('error', (error) => { failure = error; });
     socket.on('drain', this.flush);
     // The server sends nothing on this connection; read and discard, so that
-    // its FIN is seen.
-    socket.on('data', () => {});
+    // its FIN is seen. Bytes back on a plaintext connection are a TLS listener
+    // refusing it.
+    socket.on('data', (chunk: Buffer) => {
+      if (failure === undefined && (socket as { encrypted?: boolean }).encrypted !== true && looksLikeTls(chunk)) {
+        failure = plaintextToTls(this.remote);
+        socket.destroy();
+      }
+    });
     socket.once('close', () => this.closed(socket, failure));
     this.lastUsed = Date.now();
     this.armIdle();
@@ -276,8 +296,11 @@ export class Remote {
     if (this.socket !== socket) return;
     const lost = this.written - this.flushed;
     this.release();
-    if (lost > 0 || failure !== undefined) {
-      this.pool.ctx.report(new ConnectionLostError(lost, this.written, { remoteAddress: this.host, remotePort: this.port, cause: failure }));
+    if (failure instanceof ProtocolMismatchError) {
+      // A TLS listener refused the plaintext connection: every frame on it is lost.
+      this.pool.ctx.report(withFrames(failure, { framesWritten: this.written, framesLost: this.written }));
+    } else if (lost > 0 || failure !== undefined) {
+      this.pool.ctx.report(new ConnectionLostError(lost, this.written, { ...this.remote, cause: failure }));
     }
     if (this.queued > 0 && !this.closing) this.connect();
     else {
@@ -320,12 +343,13 @@ export class ConnectionPool {
     let remote = this.remotes.get(key);
     if (remote === undefined) {
       if (this.remotes.size >= this.ctx.maxRemotes && !this.evictIdle()) {
-        this.ctx.report(Object.assign(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, { remoteAddress: host, remotePort: port }), { framesDropped: 1 }));
+        this.ctx.report(withFrames(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
         return;
       }
       remote = new Remote(this, key, id, host, port);
       this.remotes.set(key, remote);
     }
+    remote.peerId = peerId;
     remote.send(frame);
   }
 

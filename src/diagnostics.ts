@@ -23,7 +23,12 @@ export const channels = Object.freeze({
   /** An outbound connection failed before it was accepted: `{ host, port, error }`. */
   outboundFailed: channel(`${PREFIX}outbound:failed`),
   /** An accepted outbound connection closed: `{ host, port, error }`. */
-  outboundClosed: channel(`${PREFIX}outbound:closed`)
+  outboundClosed: channel(`${PREFIX}outbound:closed`),
+  /**
+   * An inbound frame was refused (too large, not a message, not authorized):
+   * `{ remoteAddress, remotePort, error }`; the connection is then closed.
+   */
+  frameRefused: channel(`${PREFIX}frame:refused`)
 });
 
 /** `NODE_DEBUG=gossipmonger-tls-transport` turns this on. */

@@ -16,7 +16,7 @@
  */
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { channels, debug } from './diagnostics';
-import { ClusterMismatchError, ConnectTimeoutError, TlsRefusedError } from './errors';
+import { ClusterMismatchError, ConnectTimeoutError, ConnectionClosedError, TlsRefusedError, withRemote } from './errors';
 import type { AnySocket, ConnectTarget, SocketFactory } from './socket-factory';
 
 export interface DialOptions extends ConnectTarget {
@@ -50,8 +50,9 @@ export interface DialHandlers {
   /**
    * The connection failed before acceptance: ERR_TLS_REFUSED when the TLS
    * remote closed or alerted after the handshake (it refused our certificate),
-   * ERR_CLUSTER_MISMATCH, ERR_CONNECT_TIMEOUT, or Node's own error. The socket
-   * is already destroyed.
+   * ERR_CLUSTER_MISMATCH, ERR_CONNECT_TIMEOUT, ERR_CONNECTION_CLOSED, or
+   * Node's own error, each with the remote's address, port and peer id. The
+   * socket is already destroyed.
    */
   failed (error: Error): void;
   /** A rotation replaced the material before the remote accepted; nothing was written. */
@@ -62,11 +63,16 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
   const { host, port } = options;
   const socket = factory.connect(options, options.secure, options.persistent);
   const generation = factory.generationOf(socket);
-  const remote = { remoteAddress: host, remotePort: port };
+  const remote = { remoteAddress: host, remotePort: port, peerId: options.peerId };
+  const tlsDial = factory.secure && options.secure;
   let settled = false;
+  let connected = false;
   let handshaken = false;
 
-  const timer = setTimeout(() => fail(new ConnectTimeoutError(options.connectTimeout, remote)), options.connectTimeout);
+  const timer = setTimeout(() => fail(new ConnectTimeoutError(options.connectTimeout, remote, tlsDial && connected
+    // TCP is up but no ServerHello came back: the usual reason is a plaintext listener (0.1.6 waits forever).
+    ? 'the TCP connection opened but the TLS handshake did not finish; the remote probably does not speak TLS (a plain transport or 0.1.6)'
+    : undefined)), options.connectTimeout);
 
   function cleanup (): void {
     clearTimeout(timer);
@@ -81,6 +87,7 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     settled = true;
     cleanup();
     socket.destroy();
+    withRemote(error, remote);
     if (channels.outboundFailed.hasSubscribers) channels.outboundFailed.publish({ host, port, error });
     debug('dial %s:%d failed: %s', host, port, (error as NodeJS.ErrnoException).code ?? error.message);
     handlers.failed(error);
@@ -122,6 +129,8 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
       // After the handshake, an error is the server refusing us (an alert such as
       // ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); keep Node's error as the cause.
       fail(new TlsRefusedError(options.pendingFrames(), { ...remote, cause: error }));
+    } else if (tlsDial && connected && isReset(error)) {
+      fail(closedDuringHandshake(error));
     } else {
       fail(error);
     }
@@ -129,7 +138,17 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
 
   function onClose (): void {
     if (handshaken) fail(new TlsRefusedError(options.pendingFrames(), remote));
-    else fail(Object.assign(new Error('connection closed before it was established'), { code: 'ECONNRESET' }));
+    else if (tlsDial && connected) fail(closedDuringHandshake(undefined));
+    else fail(new ConnectionClosedError(undefined, remote));
+  }
+
+  /**
+   * The remote dropped the connection during the TLS handshake. A plain
+   * listener that recognises the ClientHello does exactly that, and so does a
+   * listener at its connection cap; a handshake refusal would be an alert.
+   */
+  function closedDuringHandshake (cause: Error | undefined): ConnectionClosedError {
+    return new ConnectionClosedError('the remote closed the connection during the TLS handshake: it probably does not speak TLS (a plain transport or 0.1.6; give it options.tls), or it refused the connection (connection limits)', { ...remote, cause });
   }
 
   function onSession (): void {
@@ -140,6 +159,7 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
 
   socket.on('error', onError);
   socket.on('close', onClose);
+  socket.once('connect', () => { connected = true; });
 
   if (!factory.secure || !options.secure) {
     socket.once('connect', accept);
@@ -167,4 +187,9 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     });
   }
   return { socket, abandon };
+}
+
+function isReset (error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }

@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   ERR_PEER_UNAUTHORIZED: 'tls.authorize refused a message for its certificate',
   ERR_CONNECT_TIMEOUT: 'an outbound connect plus TLS handshake took longer than connectTimeout',
   ERR_IDLE_TIMEOUT: 'an inbound connection sent nothing for idleTimeout',
-  ERR_HANDSHAKE_TIMEOUT: 'an inbound TLS handshake did not finish within handshakeTimeout',
+  ERR_HANDSHAKE_TIMEOUT: 'an inbound connection did not send its first byte, or finish its TLS handshake, within handshakeTimeout of accept',
   ERR_TLS_REFUSED: 'the remote closed our TLS connection before accepting it; frames were not delivered',
   ERR_TLS_HANDSHAKE: 'an inbound TLS handshake failed (bad, missing or untrusted client certificate, protocol error)',
   ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
@@ -23,22 +23,57 @@ export const ERROR_CODES = {
   ERR_DESTINATION_REFUSED: 'an outbound destination is outside outbound.allow (or its host name did not resolve); no socket was opened',
   ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
   ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
-  ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material'
+  ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
+  ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
+  ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
+  ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
+  ERR_FRAME_TIMEOUT: 'an inbound frame was not complete within frameTimeout of its first byte',
+  ERR_CONNECTIONS_REFUSED: 'inbound connections from one source were refused or evicted (one report per source per interval, with counts)',
+  ERR_PEER_LIMIT: 'messages named more new peers than maxPeers allows; those entries were dropped (one report per source per interval)'
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Where the remote end of a connection is, when known. */
+/**
+ * Where the remote end of a connection is, when known. Outbound, the address
+ * and port are those the transport dialled (the peer's advertised host and
+ * port), and `peerId` the gossipmonger id of the peer it was sending to.
+ */
 export interface RemoteInfo {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
+  peerId?: string | undefined;
 }
 
-/** Adds the remote's address to an error that lacks it (Node's errors keep their own code). */
+/** Adds the remote's address (and peer id) to an error that lacks them; Node's errors keep their own code. */
 export function withRemote<E extends Error> (error: E, remote: RemoteInfo): E {
   const target = error as E & RemoteInfo;
   if (target.remoteAddress === undefined && remote.remoteAddress !== undefined) target.remoteAddress = remote.remoteAddress;
   if (target.remotePort === undefined && remote.remotePort !== undefined) target.remotePort = remote.remotePort;
+  if (target.peerId === undefined && remote.peerId !== undefined) target.peerId = remote.peerId;
+  return error;
+}
+
+/**
+ * What a failed send says about its frames. Every error from the send path
+ * carries these, so that a caller can account for each frame it handed over:
+ * `framesDropped` were never written to a connection; of `framesWritten`,
+ * `framesLost` are certainly lost (they had not reached the kernel, or the
+ * remote refused the connection), and the rest reached the kernel and may
+ * or may not have arrived.
+ */
+export interface FrameCounts {
+  framesDropped?: number | undefined;
+  framesWritten?: number | undefined;
+  framesLost?: number | undefined;
+}
+
+/** Adds frame counts to an error that lacks them (Node's errors included). */
+export function withFrames<E extends Error> (error: E, counts: FrameCounts): E {
+  const target = error as E & FrameCounts;
+  for (const key of ['framesDropped', 'framesWritten', 'framesLost'] as const) {
+    if (counts[key] !== undefined && target[key] === undefined) target[key] = counts[key];
+  }
   return error;
 }
 
@@ -51,6 +86,8 @@ export class TransportError extends Error {
   readonly code: ErrorCode;
   remoteAddress?: string;
   remotePort?: number;
+  /** The gossipmonger id of the peer, when the transport knows it (outbound sends). */
+  peerId?: string;
 
   constructor (code: ErrorCode, message?: string, options: TransportErrorOptions = {}) {
     super(message ?? ERROR_CODES[code], options.cause === undefined ? undefined : { cause: options.cause });
@@ -58,6 +95,7 @@ export class TransportError extends Error {
     this.code = code;
     if (options.remoteAddress !== undefined) this.remoteAddress = options.remoteAddress;
     if (options.remotePort !== undefined) this.remotePort = options.remotePort;
+    if (options.peerId !== undefined) this.peerId = options.peerId;
   }
 }
 
@@ -113,8 +151,9 @@ export class PeerUnauthorizedError extends TransportError {
 }
 
 export class ConnectTimeoutError extends TransportError {
-  constructor (timeout: number, options?: TransportErrorOptions) {
-    super('ERR_CONNECT_TIMEOUT', `connect did not complete within ${timeout} ms`, options);
+  /** `hint`: what probably happened, appended to the message. */
+  constructor (timeout: number, options?: TransportErrorOptions, hint?: string) {
+    super('ERR_CONNECT_TIMEOUT', `connect did not complete within ${timeout} ms${hint === undefined ? '' : `: ${hint}`}`, options);
   }
 }
 
@@ -125,8 +164,9 @@ export class IdleTimeoutError extends TransportError {
 }
 
 export class HandshakeTimeoutError extends TransportError {
-  constructor (timeout: number, options?: TransportErrorOptions) {
-    super('ERR_HANDSHAKE_TIMEOUT', `TLS handshake did not complete within ${timeout} ms`, options);
+  /** `firstByte`: a plain connection that sent nothing at all within the timeout. */
+  constructor (timeout: number, options?: TransportErrorOptions, firstByte = false) {
+    super('ERR_HANDSHAKE_TIMEOUT', firstByte ? `no byte within ${timeout} ms of accept` : `TLS handshake did not complete within ${timeout} ms`, options);
   }
 }
 
@@ -149,6 +189,8 @@ export class TlsHandshakeError extends TransportError {
 }
 
 export class BackpressureError extends TransportError {
+  /** The frame refused: always 1. */
+  readonly framesDropped = 1;
   constructor (queuedBytes: number, limit: number, options?: TransportErrorOptions) {
     super('ERR_BACKPRESSURE', `outbound queue holds ${queuedBytes} bytes (limit ${limit}); frame not queued`, options);
   }
@@ -229,5 +271,62 @@ export class CertReloadError extends TransportError {
   constructor (reason: string, message: string, options?: TransportErrorOptions) {
     super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
     this.reason = reason;
+  }
+}
+
+export class ConnectionClosedError extends TransportError {
+  constructor (message?: string, options?: TransportErrorOptions) {
+    super('ERR_CONNECTION_CLOSED', message, options);
+  }
+}
+
+export class ProtocolMismatchError extends TransportError {
+  constructor (message?: string, options?: TransportErrorOptions) {
+    super('ERR_PROTOCOL_MISMATCH', message, options);
+  }
+}
+
+export class TransportClosedError extends TransportError {
+  /** Frames dropped so far because the transport is closed. */
+  readonly framesDropped: number;
+  constructor (framesDropped: number, options?: TransportErrorOptions) {
+    super('ERR_TRANSPORT_CLOSED', 'transport is closed: nothing is sent after close(); this and any later frames are dropped (counted in stats().errors)', options);
+    this.framesDropped = framesDropped;
+  }
+}
+
+export class FrameTimeoutError extends TransportError {
+  constructor (timeout: number, options?: TransportErrorOptions) {
+    super('ERR_FRAME_TIMEOUT', `frame not complete within ${timeout} ms of its first byte`, options);
+  }
+}
+
+export class ConnectionsRefusedError extends TransportError {
+  /** The source: an IPv4 address, an IPv6 /64, or `'*'` for sources past the per-interval budget. */
+  readonly source: string;
+  /** Connections refused or evicted since the last report for this source. */
+  readonly count: number;
+  /** `count` by reason: `source-rate`, `source-connections`, `max-connections`, `evicted`. */
+  readonly reasons: Record<string, number>;
+  constructor (source: string, count: number, reasons: Record<string, number> = {}, options?: TransportErrorOptions) {
+    const why = Object.entries(reasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+    super('ERR_CONNECTIONS_REFUSED', `${count} inbound connection(s) from ${source} refused or evicted (${why})`, options);
+    this.source = source;
+    this.count = count;
+    this.reasons = reasons;
+  }
+}
+
+export class PeerLimitError extends TransportError {
+  /** The source the entries came from (see ConnectionsRefusedError). */
+  readonly source: string;
+  /** Peer entries (digest entries or senders) dropped since the last report for this source. */
+  readonly count: number;
+  readonly maxPeers: number;
+  constructor (source: string, count: number, maxPeers: number, options?: TransportErrorOptions) {
+    super('ERR_PEER_LIMIT', `${count} new peer(s) from ${source} dropped: maxPeers (${maxPeers}) reached`, options);
+    this.source = source;
+    this.count = count;
+    this.maxPeers = maxPeers;
   }
 }

@@ -35,8 +35,12 @@ namespace TcpTransport {
   export import OutboundLimitError = errors.OutboundLimitError;
   export import CloseTimeoutError = errors.CloseTimeoutError;
   export import CertReloadError = errors.CertReloadError;
+  export import FrameTimeoutError = errors.FrameTimeoutError;
+  export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
+  export import PeerLimitError = errors.PeerLimitError;
   export const ERROR_CODES = errors.ERROR_CODES;
   export type ErrorCode = errors.ErrorCode;
+  export type FrameCounts = errors.FrameCounts;
   export const messageSchema = message.messageSchema;
   export const DEFAULTS = options.DEFAULTS;
   export type TransportOptions = options.TransportOptions;

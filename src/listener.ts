@@ -1,22 +1,31 @@
 /**
  * The inbound side: the mirror of connection-pool.ts.
  *
- * accept -> admission (cap, eviction) -> first byte (TLS or plaintext) ->
- * TLS upgrade -> read loop (frame decoder) -> message validation ->
- * authorization -> `deliver`, which the transport turns into an event.
+ * accept -> admission (per-source limits, global cap and eviction; all
+ * before any byte is read) -> first byte (TLS or plaintext) -> TLS upgrade ->
+ * read loop (frame decoder) -> message validation -> authorization -> peer
+ * budget -> `deliver`, which the transport turns into an event.
  *
- * Nothing here emits: every failure goes to `report` (one per connection),
- * every valid message to `deliver`.
+ * Nothing here emits: every failure goes to `report` (one per connection;
+ * refusals aggregated per source), every valid message to `deliver`.
+ *
+ * Deadlines: one sweep timer for all connections, and a coarse clock it
+ * updates. The read loop only stores that clock in the connection, so a
+ * chunk costs no timer re-arm and no clock read.
  */
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { Admission, RefusalLog, chooseVictim, sourceOf } from './admission';
 import { isAuthorized } from './authorize';
 import { channels, debug } from './diagnostics';
 import {
   ClusterMismatchError,
+  ConnectionsRefusedError,
+  FrameTimeoutError,
   FrameTooLargeError,
   HandshakeTimeoutError,
   IdleTimeoutError,
+  PeerLimitError,
   PeerUnauthorizedError,
   PlaintextRefusedError,
   TlsHandshakeError,
@@ -26,12 +35,18 @@ import {
 import { FrameDecoder, FrameOverflow } from './frame-decoder';
 import { parseMessage, type Message } from './message';
 import type { ResolvedOptions } from './options';
+import { TLS_HANDSHAKE, TLS_REFUSAL_ALERT, looksLikeTls, tlsToPlain } from './protocol-sniff';
+import { PeerLedger } from './peers';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
-/** The TLS record type of a handshake: the first byte of every TLS connection. */
-const TLS_HANDSHAKE_BYTE = 0x16;
 /** Sender ids remembered for stats().plaintext.peers, so the set stays bounded. */
 const PLAINTEXT_PEERS_TRACKED = 4096;
+/** Refusals are reported at most once per source per this many ms (the first one at once). */
+export const REFUSAL_REPORT_INTERVAL = 10000;
+/** Distinct sources with a report of their own per interval; the rest are summed under '*'. */
+const REFUSAL_SOURCES_REPORTED = 64;
+/** Sources the admission table remembers at most (each a few dozen bytes). */
+const SOURCES_TRACKED = 16384;
 
 /** Third argument of 'deltas' and 'digest': where the message came from. */
 export interface EventInfo {
@@ -66,12 +81,21 @@ export interface ListenerStats {
   bytesIn: number;
   /** Inbound connections refused or evicted, by reason. */
   refusals: Record<string, number>;
+  /** Peer entries (senders, digest entries) dropped by the maxPeers budget. */
+  peersDropped: number;
   plaintextConnections: number;
   plaintextLastSeen: number | undefined;
 }
 
 interface Connection {
   raw: Socket;
+  /** IPv4 address or IPv6 /64 (admission.ts). */
+  source: string;
+  acceptedAt: number;
+  /** A byte has been read (plaintext), or the TLS handshake is done. */
+  started: boolean;
+  /** When the unfinished frame's first byte arrived (coarse clock), 0 between frames. */
+  frameStarted: number;
   remoteAddress: string | undefined;
   remotePort: number | undefined;
   /** The socket frames are read from: `raw`, or the TLS socket over it. */
@@ -99,6 +123,7 @@ export class Listener {
     framesIn: 0,
     bytesIn: 0,
     refusals: {},
+    peersDropped: 0,
     plaintextConnections: 0,
     plaintextLastSeen: undefined
   };
@@ -107,8 +132,28 @@ export class Listener {
   private readonly byRaw = new WeakMap<Socket, Connection>();
   private readonly plaintextPeers = new Set<string>();
   private closing = false;
+  private readonly admission: Admission;
+  private readonly refusalLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
+  private readonly peerLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
+  private readonly peers: PeerLedger;
+  /** The coarse clock: Date.now() as of the last sweep or accept. */
+  private now = Date.now();
+  private sweeper: NodeJS.Timeout | undefined;
 
-  constructor (private readonly ctx: ListenerContext) {}
+  constructor (private readonly ctx: ListenerContext) {
+    const options = ctx.options;
+    this.admission = new Admission({
+      maxPerSource: options.maxConnectionsPerSource,
+      ratePerSource: options.connectionsPerSecondPerSource,
+      maxSources: SOURCES_TRACKED
+    });
+    this.peers = new PeerLedger(options.maxPeers, options.maxFrameSize / 2);
+  }
+
+  /** Distinct peer ids passed on so far (see maxPeers). */
+  get peerCount (): number {
+    return this.peers.size;
+  }
 
   /** Inbound connections held now, TLS handshakes in progress included. */
   get size (): number {
@@ -135,12 +180,47 @@ export class Listener {
     server.on('error', onError);
     server.on('listening', () => onListening(server.address() as AddressInfo));
     server.listen(port, host);
+    this.startSweeper();
     return server;
+  }
+
+  /**
+   * One timer for every deadline of every connection. It ticks at a quarter
+   * of the shortest timeout (10 ms to 1 s), so a deadline is enforced within
+   * 25% (at most 1 s) of its value.
+   */
+  private startSweeper (): void {
+    const { idleTimeout, handshakeTimeout, frameTimeout } = this.ctx.options;
+    const tick = Math.min(1000, Math.max(10, Math.floor(Math.min(idleTimeout, handshakeTimeout, frameTimeout) / 4)));
+    this.sweeper = setInterval(() => this.sweep(), tick);
+    this.sweeper.unref();
+  }
+
+  private sweep (): void {
+    const now = this.now = Date.now();
+    const { idleTimeout, handshakeTimeout, frameTimeout } = this.ctx.options;
+    for (const conn of this.connections) {
+      // Whichever deadline passed first decides the error.
+      const startDue = conn.started ? Infinity : conn.acceptedAt + handshakeTimeout;
+      const frameDue = conn.frameStarted === 0 ? Infinity : conn.frameStarted + frameTimeout;
+      const idleDue = conn.lastActive + idleTimeout;
+      const due = Math.min(startDue, frameDue, idleDue);
+      if (due > now) continue;
+      const remote = remoteOf(conn);
+      this.fail(conn, due === startDue
+        ? new HandshakeTimeoutError(handshakeTimeout, remote, conn.info !== undefined)
+        : due === frameDue ? new FrameTimeoutError(frameTimeout, remote) : new IdleTimeoutError(idleTimeout, remote));
+    }
+    this.admission.sweep(now);
+    for (const r of this.refusalLog.flush(now)) this.ctx.report(new ConnectionsRefusedError(r.source, r.count, r.reasons));
+    for (const r of this.peerLog.flush(now)) this.ctx.report(new PeerLimitError(r.source, r.count, this.peers.maxPeers));
   }
 
   /** Stops accepting and closes every inbound connection; `callback` once the server has closed. */
   close (callback: () => void): void {
     this.closing = true;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     const server = this.server;
     this.server = null;
     for (const conn of [...this.connections]) this.drop(conn);
@@ -148,42 +228,59 @@ export class Listener {
     else process.nextTick(callback);
   }
 
-  private refuse (raw: Socket, reason: string): void {
+  private refuse (raw: Socket, source: string, reason: string): void {
     this.stats.refused++;
-    this.count(reason);
-    if (channels.inboundRefused.hasSubscribers) channels.inboundRefused.publish({ remoteAddress: raw.remoteAddress, remotePort: raw.remotePort, reason });
-    debug('refused %s:%d (%s)', raw.remoteAddress, raw.remotePort, reason);
     raw.destroy();
+    this.noteRefusal(raw.remoteAddress, raw.remotePort, source, reason);
   }
 
-  private count (reason: string): void {
+  /** Counts a refused or evicted connection, and reports it (aggregated per source). */
+  private noteRefusal (remoteAddress: string | undefined, remotePort: number | undefined, source: string, reason: string): void {
     this.stats.refusals[reason] = (this.stats.refusals[reason] ?? 0) + 1;
+    if (channels.inboundRefused.hasSubscribers) channels.inboundRefused.publish({ remoteAddress, remotePort, reason });
+    debug('refused %s:%d (%s)', remoteAddress, remotePort, reason);
+    if (reason === 'closing') return;
+    const report = this.refusalLog.note(source, reason, this.now);
+    if (report !== undefined) this.ctx.report(new ConnectionsRefusedError(report.source, report.count, report.reasons, { remoteAddress, remotePort }));
   }
 
   // ------------------------------------------------------------ admission
 
   private onConnection (raw: Socket): void {
+    const now = this.now = Date.now();
+    const source = sourceOf(raw.remoteAddress);
     if (this.closing) {
-      this.refuse(raw, 'closing');
+      this.refuse(raw, source, 'closing');
       return;
     }
-    // Source networks first: a refused source costs an accept and a close,
-    // never a handshake or a buffer.
+    // Source networks first: a source outside allowFrom costs an accept and a
+    // close, never a handshake, a buffer or a share of the per-source budgets.
     const allowFrom = this.ctx.options.allowFrom;
     if (allowFrom !== undefined && (raw.remoteAddress === undefined || !allowFrom.allows(raw.remoteAddress))) {
-      this.refuse(raw, 'not-allowed');
+      this.refuse(raw, source, 'not-allowed');
+      return;
+    }
+    // Per-source limits next, so a refused connection costs no eviction.
+    const refusal = this.admission.admit(source, now);
+    if (refusal !== undefined) {
+      this.refuse(raw, source, refusal);
       return;
     }
     if (this.connections.size >= this.ctx.options.maxConnections && !this.evictOne()) {
-      this.refuse(raw, 'max-connections');
+      this.admission.release(source);
+      this.refuse(raw, source, 'max-connections');
       return;
     }
     this.stats.accepted++;
     const conn: Connection = {
       raw,
+      source,
+      acceptedAt: now,
+      started: false,
+      frameStarted: 0,
       socket: undefined,
       decoder: new FrameDecoder(this.ctx.options.maxFrameSize),
-      lastActive: Date.now(),
+      lastActive: now,
       closed: false,
       remoteAddress: raw.remoteAddress,
       remotePort: raw.remotePort,
@@ -204,22 +301,21 @@ export class Listener {
     }
     // Look at the first byte before choosing TLS: plaintext gets its own clear
     // refusal (or is served during a migration) instead of a TLS parse error.
-    const timeout = this.ctx.options.handshakeTimeout;
-    raw.setTimeout(timeout, () => this.fail(conn, new HandshakeTimeoutError(timeout, remoteOf(conn))));
+    // The sweep bounds the wait (handshakeTimeout from accept).
     raw.once('readable', () => this.sniff(conn));
   }
 
-  /** Closes the idle connection that has waited longest; never one mid-frame. */
+  /**
+   * Makes room at the cap: closes a connection of the source holding the most
+   * (admission.ts, chooseVictim), so no source can keep others out by holding
+   * slots, whether idle or dripping a frame.
+   */
   private evictOne (): boolean {
-    let victim: Connection | undefined;
-    for (const conn of this.connections) {
-      if (conn.decoder.buffered > 0) continue;
-      if (victim === undefined || conn.lastActive < victim.lastActive) victim = conn;
-    }
+    const victim = chooseVictim(this.connections, (source) => this.admission.openBy(source));
     if (victim === undefined) return false;
     this.stats.evicted++;
-    this.count('evicted');
     this.drop(victim);
+    this.noteRefusal(victim.remoteAddress, victim.remotePort, victim.source, 'evicted');
     return true;
   }
 
@@ -235,9 +331,8 @@ export class Listener {
       return;
     }
     raw.unshift(chunk);
-    raw.setTimeout(0);
-    conn.lastActive = Date.now();
-    if (chunk[0] === TLS_HANDSHAKE_BYTE) {
+    conn.lastActive = this.now;
+    if (chunk[0] === TLS_HANDSHAKE) {
       // tls.Server feeds bytes already buffered on the socket to OpenSSL.
       this.ctx.factory.upgrade(raw);
       return;
@@ -246,10 +341,15 @@ export class Listener {
     this.stats.plaintextConnections++;
     this.stats.plaintextLastSeen = Date.now();
     if (!plaintext.accept || this.ctx.pastPlaintextDeadline()) {
+      // Tell the sender in the only language it might check: a TLS alert.
+      // A gossip receiver never writes, so our plaintext senders take any
+      // TLS record back as "the remote speaks TLS" (ERR_PROTOCOL_MISMATCH).
+      raw.write(TLS_REFUSAL_ALERT);
       this.fail(conn, new PlaintextRefusedError(remoteOf(conn)));
       return;
     }
     conn.plaintext = true;
+    conn.started = true;
     this.readPlain(conn);
   }
 
@@ -266,6 +366,10 @@ export class Listener {
       return;
     }
     conn.socket = socket;
+    // TLS 1.2 renegotiation would let a client make us pay a full handshake
+    // again (Node allows three per 10 minutes); nginx, HAProxy and Go refuse it.
+    // An attempt now errors the socket (ERR_TLS_RENEGOTIATION_DISABLED) and closes it.
+    socket.disableRenegotiation();
     const factory = this.ctx.factory;
     const expected = factory.expectedAlpn;
     if (expected !== undefined && socket.alpnProtocol !== expected) {
@@ -311,8 +415,9 @@ export class Listener {
   private read (conn: Connection, socket: AnySocket, info: EventInfo): void {
     conn.socket = socket;
     conn.info = info;
-    const idle = this.ctx.options.idleTimeout;
-    socket.setTimeout(idle, () => this.fail(conn, new IdleTimeoutError(idle, remoteOf(conn))));
+    // TLS: the handshake is done. Plain: the sweep waits for the first byte.
+    if (socket !== conn.raw) conn.started = true;
+    conn.lastActive = this.now;
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('end', () => this.onEnd(conn));
     if (socket !== conn.raw) socket.on('error', (error) => this.fail(conn, error));
@@ -320,15 +425,29 @@ export class Listener {
 
   private onData (conn: Connection, chunk: Buffer): void {
     if (conn.closed) return;
-    conn.lastActive = Date.now();
+    if (!conn.started) {
+      // The first chunk of a plain connection (a TLS one has started at its handshake).
+      conn.started = true;
+      if (chunk[0] === TLS_HANDSHAKE && looksLikeTls(chunk)) {
+        // A ClientHello on a plain port: the peer has options.tls and we do not.
+        this.fail(conn, tlsToPlain(remoteOf(conn)));
+        return;
+      }
+    }
+    const now = this.now;
+    conn.lastActive = now;
     this.stats.bytesIn += chunk.length;
     let frames: Buffer[];
+    const decoder = conn.decoder;
     try {
-      frames = conn.decoder.push(chunk);
+      frames = decoder.push(chunk);
     } catch (error) {
-      this.fail(conn, this.decodeError(conn, error));
+      this.refuseFrame(conn, this.decodeError(conn, error));
       return;
     }
+    // The frame deadline starts at a frame's first byte; later bytes never move it.
+    if (decoder.buffered === 0) conn.frameStarted = 0;
+    else if (conn.frameStarted === 0 || frames.length > 0) conn.frameStarted = now;
     for (let i = 0; i < frames.length && !conn.closed; i++) this.onFrame(conn, frames[i]!);
   }
 
@@ -338,7 +457,7 @@ export class Listener {
     try {
       last = conn.decoder.end();
     } catch (error) {
-      this.fail(conn, this.decodeError(conn, error));
+      this.refuseFrame(conn, this.decodeError(conn, error));
       return;
     }
     if (last !== null) this.onFrame(conn, last);
@@ -355,17 +474,27 @@ export class Listener {
     try {
       message = parseMessage(frame);
     } catch (error) {
-      this.fail(conn, error as TransportError);
+      this.refuseFrame(conn, error as TransportError);
       return;
     }
     const tls = this.ctx.options.tls;
     if (tls && !conn.plaintext && tls.authorize !== 'any' && !isAuthorized(tls.authorize, message.sender, conn.certificate)) {
-      this.fail(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
+      this.refuseFrame(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
       return;
     }
     if (conn.plaintext) this.notePlaintextPeer(message.sender.id);
+    const verdict = this.peers.admit(message);
+    if (verdict.dropped > 0) this.notePeersDropped(conn, verdict.dropped);
+    if (verdict.message === undefined) return;
     this.stats.framesIn++;
-    this.ctx.deliver(message, conn.info!);
+    this.ctx.deliver(verdict.message, conn.info!);
+  }
+
+  /** Peer entries dropped by the maxPeers budget: counted, and reported aggregated per source. */
+  private notePeersDropped (conn: Connection, dropped: number): void {
+    this.stats.peersDropped += dropped;
+    const report = this.peerLog.note(conn.source, 'max-peers', this.now, dropped);
+    if (report !== undefined) this.ctx.report(new PeerLimitError(report.source, report.count, this.peers.maxPeers, remoteOf(conn)));
   }
 
   private notePlaintextPeer (id: string): void {
@@ -383,6 +512,15 @@ export class Listener {
     conn.raw.destroy();
   }
 
+  /** A frame refused: published on the frame:refused channel, then the connection fails. */
+  private refuseFrame (conn: Connection, error: Error): void {
+    if (conn.closed) return;
+    withRemote(error, remoteOf(conn));
+    if (channels.frameRefused.hasSubscribers) channels.frameRefused.publish({ ...remoteOf(conn), error });
+    debug('frame from %s:%d refused: %s', conn.remoteAddress, conn.remotePort, (error as NodeJS.ErrnoException).code ?? error.message);
+    this.fail(conn, error);
+  }
+
   /** One error per connection, then close it. */
   private fail (conn: Connection, error: Error): void {
     if (conn.closed) return;
@@ -394,6 +532,7 @@ export class Listener {
 
   private forget (conn: Connection): void {
     if (!this.connections.delete(conn)) return;
+    this.admission.release(conn.source);
     if (channels.inboundClosed.hasSubscribers) channels.inboundClosed.publish({ ...remoteOf(conn), error: conn.error });
   }
 }

@@ -140,9 +140,11 @@ export interface TransportOptions {
   host?: string;
   /**
    * Port peers are told to connect to; also the bind port. 0 picks a free port.
+   * A decimal string (`'9742'`, typically from an environment variable) is
+   * accepted and turned into a number, as 0.1.6 accepted it.
    * @default 9742
    */
-  port?: number;
+  port?: number | string;
   /** Node TLS options; when set, everything sent and served is TLS. @default undefined (plain TCP) */
   tls?: TlsOptions;
   /**
@@ -151,8 +153,12 @@ export interface TransportOptions {
    */
   maxFrameSize?: number;
   /**
-   * Reuse one outbound connection per remote `host:port`.
-   * @default false
+   * Reuse one outbound connection per remote `host:port`. On by default with
+   * `tls` (no 0.1.6 peer speaks TLS, so nothing needs a handshake per
+   * message); `false` then gives one connection per message. Plaintext sent
+   * during a migration (`tls.plaintext.send`) is always one connection per
+   * message, as a 0.1.6 receiver needs.
+   * @default false without `tls`, true with `tls`
    */
   keepAlive?: boolean | KeepAliveOptions;
   /**
@@ -171,10 +177,42 @@ export interface TransportOptions {
    */
   idleTimeout?: number;
   /**
-   * Inbound connections held at once; at the cap the longest-idle one is closed.
+   * Inbound connections held at once, TLS handshakes included. At the cap one
+   * connection of the source holding the most is closed to make room: its
+   * longest-idle one, else its oldest unfinished frame.
    * @default 256
    */
   maxConnections?: number;
+  /**
+   * Close an inbound connection whose frame is not complete this many ms after
+   * its first byte. Bytes do not re-arm it, so a peer dripping a frame cannot
+   * hold a connection for longer. The default lets a 1 MiB frame through at
+   * 512 kbit/s (16.4 s) with room to spare.
+   * @default 20000
+   */
+  frameTimeout?: number;
+  /**
+   * Inbound connections one source (an IPv4 address, an IPv6 /64) may hold at
+   * once; more are refused before any TLS handshake. Raise it when many peers
+   * share one address (NAT).
+   * @default 32
+   */
+  maxConnectionsPerSource?: number;
+  /**
+   * New inbound connections per second one source may open (a token bucket
+   * holding one second's worth); more are refused before any TLS handshake.
+   * Raise it when many peers share one address (NAT).
+   * @default 50
+   */
+  connectionsPerSecondPerSource?: number;
+  /**
+   * Distinct peer ids (senders and digest entries) the transport passes on to
+   * gossipmonger, which keeps every peer it hears of forever. Past it, messages
+   * from new senders and digest entries naming new peers are dropped and
+   * counted (ERR_PEER_LIMIT). `Infinity` turns the cap off.
+   * @default 4096
+   */
+  maxPeers?: number;
   /**
    * Cluster name carried in TLS ALPN: peers of another cluster fail the handshake.
    * @default undefined (no ALPN)
@@ -195,10 +233,16 @@ export const DEFAULTS = Object.freeze({
   port: 9742,
   maxFrameSize: 1024 * 1024,
   keepAlive: false,
+  /** keepAlive when `tls` is set and `keepAlive` is not given. */
+  keepAliveWithTls: true,
   connectTimeout: 5000,
   handshakeTimeout: 5000,
   idleTimeout: 30000,
   maxConnections: 256,
+  frameTimeout: 20000,
+  maxConnectionsPerSource: 32,
+  connectionsPerSecondPerSource: 50,
+  maxPeers: 4096,
   keepAliveIdleTimeout: 10000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
@@ -222,6 +266,10 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  frameTimeout: number;
+  maxConnectionsPerSource: number;
+  connectionsPerSecondPerSource: number;
+  maxPeers: number;
   cluster: string | undefined;
   allowFrom: AllowList | undefined;
   outbound: {
@@ -245,11 +293,114 @@ export interface ResolvedTls {
   plaintext: { accept: boolean; send: boolean; until: number | undefined };
 }
 
+/**
+ * Option names, checked so that a misspelt option throws instead of being
+ * ignored. Each list is a `Record` over the keys of its options type, so the
+ * compiler refuses a new option that is missing here.
+ */
+const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
+  host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
+  handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
+  connectionsPerSecondPerSource: true, maxPeers: true, cluster: true, allowFrom: true, outbound: true
+};
+
+/**
+ * The keys of TlsOptions that are ours, not secure-context material: our own,
+ * and the few tls.connect/createServer options that make sense for a peer.
+ */
+const TLS_OWN_NAMES: Record<Exclude<keyof TlsOptions, keyof SecureContextOptions>, true> = {
+  requestCert: true, rejectUnauthorized: true, authorize: true, servername: true, checkServerIdentity: true, sessionCache: true, plaintext: true
+};
+
+/**
+ * Node's secure-context options (tls.createSecureContext), passed through as
+ * they are. ALPNCallback is left out: the transport sets it for `cluster`.
+ * https://nodejs.org/docs/latest-v20.x/api/tls.html#tlscreatesecurecontextoptions
+ */
+const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCallback'>, true> = {
+  allowPartialTrustChain: true, ca: true, cert: true, sigalgs: true, ciphers: true, clientCertEngine: true, crl: true,
+  dhparam: true, ecdhCurve: true, honorCipherOrder: true, key: true, privateKeyEngine: true, privateKeyIdentifier: true,
+  maxVersion: true, minVersion: true, passphrase: true, pfx: true, secureOptions: true, secureProtocol: true,
+  sessionIdContext: true, ticketKeys: true, sessionTimeout: true
+};
+
+const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true };
+const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
+
 /** Keys of TlsOptions that are ours, not secure-context material. */
-export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(['requestCert', 'rejectUnauthorized', 'authorize', 'servername', 'checkServerIdentity', 'sessionCache', 'plaintext']);
+export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(TLS_OWN_NAMES));
+const SECURE_CONTEXT_KEYS: ReadonlySet<string> = new Set(Object.keys(SECURE_CONTEXT_NAMES));
+const TLS_KEYS: ReadonlySet<string> = new Set([...TLS_OWN_KEYS, ...SECURE_CONTEXT_KEYS]);
 const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
-const TOP_KEYS = new Set(['host', 'port', 'tls', 'maxFrameSize', 'keepAlive', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'maxConnections', 'cluster', 'allowFrom', 'outbound']);
-const OUTBOUND_KEYS = new Set(['allow', 'lookup', 'maxConnections', 'maxPerDestination', 'maxPooledRemotes']);
+const OUTBOUND_KEYS: ReadonlySet<string> = new Set(Object.keys(OUTBOUND_NAMES));
+const TOP_KEYS: ReadonlySet<string> = new Set(Object.keys(TOP_OPTION_NAMES));
+
+/** Node tls.connect/createServer options the transport sets itself or does not support, with why. */
+const TLS_UNSUPPORTED: Readonly<Record<string, string>> = {
+  ALPNCallback: 'the transport sets it; use options.cluster',
+  ALPNProtocols: 'the transport sets it; use options.cluster',
+  SNICallback: 'one certificate serves every peer; rotate it with setSecureContext()',
+  session: 'the transport keeps TLS sessions itself (tls.sessionCache)',
+  host: 'set options.host', port: 'set options.port',
+  handshakeTimeout: 'it is a top-level option: options.handshakeTimeout'
+};
+
+/** Optimal string alignment distance (Levenshtein with adjacent swaps), case-insensitive. */
+function editDistance (a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) d.push([i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known name closest to `name`, if it is a near miss: a different case
+ * (`requestcert`), British spelling (`authorise`), a typo or a swap. Close
+ * means at most 1 edit for short names, 2 from 6 characters, 3 from 12.
+ */
+export function nearestName (name: string, known: Iterable<string>): string | undefined {
+  const budget = name.length < 6 ? 1 : name.length < 12 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= budget ? best : undefined;
+}
+
+/** For setSecureContext(): secure-context options only, by name. */
+export function checkSecureContextNames (path: string, value: Record<string, unknown>): void {
+  for (const key of Object.keys(value)) {
+    if (TLS_OWN_KEYS.has(key)) throw new TypeError(`${path}.${key} cannot change after construction`);
+  }
+  checkNames(path, value, SECURE_CONTEXT_KEYS, 'a secure-context option', TLS_UNSUPPORTED);
+}
+
+/** Throws a TypeError for the first key of `value` not in `known`, suggesting the nearest. */
+function checkNames (path: string, value: Record<string, unknown>, known: ReadonlySet<string>, what: string, why: Readonly<Record<string, string>> = {}): void {
+  for (const key of Object.keys(value)) {
+    if (known.has(key)) continue;
+    const reason = Object.hasOwn(why, key) ? why[key] : undefined;
+    if (reason !== undefined) throw new TypeError(`${path}.${key} is not supported: ${reason}`);
+    const near = nearestName(key, known);
+    throw new TypeError(`${path}.${key} is not ${what}${near === undefined ? '' : `; did you mean ${path}.${near}?`}`);
+  }
+}
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -288,18 +439,25 @@ function describe (value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** Validates `port` wherever it appears (constructor and listen). */
+/**
+ * Validates `port` wherever it appears (constructor and listen). A decimal
+ * string is accepted and turned into a number: 0.1.6 accepted one.
+ */
 export function validatePort (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
+  if (typeof value === 'string' && /^[0-9]{1,5}$/.test(value)) value = Number(value);
   if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be an integer from 0 to 65535; got ${describe(value)}`);
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new RangeError(`${name} must be an integer from 0 to 65535; got ${describe(value)}`);
   return value;
 }
 
-/** Validates `host` wherever it appears (constructor and listen). */
+/**
+ * Validates `host` wherever it appears (constructor and listen). An empty
+ * string means the default, as in 0.1.6 (`options.host || 'localhost'`).
+ */
 export function validateHost (name: string, value: unknown, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${name} must be a non-empty string; got ${describe(value)}`);
+  if (value === undefined || value === '') return fallback;
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string; got ${describe(value)}`);
   return value;
 }
 
@@ -309,6 +467,7 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
     return undefined;
   }
   if (!isPlainObject(value)) throw new TypeError(`options.tls must be an object of Node TLS options; got ${describe(value)}`);
+  checkNames('options.tls', value, TLS_KEYS, 'a TLS option of TcpTransport (Node secure-context options and the tls.* options in the README)', TLS_UNSUPPORTED);
   const context: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     if (!TLS_OWN_KEYS.has(key)) context[key] = value[key];
@@ -350,9 +509,7 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
 function resolvePlaintext (value: unknown): ResolvedTls['plaintext'] {
   if (value === undefined) return { accept: false, send: false, until: undefined };
   if (!isPlainObject(value)) throw new TypeError(`options.tls.plaintext must be an object; got ${describe(value)}`);
-  for (const key of Object.keys(value)) {
-    if (key !== 'accept' && key !== 'send' && key !== 'until') throw new TypeError(`options.tls.plaintext.${key} is not an option`);
-  }
+  checkNames('options.tls.plaintext', value, new Set(Object.keys(PLAINTEXT_NAMES)), 'an option');
   const accept = optionalBoolean('tls.plaintext.accept', value.accept, false);
   const send = optionalBoolean('tls.plaintext.send', value.send, false);
   let until: number | undefined;
@@ -364,13 +521,12 @@ function resolvePlaintext (value: unknown): ResolvedTls['plaintext'] {
   return { accept, send, until };
 }
 
-function resolveKeepAlive (value: unknown): ResolvedOptions['keepAlive'] {
-  if (value === undefined || value === false) return undefined;
+function resolveKeepAlive (value: unknown, tls: boolean): ResolvedOptions['keepAlive'] {
+  if (value === undefined) value = tls ? DEFAULTS.keepAliveWithTls : DEFAULTS.keepAlive;
+  if (value === false) return undefined;
   if (value === true) return { idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes };
   if (!isPlainObject(value)) throw new TypeError(`options.keepAlive must be a boolean or an object; got ${describe(value)}`);
-  for (const key of Object.keys(value)) {
-    if (key !== 'idleTimeout' && key !== 'maxQueuedBytes') throw new TypeError(`options.keepAlive.${key} is not an option`);
-  }
+  checkNames('options.keepAlive', value, new Set(Object.keys(KEEP_ALIVE_NAMES)), 'an option');
   return {
     idleTimeout: positiveInteger('keepAlive.idleTimeout', value.idleTimeout, DEFAULTS.keepAliveIdleTimeout),
     maxQueuedBytes: positiveInteger('keepAlive.maxQueuedBytes', value.maxQueuedBytes, DEFAULTS.keepAliveMaxQueuedBytes)
@@ -380,9 +536,7 @@ function resolveKeepAlive (value: unknown): ResolvedOptions['keepAlive'] {
 function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
   if (value === undefined) value = {};
   if (!isPlainObject(value)) throw new TypeError(`options.outbound must be an object; got ${describe(value)}`);
-  for (const key of Object.keys(value)) {
-    if (!OUTBOUND_KEYS.has(key)) throw new TypeError(`options.outbound.${key} is not an option`);
-  }
+  checkNames('options.outbound', value, OUTBOUND_KEYS, 'an option');
   if (value.lookup !== undefined && typeof value.lookup !== 'function') {
     throw new TypeError(`options.outbound.lookup must be a function like dns.lookup; got ${describe(value.lookup)}`);
   }
@@ -399,24 +553,27 @@ function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
 export function resolveOptions (options: unknown): ResolvedOptions {
   if (options === undefined || options === null) options = {};
   if (!isPlainObject(options)) throw new TypeError(`options must be an object; got ${describe(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!TOP_KEYS.has(key)) throw new TypeError(`options.${key} is not an option of TcpTransport`);
-  }
+  checkNames('options', options, TOP_KEYS, 'an option of TcpTransport');
   const cluster = options.cluster;
   if (cluster !== undefined) {
     if (typeof cluster !== 'string' || cluster.length === 0) throw new TypeError(`options.cluster must be a non-empty string; got ${describe(cluster)}`);
     if (Buffer.byteLength(cluster) > 200) throw new RangeError('options.cluster must be at most 200 bytes (it is carried in a TLS ALPN name)');
   }
+  const tls = resolveTls(options.tls, cluster as string | undefined);
   return {
     host: validateHost('options.host', options.host, DEFAULTS.host),
     port: validatePort('options.port', options.port, DEFAULTS.port),
-    tls: resolveTls(options.tls, cluster as string | undefined),
+    tls,
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULTS.maxFrameSize, true),
-    keepAlive: resolveKeepAlive(options.keepAlive),
+    keepAlive: resolveKeepAlive(options.keepAlive, tls !== undefined),
     connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
     maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, DEFAULTS.frameTimeout),
+    maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
+    connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),
+    maxPeers: positiveInteger('maxPeers', options.maxPeers, DEFAULTS.maxPeers, true),
     cluster: cluster as string | undefined,
     allowFrom: allowList('options.allowFrom', options.allowFrom),
     outbound: resolveOutbound(options.outbound)

@@ -58,7 +58,9 @@ const transportInfo = {
   type: 'object',
   properties: {
     host: { type: 'string', minLength: 1 },
-    port: { type: 'integer', minimum: 0, maximum: 65535 }
+    // A 0.1.6 node configured with `port: '9742'` (an environment variable)
+    // advertises the string; parseMessage turns it into a number.
+    port: { anyOf: [{ type: 'integer', minimum: 0, maximum: 65535 }, { type: 'string', pattern: '^[0-9]{1,5}$' }] }
   },
   additionalProperties: openValue
 } as const;

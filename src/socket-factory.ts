@@ -9,22 +9,21 @@
  * connections still in their handshake and look at the first byte before
  * deciding that a connection is TLS (plaintext migration).
  */
-import { randomBytes } from 'node:crypto';
 import { BlockList, isIP, Server, Socket, connect as netConnect, createServer as netCreateServer } from 'node:net';
-import {
-  checkServerIdentity as defaultCheckServerIdentity,
-  connect as tlsConnect,
-  createSecureContext,
-  createServer as tlsCreateServer,
-  rootCertificates,
-  type PeerCertificate,
-  type SecureContext,
-  type SecureContextOptions,
-  type Server as TlsServer,
-  type TLSSocket
-} from 'node:tls';
+import type { PeerCertificate, SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { ResolvedTls } from './options';
 import { trustStore, type TrustStore } from './trust';
+
+type TlsModule = typeof import('node:tls');
+let tlsModule: TlsModule | undefined;
+/**
+ * `node:tls` (and OpenSSL's setup with it) is loaded by the first transport
+ * that uses TLS, not by require(): it is most of a plain-mode load time.
+ */
+function loadTls (): TlsModule {
+  tlsModule ??= require('node:tls') as TlsModule;
+  return tlsModule;
+}
 
 export type AnySocket = Socket | TLSSocket;
 
@@ -59,8 +58,10 @@ export interface ConnectTarget {
   port: number;
   /** The address to open the socket to (resolved and checked); the host when unset. */
   address?: string;
-  /** The peer id the connection is for: part of the session cache key. */
-  peerId?: string;
+  /** The gossipmonger id of the peer being sent to, for errors. */
+  peerId?: string | undefined;
+  /** The peer id the server must prove (authorize policy other than 'any'): part of the session cache key. */
+  expectedId?: string;
 }
 
 /** Where `tls.Server` reports a failed inbound handshake. */
@@ -143,12 +144,12 @@ export class SocketFactory {
     this.alpn = cluster === undefined ? undefined : [alpnName(cluster)];
     // Built once and shared: building a context per connection costs about
     // 30% of a handshake (measured on Node 20 with OpenSSL 3).
-    if (tls) this.clientContext = createSecureContext(tls.context);
+    if (tls) this.clientContext = loadTls().createSecureContext(tls.context);
   }
 
   /** The current CA and CRL, parsed on first use (only re-checks after a rotation need them). */
   get trust (): TrustStore {
-    this.store ??= trustStore(this.tls!.context.ca, this.tls!.context.crl, rootCertificates);
+    this.store ??= trustStore(this.tls!.context.ca, this.tls!.context.crl, loadTls().rootCertificates);
     return this.store;
   }
 
@@ -170,7 +171,7 @@ export class SocketFactory {
   createTlsServer (handshakeTimeout: number, callbacks: TlsServerCallbacks): void {
     const tls = this.tls;
     if (!tls) throw new Error('createTlsServer needs TLS options');
-    const server = tlsCreateServer({
+    const server = loadTls().createServer({
       ...tls.context,
       requestCert: tls.requestCert,
       rejectUnauthorized: tls.rejectUnauthorized,
@@ -229,13 +230,14 @@ export class SocketFactory {
     }
     // Sessions are kept per peer id and remote host:port, least recently used
     // dropped first, and only from the current generation.
-    const key = `${target.peerId ?? ''}@${host}:${port}`;
+    const key = `${target.expectedId ?? ''}@${host}:${port}`;
     let session = this.sessions.get(key);
     if (session !== undefined && session.generation !== this.generation) {
       this.sessions.delete(key);
       session = undefined;
     }
     const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
+    const { connect: tlsConnect, checkServerIdentity: defaultCheckServerIdentity } = loadTls();
     const check = tls.checkServerIdentity ?? defaultCheckServerIdentity;
     const socket = tlsConnect({
       host: address,
@@ -310,8 +312,8 @@ export class SocketFactory {
   rotate (context: SecureContextOptions): void {
     const tls = this.tls!;
     const merged: SecureContextOptions = { ...tls.context, ...context };
-    const clientContext = createSecureContext(merged);
-    const store = trustStore(merged.ca, merged.crl, rootCertificates);
+    const clientContext = loadTls().createSecureContext(merged);
+    const store = trustStore(merged.ca, merged.crl, loadTls().rootCertificates);
     tls.context = merged;
     this.clientContext = clientContext;
     this.store = store;
@@ -319,7 +321,7 @@ export class SocketFactory {
     this.sessions.clear();
     if (this.tlsServer) {
       this.tlsServer.setSecureContext(merged);
-      this.tlsServer.setTicketKeys(randomBytes(48));
+      this.tlsServer.setTicketKeys((require('node:crypto') as typeof import('node:crypto')).randomBytes(48));
     }
   }
 }

@@ -18,12 +18,15 @@ import {
   InvalidMessageError,
   MalformedPeerError,
   PeerUnauthorizedError,
+  TransportClosedError,
+  withFrames,
   withRemote
 } from './errors';
 import { OutboundGate } from './outbound';
 import { Listener, type EventInfo } from './listener';
 import type { Delta, DigestEntry, Message, Sender } from './message';
-import { TLS_OWN_KEYS, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -62,8 +65,10 @@ export interface TransportStats {
   bytes: { in: number; out: number };
   /** Every error emitted, by code (network and peer failures, ours and Node's). */
   errors: Record<string, number>;
-  /** Inbound connections refused or evicted, by reason (`max-connections`, `evicted`, `closing`...). */
+  /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
+  /** Peer ids passed on to listeners (at most maxPeers), and peer entries dropped past that budget. */
+  peers: { known: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
 }
@@ -96,6 +101,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #gate: OutboundGate;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
+  /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
+  #closed = false;
+  #droppedAfterClose = 0;
   readonly #stats = {
     outbound: 0,
     resumed: 0,
@@ -135,7 +143,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         maxRemotes: this.#options.outbound.maxPooledRemotes,
         closeTimeout: this.#options.connectTimeout,
         gate: this.#gate,
-        keyById: this.#options.tls !== undefined && this.#options.tls.authorize !== 'any',
+        keyById: this.#keyById,
         checkServer: (peerId, host, port, pending, certificate) => this.#checkServer(peerId, host, port, pending, certificate),
         secure: () => this.#sendSecure(),
         report: (error) => this.#report(error),
@@ -160,6 +168,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
     if (this.server) throw new Error('transport is already listening; close() it first');
+    this.#closed = false;
+    this.#droppedAfterClose = 0;
     const tls = this.#options.tls;
     if (tls && tls.context.cert === undefined && tls.context.pfx === undefined) {
       // A send-only TLS transport may have no certificate; a server must.
@@ -185,11 +195,18 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /**
    * Stops listening and closes every connection the transport holds: inbound
    * ones at once, pooled ones after flushing their queues (briefly), per-message
-   * ones when they finish. The callback runs once, after everything is closed.
+   * ones when they finish. The callback runs once, after everything is closed;
+   * without a callback, a promise that resolves then (it never rejects).
+   * From now until the next listen(), nothing is sent: a send is dropped,
+   * counted, and the first one reported as ERR_TRANSPORT_CLOSED.
    */
-  close (callback?: () => void): void {
-    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('close callback must be a function');
-    if (callback) this.#closeWaiters.push(callback);
+  close (): Promise<void>;
+  close (callback: () => void): void;
+  close (callback?: () => void): Promise<void> | void {
+    if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
+    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    this.#closed = true;
+    this.#closeWaiters.push(callback);
     if (this.#closing) return;
     this.#closing = true;
     let pending = 1;
@@ -235,15 +252,23 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const target = peer?.transport;
     const host = target?.host;
     const port = validPort(target?.port);
+    const peerId = typeof peer?.id === 'string' ? peer.id : undefined;
     if (typeof host !== 'string' || host.length === 0 || port === undefined) {
-      this.#report(new MalformedPeerError());
+      this.#report(new MalformedPeerError({ peerId }));
       return;
     }
-    const peerId = typeof peer!.id === 'string' && peer!.id.length > 0 ? peer!.id : undefined;
-    if (peerId === undefined && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
+    const remote = { remoteAddress: host, remotePort: port, peerId };
+    if (this.#closed) {
+      // gossipmonger has no stop: its timer keeps calling digest() after close().
+      // Report once, count every drop.
+      if (this.#droppedAfterClose++ === 0) this.#report(new TransportClosedError(1, remote));
+      else this.#count('ERR_TRANSPORT_CLOSED');
+      return;
+    }
+    if ((peerId === undefined || peerId.length === 0) && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
       // Under 'sender-id' the server must prove the id we send to; with no id
       // there is nothing it could prove, so nothing is sent.
-      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, remoteAddress: host, remotePort: port }));
+      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, ...remote }));
       return;
     }
     let line: string | undefined;
@@ -255,17 +280,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { remoteAddress: host, remotePort: port, cause: error }));
+        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remote, cause: error }));
         return;
       }
     }
     if (line === undefined) {
-      this.#report(new InvalidMessageError('payload must encode to one line of JSON', { remoteAddress: host, remotePort: port }));
+      this.#report(new InvalidMessageError('payload must encode to one line of JSON', remote));
       return;
     }
     const size = Buffer.byteLength(line);
     if (size > this.#options.maxFrameSize) {
-      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, { remoteAddress: host, remotePort: port }));
+      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
       return;
     }
     // Encoded once, terminator included: the socket then copies bytes, not characters.
@@ -273,7 +298,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     frame.write(line, 0, size, 'utf8');
     frame[size] = 0x0d;
     frame[size + 1] = 0x0a;
-    if (this.#pool) this.#pool.send(peerId, host, port, frame);
+    // Plaintext during a migration goes one connection per message even with
+    // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
+    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(peerId, host, port, frame);
     else this.#sendOnce(peerId, host, port, frame);
   }
 
@@ -286,9 +313,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   setSecureContext (tlsOptions: SecureContextOptions): void {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    for (const key of TLS_OWN_KEYS) {
-      if (key in tlsOptions) throw new TypeError(`setSecureContext(tlsOptions): tlsOptions.${key} cannot change after construction`);
-    }
+    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
     this.#factory.rotate(tlsOptions);
     this.#pool?.retireAll();
     for (const dialing of [...this.#dialing]) dialing.abandon();
@@ -304,6 +329,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
       refusals: { ...l.refusals },
+      peers: { known: this.#listener.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }
@@ -326,6 +352,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return !tls.plaintext.send || this.#pastDeadline();
   }
 
+  /** Under an authorize policy, outbound connections and sessions belong to one peer id. */
+  get #keyById (): boolean {
+    return this.#options.tls !== undefined && this.#options.tls.authorize !== 'any';
+  }
+
   #pastDeadline (): boolean {
     const until = this.#options.tls?.plaintext.until;
     return until !== undefined && Date.now() >= until;
@@ -341,7 +372,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (policy === 'any') return undefined;
     const peer = { id: peerId!, transport: { host, port } };
     if (isAuthorized(policy, peer, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port })) return undefined;
-    return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port });
+    return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port, peerId });
   }
 
   /** 0.1.6's wire behaviour: one connection, one frame, then end. */
@@ -349,7 +380,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const secure = this.#sendSecure();
     this.#gate.open(host, port, (refused, lease, address) => {
       if (refused !== undefined) {
-        this.#report(Object.assign(refused, { framesDropped: 1 }));
+        this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
         return;
       }
       this.#dialOnce(peerId, host, port, address, secure, frame, () => lease!.release());
@@ -358,12 +389,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, secure: boolean, frame: Buffer, release: () => void): void {
     const timeout = this.#options.connectTimeout;
+    const remote = { remoteAddress: host, remotePort: port, peerId };
     this.#stats.outbound++;
     const dialing = dial(this.#factory, {
       host,
       port,
       ...(address === undefined ? {} : { address }),
-      ...(peerId === undefined ? {} : { peerId }),
+      peerId,
+      ...(this.#keyById && peerId !== undefined ? { expectedId: peerId } : {}),
       connectTimeout: timeout,
       secure,
       persistent: false,
@@ -374,20 +407,32 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         this.#dialing.delete(dialing);
         this.#countAccepted(connected);
         let failed = false;
+        let flushed = false;
         connected.on('error', (error) => {
           if (failed) return;
           failed = true;
-          this.#report(withRemote(error, { remoteAddress: host, remotePort: port }));
+          // The frame was written: lost for certain if the kernel never had it,
+          // otherwise it may or may not have arrived.
+          this.#report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
-        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, { remoteAddress: host, remotePort: port })));
-        connected.on('data', () => {});
+        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
+        // A gossip receiver never writes. Bytes back to a plaintext sender are
+        // a TLS listener refusing it (it answers with a TLS alert record).
+        if (secure) connected.on('data', () => {});
+        else connected.on('data', (chunk: Buffer) => {
+          if (failed || !looksLikeTls(chunk)) return;
+          failed = true;
+          // The listener refused the frame: certainly lost.
+          this.#report(withFrames(plaintextToTls(remote), { framesWritten: 1, framesLost: 1 }));
+        });
         this.#countOut(frame.length);
-        connected.end(frame);
+        connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
       failed: (error) => {
         this.#dialing.delete(dialing);
-        this.#report(error);
+        // Nothing was written: the one frame is dropped.
+        this.#report(withFrames(error, { framesDropped: 1 }));
       },
       rotated: () => {
         // Nothing was written: send the frame on a connection made with the
@@ -411,9 +456,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
-    const key = typeof code === 'string' ? code : 'UNKNOWN';
-    this.#stats.errors[key] = (this.#stats.errors[key] ?? 0) + 1;
+    this.#count(typeof code === 'string' ? code : 'UNKNOWN');
     this.emit('error', error);
+  }
+
+  #count (code: string): void {
+    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
   }
 
   /** A valid, authorized message from the listener. */

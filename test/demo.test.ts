@@ -21,9 +21,9 @@ describe('demo (npm start)', () => {
     this.timeout(45000);
     const { code, stdout } = await run(['--peers', '4', '--interval', '100']);
     expect(code, stdout).to.equal(0);
-    expect(stdout).to.match(/demo: 4 gossipmonger peers on 127\.0\.0\.1, mutual TLS/);
+    expect(stdout).to.match(/demo: 4 gossipmonger peers on 127\.0\.0\.1, mutual TLS, keepAlive/);
     expect(stdout).to.match(/replicated 12\/12 key views \(100%\)/);
-    expect(stdout).to.match(/^converged: 4 peers, mtls, [0-9.]+ s to converge, [1-9][0-9]* messages and [1-9][0-9]* bytes sent, errors: none/m);
+    expect(stdout).to.match(/^converged: 4 peers, mtls keepAlive, [0-9.]+ s to converge, [1-9][0-9]* messages and [1-9][0-9]* bytes sent, errors: none/m);
   });
 
   it('runs in plain mode with keepAlive', async function () {
@@ -47,7 +47,8 @@ describe('demo (npm start)', () => {
   });
 
   it('parses its flags with the documented defaults', () => {
-    expect(parseDemoArgs([])).to.deep.equal({ peers: 5, mode: 'mtls', keepAlive: false, interval: 200, timeout: 30000 });
+    expect(parseDemoArgs([])).to.deep.equal({ peers: 5, mode: 'mtls', keepAlive: undefined, interval: 200, timeout: 30000 });
+    expect(parseDemoArgs(['--per-message']).keepAlive).to.equal(false);
     expect(() => parseDemoArgs(['--peers', '1'])).to.throw(/--peers/);
   });
 });

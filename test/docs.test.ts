@@ -67,6 +67,10 @@ describe('docs', () => {
       handshakeTimeout: base.handshakeTimeout,
       idleTimeout: base.idleTimeout,
       maxConnections: base.maxConnections,
+      frameTimeout: base.frameTimeout,
+      maxConnectionsPerSource: base.maxConnectionsPerSource,
+      connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
+      maxPeers: base.maxPeers,
       cluster: base.cluster,
       allowFrom: base.allowFrom,
       outbound: undefined
@@ -108,6 +112,8 @@ describe('docs', () => {
       const base = resolveOptions({});
       for (const [name, value] of [['maxFrameSize', '1 MiB'], ['maxConnections', String(base.maxConnections)], ['idleTimeout', `${base.idleTimeout / 1000} s`],
         ['handshakeTimeout', `${base.handshakeTimeout / 1000} s`], ['connectTimeout', `${base.connectTimeout / 1000} s`],
+        ['frameTimeout', `${base.frameTimeout / 1000} s`], ['maxConnectionsPerSource', String(base.maxConnectionsPerSource)],
+        ['connectionsPerSecondPerSource', `${base.connectionsPerSecondPerSource}/s`], ['maxPeers', String(base.maxPeers)],
         ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256']] as const) {
         const row = rowsOf(security).get(name);
         expect(row, name).to.not.equal(undefined);

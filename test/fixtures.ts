@@ -49,3 +49,60 @@ export function prng (seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Messages the transport must accept, as gossipmonger@0.1.10 sends them and at the edges of the schema. */
+export const VALID_MESSAGES: unknown[] = [
+  { digest: [{ id: 'a', maxVersionSeen: 3, transport: { host: 'localhost', port: 1 } }, { id: 'b', maxVersionSeen: 0 }], sender },
+  { deltas: [['a', 'k', { nested: [1, null, 'x'] }, 1], ['b', 'constructor', null, 2]], sender },
+  { digest: [], sender: { id: 'x' } },
+  { deltas: [], sender: { id: 'x', transport: { host: 'h', port: 65535, extra: [1] }, more: { a: 1 } } }
+];
+
+/**
+ * One fuzz case: random bytes (30%) or a valid frame with 1-3 bytes replaced.
+ * Shared by the decoder/schema fuzz and the generated-validator check.
+ */
+export function fuzzBytes (random: () => number, valid: Buffer): Buffer {
+  if (random() < 0.3) {
+    return Buffer.from(Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256)));
+  }
+  const bytes = Buffer.from(valid);
+  for (let f = 1 + Math.floor(random() * 3); f > 0; f--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+  return bytes;
+}
+
+const ODD_VALUES: unknown[] = [null, true, 0, -1, 1.5, 65536, '', 'x', '__proto__', 'constructor', [], {}, [1, 2, 3, 4], { id: 'y' }];
+
+/**
+ * A parsed message with one value somewhere in it replaced, added or removed:
+ * structural mutations that byte flips rarely reach (most of those stop being JSON).
+ */
+export function mutateValue (random: () => number, value: unknown): unknown {
+  const copy = JSON.parse(JSON.stringify(value)) as unknown;
+  const containers: Array<Record<string, unknown> | unknown[]> = [];
+  const walk = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    containers.push(node as Record<string, unknown> | unknown[]);
+    for (const child of Object.values(node)) walk(child);
+  };
+  walk(copy);
+  const odd = ODD_VALUES[Math.floor(random() * ODD_VALUES.length)];
+  if (containers.length === 0) return odd;
+  const target = containers[Math.floor(random() * containers.length)]!;
+  const keys = Object.keys(target);
+  const roll = random();
+  if (roll < 0.2 && keys.length > 0) {
+    const key = keys[Math.floor(random() * keys.length)]!;
+    if (Array.isArray(target)) target.splice(Number(key), 1);
+    else delete target[key];
+  } else if (roll < 0.4) {
+    if (Array.isArray(target)) target.push(odd);
+    else target[['extra', 'id', 'port', 'host', 'digest', 'deltas', 'transport'][Math.floor(random() * 7)]!] = odd;
+  } else if (keys.length > 0) {
+    const key = keys[Math.floor(random() * keys.length)]!;
+    (target as Record<string, unknown>)[key] = odd;
+  } else {
+    return odd;
+  }
+  return copy;
+}

@@ -1,5 +1,13 @@
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
+
+/** A full garbage collection, so memory figures are what is live. */
+export function exposeGc (): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
 
 /** Feeds `bytes` split at the given offsets; returns the frames as strings. */
 function decode (bytes: Buffer, cuts: number[], max = Infinity): string[] {
@@ -123,5 +131,50 @@ describe('FrameDecoder', () => {
       chunk.fill(0x20);
       expect(decoder.end()!.toString()).to.equal('{"b"');
     });
+  });
+});
+
+describe('FrameDecoder memory', () => {
+  it('holds an unfinished frame fed one byte at a time in one buffer of at most the limit', () => {
+    const max = 64 * 1024;
+    const decoder = new FrameDecoder(max);
+    const frame = Buffer.alloc(max, 0x61);
+    let grown = 0;
+    let last = 0;
+    for (let i = 0; i < frame.length; i++) {
+      decoder.push(frame.subarray(i, i + 1));
+      if (decoder.capacity !== last) {
+        grown++;
+        last = decoder.capacity;
+      }
+      if (decoder.capacity > max + 1) throw new Error(`capacity ${decoder.capacity} past the limit at byte ${i}`);
+    }
+    expect(decoder.buffered).to.equal(max);
+    // Amortised doubling: a handful of allocations, not one per byte.
+    expect(grown).to.be.at.most(Math.ceil(Math.log2(max / 256)) + 2);
+    expect(decoder.push(Buffer.from('\r\n')).map((f) => f.length)).to.deep.equal([max]);
+    expect(decoder.capacity).to.equal(0);
+  });
+
+  it('does not keep the chunks it was fed: memory is O(maxFrameSize) whatever the chunking', () => {
+    const max = 1024 * 1024;
+    const decoders = Array.from({ length: 4 }, () => new FrameDecoder(max));
+    const gc = exposeGc();
+    gc();
+    const before = process.memoryUsage();
+    // 4 x 256 KiB of frame in one-byte chunks, each chunk its own allocation.
+    for (let i = 0; i < 256 * 1024; i++) {
+      for (const decoder of decoders) decoder.push(Buffer.from([0x61]));
+    }
+    gc();
+    const after = process.memoryUsage();
+    for (const decoder of decoders) {
+      expect(decoder.buffered).to.equal(256 * 1024);
+      expect(decoder.capacity).to.be.at.most(max + 1);
+    }
+    // One Buffer per chunk would keep 1 Mi Buffer objects (over 100 MiB of heap);
+    // the growable buffers hold 4 x 256 KiB, plus slack for the runtime.
+    const growth = after.arrayBuffers - before.arrayBuffers + after.heapUsed - before.heapUsed;
+    expect(growth).to.be.below(4 * 256 * 1024 + 8 * 1024 * 1024);
   });
 });

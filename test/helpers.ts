@@ -119,6 +119,13 @@ export async function rawClient (mode: Mode, port: number, peer = 'peer-2'): Pro
   return socket;
 }
 
+/** A bare TCP connection to `port` from `localAddress` (any of 127.0.0.0/8), errors ignored. */
+export function tcpFrom (port: number, localAddress = HOST): Socket {
+  const socket = netConnect({ host: HOST, port, localAddress });
+  socket.on('error', () => {});
+  return socket;
+}
+
 /** Resolves when the socket is closed (by either side). */
 export function closed (socket: Socket, ms = 3000): Promise<void> {
   if (socket.closed) return Promise.resolve();

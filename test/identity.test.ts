@@ -37,7 +37,7 @@ for (const keepAlive of [false, true]) {
     it('delivers to a server whose certificate names the peer id (CN or SAN URI), resuming its session on the next connection', async () => {
       const receiver = await listening('mtls', {}, 'peer-1');
       const seen = record(receiver);
-      const sender = senderId('sender-id', keepAlive ? { keepAlive: { idleTimeout: 50 } } : {});
+      const sender = senderId('sender-id', { keepAlive: keepAlive ? { idleTimeout: 50 } : false });
       const errors = record(sender).errors;
       sender.digest(at(receiver, 'peer-1'), { id: 'peer-2' }, []);
       await until(() => seen.digests.length === 1);

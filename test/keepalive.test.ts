@@ -81,6 +81,8 @@ for (const mode of ['plain', 'tls', 'mtls'] as Mode[]) {
         }
         expect(errors.length).to.be.above(0);
         expect(errors.every((e) => codeOf(e) === 'ERR_BACKPRESSURE')).to.equal(true);
+        // Each refusal accounts for its one frame.
+        expect(errors.every((e) => (e as { framesDropped?: number }).framesDropped === 1)).to.equal(true);
         const grown = process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed - before;
         expect(grown, 'memory held for the stalled remote').to.be.below(16 * 1024 * 1024);
       } finally {
@@ -109,6 +111,43 @@ for (const mode of ['plain', 'tls', 'mtls'] as Mode[]) {
     });
   });
 }
+
+describe('keepAlive by default with TLS', () => {
+  afterEach(closeAll);
+
+  for (const mode of ['tls', 'mtls'] as Mode[]) {
+    it(`[${mode}] pools when keepAlive is not given: many frames, one connection, one handshake`, async () => {
+      const receiver = await listening(mode);
+      const seen = record(receiver);
+      const sender = track(transport(mode, {}, 'peer-2'));
+      for (let i = 0; i < 20; i++) sender.digest(peerAt(receiver), { id: `d${i}` }, []);
+      await until(() => seen.digests.length === 20);
+      expect(sender.stats().connections.outbound).to.equal(1);
+      expect(receiver.stats().connections.accepted).to.equal(1);
+    });
+  }
+
+  it('[tls] keepAlive: false still opens one connection per message', async () => {
+    const receiver = await listening('tls');
+    const seen = record(receiver);
+    const sender = track(transport('tls', { keepAlive: false }, 'peer-2'));
+    for (let i = 0; i < 3; i++) {
+      sender.digest(peerAt(receiver), { id: `d${i}` }, []);
+      await until(() => seen.digests.length === i + 1);
+    }
+    expect(sender.stats().connections.outbound).to.equal(3);
+    expect(receiver.stats().connections.accepted).to.equal(3);
+  });
+
+  it('[plain] stays one connection per message, as 0.1.6', async () => {
+    const receiver = await listening('plain');
+    const seen = record(receiver);
+    const sender = track(transport('plain', {}, 'peer-2'));
+    for (let i = 0; i < 3; i++) sender.digest(peerAt(receiver), { id: `d${i}` }, []);
+    await until(() => seen.digests.length === 3);
+    expect(sender.stats().connections.outbound).to.equal(3);
+  });
+});
 
 describe('keepAlive [plain] lost connection', () => {
   afterEach(closeAll);

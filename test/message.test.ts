@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { InvalidMessageError } from '../src/errors';
 import { MAX_VALUE_DEPTH, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
-import { INVALID_MESSAGES, prng, sender } from './fixtures';
+import { INVALID_MESSAGES, fuzzBytes, prng, sender } from './fixtures';
 
 
 function parse (value: unknown): unknown {
@@ -63,13 +63,7 @@ describe('message', () => {
       let delivered = 0;
       let refused = 0;
       for (let n = 0; n < 20000; n++) {
-        let bytes: Buffer;
-        if (random() < 0.3) {
-          bytes = Buffer.from(Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256)));
-        } else {
-          bytes = Buffer.from(valid);
-          for (let f = 1 + Math.floor(random() * 3); f > 0; f--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
-        }
+        const bytes = fuzzBytes(random, valid);
         const decoder = new FrameDecoder(256);
         try {
           let at = 0;

@@ -58,6 +58,22 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     expect(n).to.equal(5);
   });
 
+  it('step 1: plaintext goes one connection per message, even with keepAlive, so a 0.1.6 receiver reads every frame', async () => {
+    const port = await freePort();
+    const old = new Old({ host: HOST, port });
+    const received: string[] = [];
+    old.on('error', () => {});
+    old.on('digest', (sender: { id: string }) => received.push(sender.id));
+    await new Promise<void>((resolve) => old.listen(resolve));
+    olds.push(old);
+    for (const keepAlive of [undefined, true]) {
+      const sender = track(transport('tls', { ...(keepAlive === undefined ? {} : { keepAlive }), tls: migrating('accept-and-send', 'peer-2') }));
+      for (let i = 0; i < 3; i++) sender.digest({ transport: { host: HOST, port } }, { id: `${String(keepAlive)}-${i}` }, []);
+      await until(() => received.filter((id) => id.startsWith(String(keepAlive))).length === 3, 3000, `three frames with keepAlive ${String(keepAlive)}`);
+      expect(sender.stats().connections.outbound).to.equal(3);
+    }
+  });
+
   it('step 2: sends TLS, and still takes plaintext from peers not yet restarted', async () => {
     const receiver = await listening('tls', { tls: migrating('accept') });
     const seen = record(receiver);
@@ -93,6 +109,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     const sender = track(transport('tls', { tls: migrating('accept-and-send', 'peer-2', deadline) }));
     record(sender);
     const plainSender = track(transport('plain'));
+    const plainSeen = record(plainSender);
     plainSender.digest(peerAt(receiver), { id: 'before' }, []);
     sender.digest(peerAt(receiver), { id: 'ours-before' }, []);
     await until(() => seen.digests.length === 2);
@@ -102,9 +119,16 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     plainSender.digest(peerAt(receiver), { id: 'after' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    // The plaintext sender is told why: the receiver answered with a TLS alert.
+    await until(() => plainSeen.errors.length === 1);
+    expect(codeOf(plainSeen.errors[0])).to.equal('ERR_PROTOCOL_MISMATCH');
+    const outboundBefore = sender.stats().connections.outbound;
     sender.digest(peerAt(receiver), { id: 'ours-after' }, []);
-    await until(() => seen.digests.length === 3);
+    sender.digest(peerAt(receiver), { id: 'ours-after-2' }, []);
+    await until(() => seen.digests.length === 4);
     expect((seen.digests[2]![2] as { secure: boolean }).secure, 'TLS sent after the deadline').to.equal(true);
+    // Past the deadline, TLS sends are pooled again (keepAlive's TLS default).
+    expect(sender.stats().connections.outbound - outboundBefore).to.equal(1);
     expect(seen.digests.map((d) => (d[0] as { id: string }).id)).to.not.include('after');
   });
 });

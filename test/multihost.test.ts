@@ -8,81 +8,31 @@
  * reported as pending, never as passed.
  */
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { makeCa, makePeer } from '../scripts/generate-certs';
+import { Namespaces, namespacesUnavailable } from './netns';
 
 /** RFC 2544's benchmarking range: never routed, used only inside our namespaces. */
 const SUBNET = '198.18.0';
-/** Namespaces are named gmt<pid>-…, so parallel runs never touch each other's. */
-const PREFIX = `gmt${process.pid}-`;
-
-function ip (...args: string[]): string {
-  return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Deletes this run's namespaces, and those a killed run left behind. */
-function sweep (): void {
-  let list = '';
-  try { list = ip('netns', 'list'); } catch { return; }
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    const owner = /^gmt([0-9]+)-/.exec(name);
-    if (owner && (name.startsWith(PREFIX) || !alive(Number(owner[1])))) {
-      try { ip('netns', 'del', name); } catch { /* already gone */ }
-    }
-  }
-}
-
-function buildTopology (hosts: number): string[] {
-  const bridge = `${PREFIX}br`;
-  ip('netns', 'add', bridge);
-  ip('-n', bridge, 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', bridge, 'link', 'set', 'br0', 'up');
-  const names: string[] = [];
-  for (let i = 1; i <= hosts; i++) {
-    const ns = `${PREFIX}h${i}`;
-    ip('netns', 'add', ns);
-    ip('-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `v${i}`, 'netns', bridge);
-    ip('-n', bridge, 'link', 'set', `v${i}`, 'master', 'br0', 'up');
-    ip('-n', ns, 'addr', 'add', `${SUBNET}.${i}/24`, 'dev', 'eth0');
-    ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    names.push(ns);
-  }
-  return names;
-}
 
 describe('several hosts (network namespaces)', function () {
   this.timeout(40000);
   let namespaces: string[] = [];
   let certDir = '';
   const children: ChildProcess[] = [];
-  const onExit = (): void => sweep();
+  const netns = new Namespaces('gmt', SUBNET);
 
   before(function () {
-    const reason = process.getuid?.() !== 0 ? 'needs root to create network namespaces' : undefined;
-    let why = reason;
+    let why = namespacesUnavailable();
     if (!why) {
       try {
-        ip('-V');
-        sweep();
-        process.on('exit', onExit);
-        namespaces = buildTopology(3);
+        namespaces = netns.build(3).hosts;
       } catch (error) {
-        sweep();
+        netns.destroy();
         why = `cannot create network namespaces here: ${(error as Error).message.split('\n')[0]}`;
       }
     }
@@ -95,8 +45,7 @@ describe('several hosts (network namespaces)', function () {
 
   after(() => {
     for (const child of children) child.kill('SIGKILL');
-    if (namespaces.length > 0) sweep();
-    process.removeListener('exit', onExit);
+    if (namespaces.length > 0) netns.destroy();
     if (certDir) rmSync(certDir, { recursive: true, force: true });
   });
 

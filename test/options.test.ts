@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DEFAULTS, resolveOptions } from '../src/options';
+import { DEFAULTS, nearestName, resolveOptions } from '../src/options';
 import { pem } from './helpers';
 
 const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
@@ -38,6 +38,16 @@ describe('options', () => {
       });
     });
 
+    it('turns keepAlive on by default with tls, and keepAlive: false turns it off', () => {
+      const tls = { key: 'k', cert: 'c' };
+      expect(resolveOptions({ tls }).keepAlive).to.deep.equal({
+        idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
+      });
+      expect(resolveOptions({ tls, keepAlive: false }).keepAlive).to.equal(undefined);
+      expect(resolveOptions({ tls, keepAlive: { idleTimeout: 5 } }).keepAlive!.idleTimeout).to.equal(5);
+      expect(resolveOptions({}).keepAlive).to.equal(undefined);
+    });
+
     it('accepts port 0, Infinity for maxFrameSize, and a deadline as a date string', () => {
       expect(resolveOptions({ port: 0 }).port).to.equal(0);
       expect(resolveOptions({ maxFrameSize: Infinity }).maxFrameSize).to.equal(Infinity);
@@ -56,7 +66,9 @@ describe('options', () => {
       ['options itself', 'x', /^options must be an object/, 'TypeError'],
       ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
       ['host', { host: 5 }, /options\.host/, 'TypeError'],
-      ['port type', { port: '80' }, /options\.port/, 'TypeError'],
+      ['port type', { port: 'eighty' }, /options\.port/, 'TypeError'],
+      ['port string range', { port: '70000' }, /options\.port/, 'RangeError'],
+      ['port signed string', { port: '-1' }, /options\.port/, 'TypeError'],
       ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
       ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
       ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
@@ -87,6 +99,59 @@ describe('options', () => {
       ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
       ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError']
     ];
+    describe('option names', () => {
+      const nearMisses: Array<[string, Record<string, unknown>, string]> = [
+        ['tls.authorise (British spelling)', { tls: { ...tlsBase(), authorise: 'sender-id' } }, 'options.tls.authorize'],
+        ['tls.requestcert (case)', { tls: { ...tlsBase(), requestcert: true } }, 'options.tls.requestCert'],
+        ['tls.rejectUnauthorised', { tls: { ...tlsBase(), rejectUnauthorised: false } }, 'options.tls.rejectUnauthorized'],
+        ['tls.sessioncache', { tls: { ...tlsBase(), sessioncache: 0 } }, 'options.tls.sessionCache'],
+        ['tls.minversion', { tls: { ...tlsBase(), minversion: 'TLSv1.3' } }, 'options.tls.minVersion'],
+        ['tls.ciphres (swap)', { tls: { ...tlsBase(), ciphres: 'x' } }, 'options.tls.ciphers'],
+        ['keepalive', { keepalive: true }, 'options.keepAlive'],
+        ['maxFramesize', { maxFramesize: 1 }, 'options.maxFrameSize'],
+        ['keepAlive.idletimeout', { keepAlive: { idletimeout: 1 } }, 'options.keepAlive.idleTimeout'],
+        ['tls.plaintext.acept', { tls: { ...tlsBase(), plaintext: { acept: true } } }, 'options.tls.plaintext.accept']
+      ];
+      for (const [what, options, suggestion] of nearMisses) {
+        it(`throws a TypeError for ${what}, suggesting ${suggestion}`, () => {
+          expect(() => resolveOptions(options)).to.throw(TypeError, `did you mean ${suggestion}?`);
+        });
+      }
+
+      it('names an unknown option without a suggestion when nothing is close', () => {
+        expect(() => resolveOptions({ tls: { ...tlsBase(), frobnicate: 1 } })).to.throw(TypeError, /^options\.tls\.frobnicate is not a TLS option[^?]*$/);
+        expect(() => resolveOptions({ colour: 'blue' })).to.throw(TypeError, /^options\.colour is not an option of TcpTransport$/);
+      });
+
+      it('says why a Node connect/server option is not taken', () => {
+        expect(() => resolveOptions({ tls: { ...tlsBase(), SNICallback: () => {} } })).to.throw(TypeError, /options\.tls\.SNICallback is not supported: .*setSecureContext/);
+        expect(() => resolveOptions({ tls: { ...tlsBase(), ALPNProtocols: ['x'] } })).to.throw(TypeError, /options\.tls\.ALPNProtocols is not supported: .*options\.cluster/);
+      });
+
+      it('accepts Node\'s secure-context options by name and passes them on', () => {
+        const o = resolveOptions({ tls: { ...tlsBase(), ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 } });
+        expect(o.tls!.context).to.include({ ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 });
+      });
+
+      it('suggests nothing further than a few edits away', () => {
+        expect(nearestName('authorise', ['authorize', 'ca'])).to.equal('authorize');
+        expect(nearestName('keepalive', ['keepAlive'])).to.equal('keepAlive');
+        expect(nearestName('zzz', ['ca', 'key'])).to.equal(undefined);
+        expect(nearestName('totallyDifferent', ['requestCert'])).to.equal(undefined);
+      });
+    });
+
+    describe('values 0.1.6 accepted', () => {
+      it('takes a decimal string port and makes it a number', () => {
+        expect(resolveOptions({ port: '9742' }).port).to.equal(9742);
+        expect(resolveOptions({ port: '0' }).port).to.equal(0);
+      });
+
+      it('takes host \'\' as the default host, as 0.1.6 did', () => {
+        expect(resolveOptions({ host: '' }).host).to.equal('localhost');
+      });
+    });
+
     for (const [what, options, message, kind] of bad) {
       it(`throws a ${kind} naming the option for a bad ${what}`, () => {
         expect(() => resolveOptions(options)).to.throw(kind === 'TypeError' ? TypeError : RangeError, message);

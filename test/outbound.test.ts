@@ -151,7 +151,8 @@ describe('outbound policy', () => {
       await until(() => seen.digests.length === 1);
       expect(receiver.stats().refusals['not-allowed']).to.equal(1);
       expect(receiver.stats().connections.accepted).to.equal(1);
-      expect(seen.errors).to.deep.equal([]);
+      expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_CONNECTIONS_REFUSED']);
+      expect(seen.errors[0]).to.deep.include({ source: '127.0.0.2', reasons: { 'not-allowed': 1 } });
     });
   });
 

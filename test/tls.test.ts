@@ -6,14 +6,15 @@ import { expect } from 'chai';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { TransportOptions } from '../src/options';
 import {
   HOST, TcpTransport, ca, closeAll, closed, codeOf, tlsClientSends, listening, next, peerAt, pem, record, sleep, tlsFor, track, transport, until
 } from './helpers';
 
 /** A send-only TLS transport presenting `peer` (or no certificate), trusting `caName`. */
-function senderWith (peer: string | undefined, caName = 'ca', extra: Record<string, unknown> = {}): TcpTransport {
+function senderWith (peer: string | undefined, caName = 'ca', extra: Record<string, unknown> = {}, options: TransportOptions = {}): TcpTransport {
   const material = peer === undefined ? {} : pem(peer);
-  return track(new TcpTransport({ host: HOST, port: 0, tls: { ...material, ca: ca(caName), ...extra } }));
+  return track(new TcpTransport({ host: HOST, port: 0, ...options, tls: { ...material, ca: ca(caName), ...extra } }));
 }
 
 describe('TLS', () => {
@@ -168,7 +169,8 @@ describe('TLS', () => {
     it('resumes the TLS session on the next connection to the same remote', async () => {
       const receiver = await listening('mtls');
       const seen = record(receiver);
-      const sender = senderWith('peer-2');
+      // One connection per message, so that the second one can resume.
+      const sender = senderWith('peer-2', 'ca', {}, { keepAlive: false });
       sender.digest(peerAt(receiver), { id: 'first' }, []);
       await until(() => seen.digests.length === 1);
       await sleep(20);
@@ -183,7 +185,7 @@ describe('TLS', () => {
     it('0 turns resumption off: every connection is a full handshake', async () => {
       const receiver = await listening('mtls');
       const seen = record(receiver);
-      const sender = senderWith('peer-2', 'ca', { sessionCache: 0 });
+      const sender = senderWith('peer-2', 'ca', { sessionCache: 0 }, { keepAlive: false });
       for (const id of ['a', 'b', 'c']) {
         sender.digest(peerAt(receiver), { id }, []);
         await until(() => seen.digests.length === ['a', 'b', 'c'].indexOf(id) + 1);
@@ -244,6 +246,8 @@ describe('TLS', () => {
       sender.setSecureContext({ ...pem('peer-2'), ca: ca() });
       sender.digest(peerAt(receiver), { id: 'b' }, []);
       await until(() => seen.digests.length === 2);
+      // The pooled connection was retired by the rotation: 'b' went on a new one, not resumed.
+      expect(sender.stats().connections.outbound).to.equal(2);
       expect(sender.stats().connections.resumed).to.equal(0);
     });
 
@@ -291,6 +295,28 @@ describe('TLS', () => {
       expect(receiver.stats().connections.evicted).to.be.at.least(2);
       for (const s of sockets) s.destroy();
     });
+  });
+
+  describe('renegotiation', () => {
+    for (const mode of ['tls', 'mtls'] as const) {
+      it(`[${mode}] closes a TLS 1.2 connection that asks to renegotiate, and delivers nothing after`, async () => {
+        const receiver = await listening(mode);
+        const seen = record(receiver);
+        const socket = tlsConnect({ host: HOST, port: receiver.port, ca: ca(), maxVersion: 'TLSv1.2', ...(mode === 'mtls' ? pem('peer-2') : {}) });
+        socket.on('error', () => {});
+        await next(socket, 'secureConnect');
+        socket.write(JSON.stringify({ digest: [], sender: { id: 'before' } }) + '\n');
+        await until(() => seen.digests.length === 1);
+        const asked = socket.renegotiate({}, () => {});
+        expect(asked, 'the client sent a renegotiation request').to.equal(true);
+        socket.write(JSON.stringify({ digest: [], sender: { id: 'after' } }) + '\n');
+        await until(() => seen.errors.length === 1, 3000, 'the refusal');
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_TLS_RENEGOTIATION_DISABLED']);
+        expect(receiver.stats().connections.open, 'the server closed its side').to.equal(0);
+        expect(seen.digests).to.have.length(1);
+        socket.destroy();
+      });
+    }
   });
 
   describe('probes and plaintext', () => {

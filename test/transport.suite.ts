@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { INVALID_MESSAGES, prng } from './fixtures';
 import {
   HOST, TcpTransport, closeAll, codeOf, closed, digestFrame, listening, next, peerAt, pem, rawClient, record, sender, sleep, track,
-  tlsFor, transport, until, type Mode
+  tcpFrom, tlsFor, transport, until, type Mode
 } from './helpers';
 import { connect as netConnect } from 'node:net';
 
@@ -18,6 +18,14 @@ async function sendRaw (mode: Mode, port: number, data: string | Buffer): Promis
   const socket = await rawClient(mode, port);
   socket.end(data);
   return socket;
+}
+
+/** A legitimate peer (a transport on 127.0.0.1) sends one digest to `receiver`: it must arrive. */
+async function legitimateDelivers (mode: Mode, receiver: TcpTransport, digests: unknown[]): Promise<void> {
+  const before = digests.length;
+  const t = track(transport(mode, {}, 'peer-2'));
+  t.digest(peerAt(receiver), sender, []);
+  await until(() => digests.length === before + 1, 3000, 'the legitimate digest');
 }
 
 export function transportSuite (mode: Mode): void {
@@ -75,7 +83,7 @@ export function transportSuite (mode: Mode): void {
         expect(() => t.listen()).to.throw(/already listening/);
         const u = track(transport(mode));
         expect(() => u.listen({ port: -1 })).to.throw(RangeError, /listen options\.port/);
-        expect(() => u.listen({ host: '' })).to.throw(TypeError, /listen options\.host/);
+        expect(() => u.listen({ host: 5 as unknown as string })).to.throw(TypeError, /listen options\.host/);
       });
     });
 
@@ -156,8 +164,10 @@ export function transportSuite (mode: Mode): void {
         await new Promise<void>((resolve) => gone.close(resolve));
         const t = track(transport(mode));
         t.digest(peerAt({ port }), sender, []);
-        const [error] = await next<[NodeJS.ErrnoException]>(t, 'error');
+        const [error] = await next<[NodeJS.ErrnoException & { remoteAddress?: string; remotePort?: number; peerId?: string }]>(t, 'error');
         expect(error.code).to.equal('ECONNREFUSED');
+        // Node's own error, told which peer it is about.
+        expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'remote' });
         expect(t.stats().errors.ECONNREFUSED).to.equal(1);
       });
 
@@ -211,7 +221,8 @@ export function transportSuite (mode: Mode): void {
         const frameOf = (n: number): string => JSON.stringify({ digest: [], sender: { id: 'x'.repeat(n) } });
         const frame = frameOf(100);
         const limit = frame.length;
-        const receiver = await listening(mode, { maxFrameSize: limit });
+        // maxPeers off: a 100-byte sender id would not fit the peer budget of so small a frame limit.
+        const receiver = await listening(mode, { maxFrameSize: limit, maxPeers: Infinity });
         const seen = record(receiver);
         await sendRaw(mode, receiver.port, frame + '\r\n');
         await until(() => seen.digests.length === 1, 3000, 'the frame at the limit');
@@ -347,9 +358,7 @@ export function transportSuite (mode: Mode): void {
             await until(() => receiver.stats().connections.accepted + receiver.stats().connections.refused === i + 1);
             maxOpen = Math.max(maxOpen, receiver.stats().connections.open);
           }
-          const t = track(transport(mode, {}, 'peer-2'));
-          t.digest(peerAt(receiver), sender, []);
-          await until(() => seen.digests.length === 1, 3000, 'the legitimate digest');
+          await legitimateDelivers(mode, receiver, seen.digests);
         } finally {
           clearInterval(sampler);
           for (const s of idle) s.destroy();
@@ -358,7 +367,7 @@ export function transportSuite (mode: Mode): void {
         expect(receiver.stats().connections.evicted).to.be.at.least(12 - cap);
       });
 
-      it('never evicts a connection that is receiving a frame', async () => {
+      it('evicts a connection between frames before one receiving a frame, from the same source', async () => {
         const receiver = await listening(mode, { maxConnections: 2 });
         const seen = record(receiver);
         const busy = await rawClient(mode, receiver.port);
@@ -374,11 +383,113 @@ export function transportSuite (mode: Mode): void {
         third.destroy();
       });
 
+      it('closes a connection dripping a frame at its frameTimeout, bytes not re-arming it (ERR_FRAME_TIMEOUT)', async () => {
+        const receiver = await listening(mode, { frameTimeout: 300, idleTimeout: 5000 });
+        const seen = record(receiver);
+        const socket = await rawClient(mode, receiver.port);
+        socket.write('{"digest":[],"sender":{"id":"drip');
+        // One byte every 20 ms: idleTimeout never passes, the frame deadline does.
+        const drip = setInterval(() => socket.write('x'), 20);
+        try {
+          await closed(socket, 5000);
+        } finally {
+          clearInterval(drip);
+        }
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_FRAME_TIMEOUT']);
+        expect(seen.digests).to.have.length(0);
+      });
+
+      it('lets frames through one after another on one connection, each with its own deadline', async () => {
+        const receiver = await listening(mode, { frameTimeout: 400, idleTimeout: 5000 });
+        const seen = record(receiver);
+        const socket = await rawClient(mode, receiver.port);
+        for (let i = 0; i < 8; i++) {
+          socket.write(digestFrame(`f${i}`) + '\n');
+          await sleep(100);
+        }
+        await until(() => seen.digests.length === 8);
+        expect(seen.errors).to.deep.equal([]);
+        socket.end();
+      });
+
+      it('closes a connection that sends no byte within handshakeTimeout of accept, whatever idleTimeout says', async () => {
+        const receiver = await listening(mode, { handshakeTimeout: 150, idleTimeout: 60000 });
+        const seen = record(receiver);
+        await closed(tcpFrom(receiver.port));
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_HANDSHAKE_TIMEOUT']);
+      });
+
+      it('refuses connections past maxConnectionsPerSource before reading them, and serves other sources', async () => {
+        const receiver = await listening(mode, { maxConnectionsPerSource: 3 });
+        const seen = record(receiver);
+        const held: Socket[] = [];
+        try {
+          for (let i = 0; i < 6; i++) {
+            const s = tcpFrom(receiver.port, '127.0.0.2');
+            held.push(s);
+            await next(s, 'connect');
+          }
+          await until(() => receiver.stats().connections.refused === 3);
+          expect(receiver.stats().connections.open).to.equal(3);
+          expect(receiver.stats().refusals).to.deep.equal({ 'source-connections': 3 });
+          // One aggregated report for the source, not one per connection.
+          expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_CONNECTIONS_REFUSED']);
+          expect(seen.errors[0]).to.include({ source: '127.0.0.2', count: 1 });
+          await legitimateDelivers(mode, receiver, seen.digests);
+        } finally {
+          for (const s of held) s.destroy();
+        }
+      });
+
+      it('refuses a connection flood from one source by rate, before any handshake, with one report', async () => {
+        const receiver = await listening(mode, { connectionsPerSecondPerSource: 5, maxConnectionsPerSource: 1000 });
+        const seen = record(receiver);
+        const sockets = Array.from({ length: 40 }, () => tcpFrom(receiver.port, '127.0.0.3'));
+        try {
+          await until(() => receiver.stats().connections.accepted + receiver.stats().connections.refused === 40, 5000, 'every connection seen');
+          // A burst of one second's worth (5), a token or two more while the flood arrives.
+          expect(receiver.stats().connections.accepted).to.be.within(5, 8);
+          expect(receiver.stats().refusals['source-rate']).to.equal(40 - receiver.stats().connections.accepted);
+          expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_CONNECTIONS_REFUSED']);
+          await legitimateDelivers(mode, receiver, seen.digests);
+        } finally {
+          for (const s of sockets) s.destroy();
+        }
+      });
+
+      it('at the cap, evicts from the source holding the most, even mid-frame, and never a smaller holder', async () => {
+        const receiver = await listening(mode, { maxConnections: 4 });
+        const seen = record(receiver);
+        // A legitimate peer holds one connection, idle for longest.
+        const legit = await rawClient(mode, receiver.port);
+        const attackers: Socket[] = [];
+        try {
+          for (let i = 0; i < 8; i++) {
+            const s = tcpFrom(receiver.port, '127.0.0.4');
+            attackers.push(s);
+            await next(s, 'connect');
+            // In the middle of a frame (plain), or of a handshake (TLS): both used to be safe from eviction.
+            s.write(mode === 'plain' ? '{"digest":[' : Buffer.from([0x16, 0x03, 0x01]));
+            await until(() => receiver.stats().connections.accepted + receiver.stats().connections.refused === i + 2);
+          }
+          expect(receiver.stats().connections.open).to.be.at.most(4);
+          expect(receiver.stats().connections.evicted).to.equal(5);
+          expect(legit.closed).to.equal(false);
+          legit.end(digestFrame('legit') + '\n');
+          await until(() => seen.digests.length === 1, 3000, 'the legitimate digest');
+          expect(receiver.stats().refusals.evicted).to.equal(5);
+          expect(seen.errors.filter((e) => codeOf(e) === 'ERR_CONNECTIONS_REFUSED')).to.have.length(1);
+        } finally {
+          for (const s of attackers) s.destroy();
+        }
+      });
+
       it('survives seeded random streams and mutated frames with only coded errors, then delivers a valid message', async function () {
         const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
         const cases = mode === 'plain' ? 4000 : 600;
         const random = prng(seed);
-        const receiver = await listening(mode);
+        // Thousands of connections from one address: the per-source limits would (rightly) refuse most.
+        const receiver = await listening(mode, { connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity });
         const seen = record(receiver);
         const valid = Buffer.from(JSON.stringify({ deltas: [['p', 'k', { v: [1, 'é'] }, 3]], sender: { id: 'p', transport: { host: HOST, port: 2 } } }));
         const unhandled: unknown[] = [];
@@ -406,7 +517,8 @@ export function transportSuite (mode: Mode): void {
             while (done + 16 <= cases) await one();
           });
           await Promise.all(workers);
-          const allowed = new Set(['ERR_INVALID_MESSAGE', 'ERR_FRAME_TOO_LARGE', 'ECONNRESET', 'EPIPE']);
+          // Random bytes starting 0x16 0x03 look like a TLS ClientHello on a plain port.
+          const allowed = new Set(['ERR_INVALID_MESSAGE', 'ERR_FRAME_TOO_LARGE', 'ERR_PROTOCOL_MISMATCH', 'ECONNRESET', 'EPIPE']);
           for (const error of seen.errors) {
             expect(allowed.has(codeOf(error) ?? ''), `seed ${seed}: ${(error as Error).message}`).to.equal(true);
           }
