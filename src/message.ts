@@ -1,12 +1,39 @@
 /**
- * Frame bytes -> validated message: UTF-8 check, JSON.parse, then the schema
- * of schema.ts.
+ * Frame bytes -> validated message: UTF-8 check, a token budget counted on
+ * the bytes, JSON.parse, then the schema of schema.ts.
  */
 import { isUtf8 } from 'node:buffer';
 import type { ValidateFunction } from 'ajv';
 import { InvalidMessageError } from './errors';
+import { MAX_JSON_TOKENS } from './schema';
 
 export { MAX_VALUE_DEPTH, RESERVED_NAMES, messageSchema, nestsDeeperThan } from './schema';
+
+/** Frames up to this size are parsed without counting tokens: they cannot hold enough to be costly. */
+const TOKEN_COUNT_FROM = 32 * 1024;
+
+/**
+ * True when `frame` holds more than `max` JSON tokens (`{`, `[`, `,`, `:`
+ * outside strings). One pass over the bytes, stopping at the first token
+ * past `max`: about 1 ms per MiB, where parsing a frame built for cost took
+ * ~100 ms. Invalid JSON is left for JSON.parse to refuse.
+ */
+export function jsonTokensOver (frame: Uint8Array, max: number): boolean {
+  let tokens = 0;
+  let inString = false;
+  for (let i = 0; i < frame.length; i++) {
+    const c = frame[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if ((c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) && ++tokens > max) {
+      return true;
+    }
+  }
+  return false;
+}
 
 export interface PeerTransportInfo {
   host?: string;
@@ -47,6 +74,9 @@ const validate = require('./validate-message.js') as ValidateFunction<Message>;
 export function parseMessage (frame: Buffer): Message {
   // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change ids.
   if (!isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
+  if (frame.length > TOKEN_COUNT_FROM && jsonTokensOver(frame, MAX_JSON_TOKENS)) {
+    throw new InvalidMessageError(`frame holds more than ${MAX_JSON_TOKENS} JSON tokens; refused before parsing`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(frame.toString('utf8'));

@@ -24,9 +24,9 @@ import {
 } from './errors';
 import { OutboundGate } from './outbound';
 import { Listener, type EventInfo } from './listener';
+import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
 import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
-import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -78,6 +78,18 @@ interface ListenOptions {
   port?: number;
 }
 
+/**
+ * A frame as bytes, terminator included, for the paths that queue or cork
+ * frames: encoded once, the socket then copies bytes, not characters.
+ */
+function encode (line: string, size: number): Buffer {
+  const frame = Buffer.allocUnsafe(size + 2);
+  frame.write(line, 0, size, 'utf8');
+  frame[size] = 0x0d;
+  frame[size + 1] = 0x0a;
+  return frame;
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -95,10 +107,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #factory: SocketFactory;
   readonly #pool: ConnectionPool | undefined;
   readonly #listener: Listener;
+  /** TLS per-message connections not closed yet. */
   readonly #outbound = new Set<AnySocket>();
-  /** Per-message connections not yet accepted (a rotation abandons them). */
+  /** TLS per-message connections not yet accepted (a rotation abandons them). */
   readonly #dialing = new Set<Dialing>();
   readonly #gate: OutboundGate;
+  /** Plaintext per-message connections. */
+  readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
@@ -132,6 +147,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
       pastPlaintextDeadline: () => this.#pastDeadline()
+    });
+    this.#plainOnce = new SendOnce({
+      factory: this.#factory,
+      connectTimeout: this.#options.connectTimeout,
+      report: (error) => this.#report(error),
+      dialing: () => { this.#stats.outbound++; },
+      countOut: (bytes) => this.#countOut(bytes)
     });
     const keepAlive = this.#options.keepAlive;
     if (keepAlive) {
@@ -226,7 +248,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pending++;
       this.#pool.close(done);
     }
-    for (const socket of this.#outbound) {
+    for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
     }
@@ -293,15 +315,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
       return;
     }
-    // Encoded once, terminator included: the socket then copies bytes, not characters.
-    const frame = Buffer.allocUnsafe(size + 2);
-    frame.write(line, 0, size, 'utf8');
-    frame[size] = 0x0d;
-    frame[size + 1] = 0x0a;
+    const secure = this.#sendSecure();
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
-    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(peerId, host, port, frame);
-    else this.#sendOnce(peerId, host, port, frame);
+    if (!secure) {
+      if (this.#pool && !this.#factory.secure) this.#pool.send(peerId, host, port, encode(line, size));
+      else this.#sendPlainOnce(peerId, host, port, line, size);
+    } else if (this.#pool) {
+      this.#pool.send(peerId, host, port, encode(line, size));
+    } else {
+      this.#sendOnce(peerId, host, port, encode(line, size));
+    }
   }
 
   /**
@@ -375,19 +399,26 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port, peerId });
   }
 
-  /** 0.1.6's wire behaviour: one connection, one frame, then end. */
+  /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
+  #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
+    this.#gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease!);
+    });
+  }
+
+  /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
   #sendOnce (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
-    const secure = this.#sendSecure();
     this.#gate.open(host, port, (refused, lease, address) => {
       if (refused !== undefined) {
         this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
         return;
       }
-      this.#dialOnce(peerId, host, port, address, secure, frame, () => lease!.release());
+      this.#dialOnce(peerId, host, port, address, frame, () => lease!.release());
     });
   }
 
-  #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, secure: boolean, frame: Buffer, release: () => void): void {
+  #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, release: () => void): void {
     const timeout = this.#options.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
     this.#stats.outbound++;
@@ -398,7 +429,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       peerId,
       ...(this.#keyById && peerId !== undefined ? { expectedId: peerId } : {}),
       connectTimeout: timeout,
-      secure,
+      secure: true,
       persistent: false,
       pendingFrames: () => 1,
       checkServer: (certificate) => this.#checkServer(peerId, host, port, 1, certificate)
@@ -417,15 +448,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
-        // A gossip receiver never writes. Bytes back to a plaintext sender are
-        // a TLS listener refusing it (it answers with a TLS alert record).
-        if (secure) connected.on('data', () => {});
-        else connected.on('data', (chunk: Buffer) => {
-          if (failed || !looksLikeTls(chunk)) return;
-          failed = true;
-          // The listener refused the frame: certainly lost.
-          this.#report(withFrames(plaintextToTls(remote), { framesWritten: 1, framesLost: 1 }));
-        });
+        // A gossip receiver never writes: read and drop, so that its FIN is seen.
+        connected.on('data', () => {});
         this.#countOut(frame.length);
         connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
@@ -440,7 +464,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         this.#dialing.delete(dialing);
         handedOver = true;
         if (this.#closing) release();
-        else this.#dialOnce(peerId, host, port, address, this.#sendSecure(), frame, release);
+        else this.#dialOnce(peerId, host, port, address, frame, release);
       }
     });
     let handedOver = false;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { InvalidMessageError } from '../src/errors';
-import { MAX_VALUE_DEPTH, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_VALUE_DEPTH, jsonTokensOver, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_DIGEST_ENTRIES, MAX_JSON_TOKENS } from '../src/schema';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
 import { INVALID_MESSAGES, fuzzBytes, prng, sender } from './fixtures';
 
@@ -12,6 +13,46 @@ function parse (value: unknown): unknown {
 
 describe('message', () => {
   describe('parseMessage', () => {
+    describe('token budget', () => {
+      /** Calls to JSON.parse while `fn` runs. */
+      function parsesDuring (fn: () => void): number {
+        const original = JSON.parse;
+        let calls = 0;
+        JSON.parse = function (this: unknown, ...args: Parameters<typeof JSON.parse>) { calls++; return original.apply(this, args); } as typeof JSON.parse;
+        try {
+          fn();
+        } finally {
+          JSON.parse = original;
+        }
+        return calls;
+      }
+
+      it('refuses a frame built for cost (a sender with 95,000 keys) before parsing it', () => {
+        const costly = JSON.stringify({ digest: [], sender: { id: 'a', ...Object.fromEntries(Array.from({ length: 95000 }, (_, i) => [`k${i}`, 0])) } });
+        const calls = parsesDuring(() => expect(() => parse(costly)).to.throw(InvalidMessageError, /tokens/));
+        expect(calls, 'JSON.parse calls').to.equal(0);
+      });
+
+      it('refuses a frame of many small values, deep in a delta, before parsing it', () => {
+        const frame = Buffer.from(JSON.stringify({ deltas: [['a', 'k', new Array(MAX_JSON_TOKENS + 1).fill(0), 1]], sender }));
+        expect(parsesDuring(() => expect(() => parseMessage(frame)).to.throw(InvalidMessageError, /tokens/))).to.equal(0);
+      });
+
+      it(`lets through the largest digest (${MAX_DIGEST_ENTRIES} entries as gossipmonger builds them)`, () => {
+        const digest = Array.from({ length: MAX_DIGEST_ENTRIES }, (_, i) => ({ id: `peer-${i}`, maxVersionSeen: i, transport: { host: `10.0.${i >> 8}.${i & 255}`, port: 9742 } }));
+        expect(parse({ digest, sender })).to.have.property('digest').with.length(MAX_DIGEST_ENTRIES);
+      });
+
+      it('counts tokens outside strings only, escapes included', () => {
+        // { : , : [ , = 6
+        expect(jsonTokensOver(Buffer.from('{"a":1,"b":[2,3]}'), 6)).to.equal(false);
+        expect(jsonTokensOver(Buffer.from('{"a":1,"b":[2,3]}'), 5)).to.equal(true);
+        expect(jsonTokensOver(Buffer.from(JSON.stringify({ s: ',:{['.repeat(100) + '\\"' + ',,,' }) ), 2)).to.equal(false);
+        const text = JSON.stringify({ deltas: [['a', 'k', ',,,,,:::::{{{{[[[['.repeat(10000), 1]], sender });
+        expect(parse(text)).to.have.property('deltas');
+      });
+    });
+
     it('accepts a digest as gossipmonger@0.1.10 sends it', () => {
       const message = { digest: [{ id: 'a', maxVersionSeen: 3, transport: { host: 'localhost', port: 1 } }, { id: 'b', maxVersionSeen: 0 }], sender };
       expect(parse(message)).to.deep.equal(message);
@@ -36,10 +77,9 @@ describe('message', () => {
       const deep = (n: number): unknown => { let v: unknown = 0; for (let i = 0; i < n; i++) v = [v]; return v; };
       expect(parse({ deltas: [['a', 'k', deep(MAX_VALUE_DEPTH), 1]], sender })).to.have.property('deltas');
       expect(() => parse({ deltas: [['a', 'k', deep(MAX_VALUE_DEPTH + 1), 1]], sender })).to.throw(InvalidMessageError, /maxDepth/);
-      expect(() => parse({ digest: [], sender: { id: 'a', transport: { host: 'h', more: deep(MAX_VALUE_DEPTH + 1) } } })).to.throw(InvalidMessageError, /maxDepth/);
       expect(() => parse({ digest: [], sender: { id: 'a', extra: deep(MAX_VALUE_DEPTH + 1) } })).to.throw(InvalidMessageError, /maxDepth/);
-      // 100,000 levels parse, but JSON.stringify could never send them on.
-      const text = `{"deltas":[["a","k",${'['.repeat(100000)}${']'.repeat(100000)},1]],"sender":{"id":"a"}}`;
+      // 20,000 levels (under the token budget) parse, but JSON.stringify could never send them on.
+      const text = `{"deltas":[["a","k",${'['.repeat(20000)}${']'.repeat(20000)},1]],"sender":{"id":"a"}}`;
       expect(() => parse(text)).to.throw(InvalidMessageError, /maxDepth/);
     });
 
