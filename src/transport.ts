@@ -21,9 +21,9 @@ import {
   withRemote
 } from './errors';
 import { Listener, type EventInfo } from './listener';
+import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
 import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
-import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -71,6 +71,18 @@ interface ListenOptions {
   port?: number;
 }
 
+/**
+ * A frame as bytes, terminator included, for the paths that queue or cork
+ * frames: encoded once, the socket then copies bytes, not characters.
+ */
+function encode (line: string, size: number): Buffer {
+  const frame = Buffer.allocUnsafe(size + 2);
+  frame.write(line, 0, size, 'utf8');
+  frame[size] = 0x0d;
+  frame[size + 1] = 0x0a;
+  return frame;
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -88,7 +100,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #factory: SocketFactory;
   readonly #pool: ConnectionPool | undefined;
   readonly #listener: Listener;
+  /** TLS per-message connections not closed yet. */
   readonly #outbound = new Set<AnySocket>();
+  /** Plaintext per-message connections. */
+  readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
@@ -121,6 +136,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
       pastPlaintextDeadline: () => this.#pastDeadline()
+    });
+    this.#plainOnce = new SendOnce({
+      factory: this.#factory,
+      connectTimeout: this.#options.connectTimeout,
+      report: (error) => this.#report(error),
+      dialing: () => { this.#stats.outbound++; },
+      countOut: (bytes) => this.#countOut(bytes)
     });
     const keepAlive = this.#options.keepAlive;
     if (keepAlive) {
@@ -210,7 +232,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pending++;
       this.#pool.close(done);
     }
-    for (const socket of this.#outbound) {
+    for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
     }
@@ -271,15 +293,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
       return;
     }
-    // Encoded once, terminator included: the socket then copies bytes, not characters.
-    const frame = Buffer.allocUnsafe(size + 2);
-    frame.write(line, 0, size, 'utf8');
-    frame[size] = 0x0d;
-    frame[size + 1] = 0x0a;
+    const secure = this.#sendSecure();
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
-    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame, peerId);
-    else this.#sendOnce(host, port, frame, peerId);
+    if (!secure) {
+      if (this.#pool && !this.#factory.secure) this.#pool.send(host, port, encode(line, size), peerId);
+      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2);
+    } else if (this.#pool) {
+      this.#pool.send(host, port, encode(line, size), peerId);
+    } else {
+      this.#sendOnce(host, port, encode(line, size), peerId);
+    }
   }
 
   /**
@@ -334,13 +358,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return until !== undefined && Date.now() >= until;
   }
 
-  /** 0.1.6's wire behaviour: one connection, one frame, then end. */
+  /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
   #sendOnce (host: string, port: number, frame: Buffer, peerId: string | undefined): void {
     const timeout = this.#options.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
-    const secure = this.#sendSecure();
     this.#stats.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure, persistent: false, pendingFrames: () => 1, peerId }, {
+    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: true, persistent: false, pendingFrames: () => 1, peerId }, {
       accepted: (connected) => {
         this.#countAccepted(connected);
         let failed = false;
@@ -354,15 +377,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
-        // A gossip receiver never writes. Bytes back to a plaintext sender are
-        // a TLS listener refusing it (it answers with a TLS alert record).
-        if (secure) connected.on('data', () => {});
-        else connected.on('data', (chunk: Buffer) => {
-          if (failed || !looksLikeTls(chunk)) return;
-          failed = true;
-          // The listener refused the frame: certainly lost.
-          this.#report(withFrames(plaintextToTls(remote), { framesWritten: 1, framesLost: 1 }));
-        });
+        // A gossip receiver never writes: read and drop, so that its FIN is seen.
+        connected.on('data', () => {});
         this.#countOut(frame.length);
         connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
