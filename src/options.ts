@@ -210,7 +210,7 @@ export interface TransportOptions {
    * gossipmonger, which keeps every peer it hears of forever. Past it, messages
    * from new senders and digest entries naming new peers are dropped and
    * counted (ERR_PEER_LIMIT). `Infinity` turns the cap off.
-   * @default 4096
+   * @default 2048
    */
   maxPeers?: number;
   /**
@@ -242,7 +242,7 @@ export const DEFAULTS = Object.freeze({
   frameTimeout: 20000,
   maxConnectionsPerSource: 32,
   connectionsPerSecondPerSource: 50,
-  maxPeers: 4096,
+  maxPeers: 2048,
   keepAliveIdleTimeout: 10000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
