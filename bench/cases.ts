@@ -106,6 +106,6 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; port: number }
   | { type: 'received'; count: number; measured: number }
-  | { type: 'result'; count: number; ms: number; p50: number; p99: number; peakRss: number }
-  | { type: 'sent'; errors: number }
+  | { type: 'result'; count: number; ms: number; p50: number; p99: number; peakRss: number; cpuMs: number }
+  | { type: 'sent'; errors: number; cpuMs: number }
   | { type: 'cluster'; result: ClusterResult };

@@ -25,6 +25,8 @@ interface Result {
   errors: number;
   /** Messages counted in the measured part of the run. */
   count: number;
+  /** CPU time of sender and receiver over the measured part, per message delivered, in microseconds. */
+  cpuPerMessage: number;
 }
 
 interface Settings {
@@ -40,6 +42,10 @@ interface Settings {
   clusterTimeout: number;
   /** Runs at once (smoke only: measured runs are always one at a time). */
   jobs: number;
+  /** Skip the throughput cases (--clusters-only). */
+  clustersOnly: boolean;
+  /** Only these cluster rows (labels containing this), e.g. "mutual TLS". */
+  clusterModes: string | undefined;
 }
 
 const WORKER = join(__dirname, 'worker.js');
@@ -57,7 +63,7 @@ const USAGE = `npm run bench [-- options]
   --rounds N            rounds of the throughput cases (default 5)
   --measure MS          measured window per run (default 600)
   --warmup MS           warm-up per run (default 250)
-  --only TEXT           only the cases whose name contains TEXT, besides the 0.1.6 baseline
+  --only TEXT[,TEXT]    only the cases whose name contains one of these, besides the 0.1.6 baseline
   --clusters LIST       cluster sizes, comma-separated, or "none" (default 10,50,100)
   --interval MS         gossip interval of the clusters (default 50)
   --cluster-timeout MS  give a cluster up after this long (default 30000)
@@ -65,11 +71,13 @@ const USAGE = `npm run bench [-- options]
   --smoke               every case once, count-based (${SMOKE_COUNT} messages), clusters of 3; no
                         figure in it means anything: it checks that every case works (npm test)
   --jobs N              smoke runs at once (default 4)
-  BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every worker process
+  --clusters-only       skip the throughput cases
+  --cluster-modes TEXT  only the cluster rows whose label contains TEXT (e.g. "mutual TLS")
+  BENCH_PROFILE=DIR      CPU profile of every worker in DIR/<case>/<role>/ (node --cpu-prof)
 `;
 
 function parseArgs (argv: string[]): Settings {
-  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 30000, jobs: 4 };
+  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 30000, jobs: 4, clustersOnly: false, clusterModes: undefined };
   const number = (flag: string, value: string | undefined, min: number): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number >= ${min}`);
@@ -89,6 +97,8 @@ function parseArgs (argv: string[]): Settings {
     } else if (arg === '--interval') settings.interval = number(arg, argv[++i], 1);
     else if (arg === '--cluster-timeout') settings.clusterTimeout = number(arg, argv[++i], 100);
     else if (arg === '--jobs') settings.jobs = number(arg, argv[++i], 1);
+    else if (arg === '--clusters-only') settings.clustersOnly = true;
+    else if (arg === '--cluster-modes') settings.clusterModes = argv[++i];
     else if (arg === '--help') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -97,9 +107,13 @@ function parseArgs (argv: string[]): Settings {
   return settings;
 }
 
-function start (script: string, args: string[]): ChildProcess {
-  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every worker.
+/**
+ * Starts a worker. BENCH_PROFILE=DIR writes a CPU profile of each worker to
+ * DIR/<case>/<role>/ (`node --cpu-prof`); BENCH_NODE_ARGS adds any other Node flags.
+ */
+function start (script: string, args: string[], label: string): ChildProcess {
   const execArgv = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
+  if (process.env.BENCH_PROFILE) execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_PROFILE, label.replace(/[^A-Za-z0-9.-]+/g, '-'))}`);
   return fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
 }
 
@@ -131,11 +145,12 @@ function exited (child: ChildProcess, ms: number): Promise<void> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runOne (caseIndex: number, sizeIndex: number, settings: Settings): Promise<Result> {
-  const receiver = start(WORKER, ['receiver', String(caseIndex), String(sizeIndex)]);
+  const label = `${CASES[caseIndex]!.name} ${SIZES[sizeIndex]}`;
+  const receiver = start(WORKER, ['receiver', String(caseIndex), String(sizeIndex)], `${label}/receiver`);
   let sender: ChildProcess | undefined;
   try {
     const { port } = await nextMessage(receiver, 'ready');
-    sender = start(WORKER, ['sender', String(caseIndex), String(sizeIndex), String(port), ...(settings.smoke ? [String(SMOKE_WINDOW)] : [])]);
+    sender = start(WORKER, ['sender', String(caseIndex), String(sizeIndex), String(port), ...(settings.smoke ? [String(SMOKE_WINDOW)] : [])], `${label}/sender`);
     await nextMessage(sender, 'ready');
     // The receiver's running total, relayed to the sender (its window) and watched here (smoke).
     const counts = { total: 0, measured: 0 };
@@ -156,15 +171,24 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings)
     if (settings.smoke) await reached('total', 2);
     else await sleep(settings.warmup);
     receiver.send({ type: 'measure' } satisfies ToWorker);
+    sender.send({ type: 'measure' } satisfies ToWorker);
     if (settings.smoke) await reached('measured', SMOKE_COUNT);
     else await sleep(settings.measure);
     const resultPromise = nextMessage(receiver, 'result');
     receiver.send({ type: 'stop' } satisfies ToWorker);
     const result = await resultPromise;
-    const sentPromise = nextMessage(sender, 'sent').catch(() => ({ errors: NaN }));
+    const sentPromise = nextMessage(sender, 'sent').catch(() => ({ errors: NaN, cpuMs: NaN }));
     sender.send({ type: 'stop' } satisfies ToWorker);
-    const { errors } = await sentPromise;
-    return { rate: (result.count * 1000) / result.ms, p50: result.p50, p99: result.p99, peakRss: result.peakRss, errors, count: result.count };
+    const sent = await sentPromise;
+    return {
+      rate: (result.count * 1000) / result.ms,
+      p50: result.p50,
+      p99: result.p99,
+      peakRss: result.peakRss,
+      errors: sent.errors,
+      count: result.count,
+      cpuPerMessage: (1000 * (sent.cpuMs + result.cpuMs)) / result.count
+    };
   } finally {
     // Let the workers exit by themselves (a profile is written on exit), then make sure.
     await Promise.all([receiver, sender].map((child) => child && exited(child, 2000)));
@@ -172,7 +196,7 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings)
 }
 
 async function runCluster (spec: ClusterSpec): Promise<ClusterResult> {
-  const child = start(CLUSTER, [JSON.stringify(spec)]);
+  const child = start(CLUSTER, [JSON.stringify(spec)], `cluster ${spec.peers} ${spec.mode} ${spec.keepAlive ? 'keepAlive' : 'per-message'}`);
   try {
     const { result } = await nextMessage(child, 'cluster', spec.timeout + 60000);
     return result;
@@ -210,7 +234,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   const results = new Map<string, Result[]>();
   const key = (c: CaseName, s: SizeName): string => `${c}|${s}`;
   const selected = CASES.map((spec, index) => ({ spec, index }))
-    .filter(({ spec }) => settings.only === undefined || spec.impl === 'old' || spec.name.includes(settings.only));
+    .filter(({ spec }) => settings.only === undefined || spec.impl === 'old' || settings.only.split(',').some((part) => spec.name.includes(part)));
   const total = settings.rounds * SIZES.length * selected.length;
   let done = 0;
   const began = Date.now();
@@ -248,31 +272,31 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
     ? `Smoke run (Node ${process.version}): every case once until it delivered ${SMOKE_COUNT} messages, ${settings.jobs} at a time; the figures mean nothing.`
     : `Node ${process.version}, ${settings.rounds} round(s), ${settings.measure} ms measured per run; sender and receiver in separate processes on loopback.`);
   lines.push('');
-  lines.push('| case | message | msgs/s median (min-max) | p50 ms | p99 ms | receiver peak RSS | vs 0.1.6 |');
-  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  lines.push('| case | message | msgs/s median (min-max) | p50 ms | p99 ms | CPU µs/msg | receiver peak RSS | vs 0.1.6 |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const size of SIZES) {
     for (const { spec } of selected) {
       const list = results.get(key(spec.name, size))!;
       const rates = list.map((r) => r.rate);
-      lines.push(`| ${spec.name} | ${size} | ${fmt(median(rates))} (${fmt(Math.min(...rates))}-${fmt(Math.max(...rates))}) | ${fmt(median(list.map((r) => r.p50)), 2)} | ${fmt(median(list.map((r) => r.p99)), 2)} | ${fmt(Math.max(...list.map((r) => r.peakRss)) / 1048576, 0)} MiB | ${fmt(ratio(spec.name, 'tcp-0.1.6', size), 2)}x |`);
+      lines.push(`| ${spec.name} | ${size} | ${fmt(median(rates))} (${fmt(Math.min(...rates))}-${fmt(Math.max(...rates))}) | ${fmt(median(list.map((r) => r.p50)), 2)} | ${fmt(median(list.map((r) => r.p99)), 2)} | ${fmt(median(list.map((r) => r.cpuPerMessage)), 0)} | ${fmt(Math.max(...list.map((r) => r.peakRss)) / 1048576, 0)} MiB | ${fmt(ratio(spec.name, 'tcp-0.1.6', size), 2)}x |`);
     }
   }
   lines.push('');
   lines.push('| target (1 KB digest, median of per-round ratios) | ratio | goal | met |');
   lines.push('| --- | --- | --- | --- |');
-  const targets: Array<[string, CaseName, CaseName, string, (r: number) => boolean]> = [
+  const targets: Array<[string, CaseName, CaseName, string, ((r: number) => boolean) | undefined]> = [
     ['per-message plain vs 0.1.6', 'plain per message', 'tcp-0.1.6', '>= 1.0x (stretch 1.2x)', (r) => r >= 1.0],
     ['keepAlive TLS vs bare persistent TLS socket', 'keepAlive tls', 'bare tls socket', '>= 0.8x', (r) => r >= 0.8],
     ['keepAlive plain vs bare persistent net socket', 'keepAlive plain', 'bare net socket', '>= 0.8x', (r) => r >= 0.8],
-    ['per-message plain vs bare connect/end floor', 'plain per message', 'bare net connect/end', 'as close to 1x as it gets', () => true],
-    ['0.1.6 vs bare connect/end floor', 'tcp-0.1.6', 'bare net connect/end', 'for reference', () => true],
-    ['per message with a diagnostics subscriber vs without', 'plain per message, diagnostics subscriber', 'plain per message', '~1.0x (nobody subscribed costs nothing)', () => true],
+    ['per-message plain vs bare connect/end floor', 'plain per message', 'bare net connect/end', 'as close to 1x as it gets', undefined],
+    ['0.1.6 vs bare connect/end floor', 'tcp-0.1.6', 'bare net connect/end', 'for reference', undefined],
+    ['per message with a diagnostics subscriber vs without', 'plain per message, diagnostics subscriber', 'plain per message', '~1.0x (nobody subscribed costs nothing)', undefined],
     ['per-message TLS resumed vs full', 'tls per message (resumed)', 'tls per message (full)', '> 1x', (r) => r > 1]
   ];
   for (const [label, a, b, goal, met] of targets) {
     const value = ratio(a, b, '1 KB digest');
     if (!Number.isFinite(value)) continue;
-    lines.push(`| ${label} | ${fmt(value, 2)}x | ${goal} | ${settings.smoke ? 'n/a (smoke)' : met(value) ? 'yes' : 'no'} |`);
+    lines.push(`| ${label} | ${fmt(value, 2)}x | ${goal} | ${settings.smoke ? 'n/a (smoke)' : met === undefined ? '-' : met(value) ? 'yes' : 'no'} |`);
   }
   const errors = [...results.values()].flat().reduce((sum, r) => sum + (Number.isFinite(r.errors) ? r.errors : 0), 0);
   lines.push('');
@@ -293,7 +317,7 @@ const CLUSTER_ROWS: Array<{ label: string; mode: ClusterSpec['mode']; keepAlive:
 async function clusters (settings: Settings, lines: string[]): Promise<void> {
   const specs: Array<{ label: string; spec: ClusterSpec }> = [];
   for (const peers of settings.clusters) {
-    for (const row of CLUSTER_ROWS) specs.push({ label: row.label, spec: { mode: row.mode, keepAlive: row.keepAlive, peers, interval: settings.interval, timeout: settings.clusterTimeout } });
+    for (const row of CLUSTER_ROWS.filter((r) => settings.clusterModes === undefined || r.label.includes(settings.clusterModes))) specs.push({ label: row.label, spec: { mode: row.mode, keepAlive: row.keepAlive, peers, interval: settings.interval, timeout: settings.clusterTimeout } });
   }
   const began = Date.now();
   let done = 0;
@@ -328,6 +352,7 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
     lines.push('| mode | time to converge | CPU per converge | connections / peer | full handshakes / peer |');
     lines.push('| --- | ---: | ---: | ---: | ---: |');
     for (const row of CLUSTER_ROWS) {
+      if (!specs.some(({ label }) => label === row.label)) continue;
       const at = (n: number): { r: ClusterResult; n: number } => {
         const i = specs.findIndex(({ label, spec }) => label === row.label && spec.peers === n);
         return { r: results[i]!, n };
@@ -347,7 +372,7 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
 async function main (): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
   const lines: string[] = [];
-  await throughput(settings, lines);
+  if (!settings.clustersOnly) await throughput(settings, lines);
   if (settings.clusters.length > 0) await clusters(settings, lines);
   process.stdout.write(lines.join('\n') + '\n');
 }

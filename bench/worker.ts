@@ -41,6 +41,7 @@ async function receiver (spec: CaseSpec): Promise<void> {
   let measuring = false;
   let count = 0;
   let started = 0;
+  let cpu0 = process.cpuUsage();
   const latencies: number[] = [];
   const onMessage = (sender: unknown): void => {
     total++;
@@ -96,11 +97,13 @@ async function receiver (spec: CaseSpec): Promise<void> {
       count = 0;
       latencies.length = 0;
       started = now();
+      cpu0 = process.cpuUsage();
     } else if (message.type === 'stop') {
       const ms = now() - started;
+      const cpu = process.cpuUsage(cpu0);
       latencies.sort((a, b) => a - b);
       const at = (q: number): number => latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-      send({ type: 'result', count, ms, p50: at(0.5), p99: at(0.99), peakRss: process.resourceUsage().maxRSS * 1024 });
+      send({ type: 'result', count, ms, p50: at(0.5), p99: at(0.99), peakRss: process.resourceUsage().maxRSS * 1024, cpuMs: (cpu.user + cpu.system) / 1000 });
       setTimeout(() => process.exit(0), 20);
     }
   });
@@ -115,6 +118,8 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
   const senderInfo = { id: 'bench', transport: { host: HOST, port: 1 } };
   let errors = 0;
   let sendOne: () => boolean;
+  /** Called when a bare socket can take more (set once the pump exists). */
+  let onRoom = (): void => {};
   let cork: ((on: boolean) => void) | undefined;
   const message = (): unknown => ({ ...body, sender: { ...senderInfo, t: now() } });
 
@@ -142,7 +147,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     socket.on('error', () => { errors++; });
     await new Promise((resolve) => socket.once(spec.mode === 'plain' ? 'connect' : 'secureConnect', resolve));
     let waiting = false;
-    socket.on('drain', () => { waiting = false; });
+    socket.on('drain', () => { waiting = false; onRoom(); });
     // Each burst goes out corked, as the pooled transport does: the limit is
     // the best a bare socket can do, not one syscall per frame.
     cork = (on) => { if (on) socket.cork(); else socket.uncork(); };
@@ -157,7 +162,20 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
   let sent = 0;
   let received = 0;
   let running = true;
+  let scheduled = false;
+  let cpu0 = process.cpuUsage();
+  // Sends while the window has room, 64 at a time, yielding between bursts.
+  // With the window full it waits for the receiver's next count (or, on a
+  // bare socket, for 'drain') instead of polling: a polling sender would burn
+  // a core that the receiver and the kernel need on a 2-core machine, and
+  // count in the CPU per message.
+  const schedule = (): void => {
+    if (scheduled || !running) return;
+    scheduled = true;
+    setImmediate(pump);
+  };
   const pump = (): void => {
+    scheduled = false;
     if (!running) return;
     let burst = 0;
     cork?.(true);
@@ -167,18 +185,23 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
       burst++;
     }
     cork?.(false);
-    setImmediate(pump);
+    if (burst === 64) schedule();
   };
+  onRoom = schedule;
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'received') {
       // The receiver counts from its start; the sender's count is what it handed over.
       received = msg.count;
       if (received > sent) sent = received;
+      schedule();
     } else if (msg.type === 'start') {
       pump();
+    } else if (msg.type === 'measure') {
+      cpu0 = process.cpuUsage();
     } else if (msg.type === 'stop') {
       running = false;
-      send({ type: 'sent', errors });
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'sent', errors, cpuMs: (cpu.user + cpu.system) / 1000 });
       setTimeout(() => process.exit(0), 20);
     }
   });

@@ -1,12 +1,45 @@
 /**
- * Frame bytes -> validated message: UTF-8 check, JSON.parse, then the schema
- * of schema.ts.
+ * Frame bytes -> validated message: UTF-8 check, a cost budget counted on
+ * the bytes, JSON.parse, then the schema of schema.ts.
  */
 import { isUtf8 } from 'node:buffer';
 import type { ValidateFunction } from 'ajv';
 import { InvalidMessageError } from './errors';
+import { MAX_JSON_PROPERTIES, MAX_JSON_TOKENS } from './schema';
 
 export { MAX_VALUE_DEPTH, RESERVED_NAMES, messageSchema, nestsDeeperThan } from './schema';
+
+/**
+ * Frames up to this size are parsed without counting: the smallest token is
+ * two bytes (`0,`) and the smallest property five (`"":0,`), so they cannot
+ * reach MAX_JSON_TOKENS or MAX_JSON_PROPERTIES.
+ */
+const COUNT_FROM = 32 * 1024;
+
+/**
+ * Which budget `frame` exceeds, if any: more than `maxTokens` JSON tokens
+ * (`{`, `[`, `,`, `:` outside strings) or more than `maxProperties`
+ * properties (`:`). One pass over the bytes, stopping at the first token past
+ * a budget: about 1 ms per MiB. Invalid JSON is left for JSON.parse to refuse.
+ */
+export function jsonCostOver (frame: Uint8Array, maxTokens: number, maxProperties: number): 'tokens' | 'properties' | undefined {
+  let tokens = 0;
+  let properties = 0;
+  let inString = false;
+  for (let i = 0; i < frame.length; i++) {
+    const c = frame[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) {
+      if (++tokens > maxTokens) return 'tokens';
+      if (c === 0x3a && ++properties > maxProperties) return 'properties';
+    }
+  }
+  return undefined;
+}
 
 export interface PeerTransportInfo {
   host?: string;
@@ -47,6 +80,10 @@ const validate = require('./validate-message.js') as ValidateFunction<Message>;
 export function parseMessage (frame: Buffer): Message {
   // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change ids.
   if (!isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
+  const over = frame.length > COUNT_FROM ? jsonCostOver(frame, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES) : undefined;
+  if (over !== undefined) {
+    throw new InvalidMessageError(`frame holds more than ${over === 'tokens' ? `${MAX_JSON_TOKENS} JSON tokens` : `${MAX_JSON_PROPERTIES} JSON properties`}; refused before parsing`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(frame.toString('utf8'));

@@ -50,19 +50,61 @@ export function nestsDeeperThan (value: unknown, max: number): boolean {
   return false;
 }
 
-const peerId = { type: 'string', minLength: 1, not: { enum: RESERVED_NAMES } } as const;
-/** What gossipmonger puts in `transport`: this transport's `{ host, port }`, left open to extra keys. */
+/**
+ * Bounds on what one message can add to gossipmonger's state and cost to
+ * check. gossipmonger keeps every peer it hears of (id and `transport`) for
+ * good and puts it in every digest it sends, so these are also bounds on
+ * what a remote can make this node send.
+ */
+/** Longest peer id, in characters (a UUID is 36, a SPIFFE URI rarely over 100). */
+export const MAX_ID_LENGTH = 256;
+/** Longest `transport.host`: a DNS name is at most 253 characters. */
+export const MAX_HOST_LENGTH = 253;
+/**
+ * Digest entries per message: one per peer the sender knows, so the largest
+ * cluster a digest can describe. A 1000-peer digest as gossipmonger sends it
+ * is about 80-140 KB; one of 2048 costs a few ms to parse and validate.
+ */
+export const MAX_DIGEST_ENTRIES = 2048;
+/** Deltas per message (gossipmonger sends MAX_DELTAS_PER_GOSSIP, 5 by default). */
+export const MAX_DELTAS = 4096;
+/** Properties a `transport` object may have: host, port and a few more. */
+export const MAX_TRANSPORT_PROPERTIES = 6;
+/** Longest string in a `transport` property other than host, and longest property name there. */
+export const MAX_TRANSPORT_STRING = 64;
+/** Properties of `sender` (gossipmonger reads only id and transport). */
+export const MAX_SENDER_PROPERTIES = 16;
+/**
+ * What parsing and validating a frame may cost, counted on its bytes before
+ * JSON.parse. The cost grows with tokens, not bytes, and most with distinct
+ * object keys (each makes JSON.parse build a dictionary entry): a 1 MiB frame
+ * whose sender had 95,000 keys took ~100 ms. Tokens are each `{`, `[`, `,`
+ * and `:` outside strings; properties each `:`. A 2048-entry digest as
+ * gossipmonger builds it has about 22,500 tokens and 10,250 properties. A
+ * frame under 32 KiB cannot reach either budget, so small frames skip the count.
+ */
+export const MAX_JSON_TOKENS = 32768;
+export const MAX_JSON_PROPERTIES = 12288;
+
+const peerId = { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH, not: { enum: RESERVED_NAMES } } as const;
 /** Any JSON, nested at most MAX_VALUE_DEPTH deep (the maxDepth keyword below). */
 const openValue = { maxDepth: MAX_VALUE_DEPTH } as const;
+/**
+ * What gossipmonger puts in `transport`: this transport's `{ host, port }`. A
+ * few more properties are allowed for other transports' needs, as short
+ * scalars: a peer's `transport` is kept forever and sent in every digest.
+ */
 const transportInfo = {
   type: 'object',
+  maxProperties: MAX_TRANSPORT_PROPERTIES,
+  propertyNames: { maxLength: MAX_TRANSPORT_STRING },
   properties: {
-    host: { type: 'string', minLength: 1 },
+    host: { type: 'string', minLength: 1, maxLength: MAX_HOST_LENGTH },
     // A 0.1.6 node configured with `port: '9742'` (an environment variable)
     // advertises the string; parseMessage turns it into a number.
     port: { anyOf: [{ type: 'integer', minimum: 0, maximum: 65535 }, { type: 'string', pattern: '^[0-9]{1,5}$' }] }
   },
-  additionalProperties: openValue
+  additionalProperties: { anyOf: [{ type: 'string', maxLength: MAX_TRANSPORT_STRING }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }] }
 } as const;
 const version = { type: 'integer', minimum: 0 } as const;
 
@@ -79,11 +121,13 @@ export const messageSchema = {
     sender: {
       type: 'object',
       required: ['id'],
+      maxProperties: MAX_SENDER_PROPERTIES,
       properties: { id: peerId, transport: transportInfo },
       additionalProperties: openValue
     },
     deltas: {
       type: 'array',
+      maxItems: MAX_DELTAS,
       items: {
         // [peerId, key, value, version], as gossipmonger builds it.
         type: 'array',
@@ -95,6 +139,7 @@ export const messageSchema = {
     },
     digest: {
       type: 'array',
+      maxItems: MAX_DIGEST_ENTRIES,
       items: {
         type: 'object',
         required: ['id', 'maxVersionSeen'],

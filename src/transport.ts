@@ -8,22 +8,25 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
+import { isAuthorized } from './authorize';
 import { ConnectionPool } from './connection-pool';
-import { dial } from './dial';
+import { dial, type Dialing } from './dial';
 import {
   ConnectTimeoutError,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
+  PeerUnauthorizedError,
   TransportClosedError,
   withFrames,
   withRemote
 } from './errors';
+import { OutboundGate } from './outbound';
 import { Listener, type EventInfo } from './listener';
+import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
 import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
-import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -51,6 +54,10 @@ export interface TransportStats {
     outbound: number;
     /** Outbound TLS connections that resumed a cached session. */
     resumed: number;
+    /** Outbound sockets open or opening now (per message and pooled, name resolutions included). */
+    outboundOpen: number;
+    /** Pooled sockets we ended that wait for their remote to close (bounded; destroyed after connectTimeout). */
+    retiring: number;
   };
   /** Frames delivered as events (in) and handed to a socket (out). */
   frames: { in: number; out: number };
@@ -71,6 +78,18 @@ interface ListenOptions {
   port?: number;
 }
 
+/**
+ * A frame as bytes, terminator included, for the paths that queue or cork
+ * frames: encoded once, the socket then copies bytes, not characters.
+ */
+function encode (line: string, size: number): Buffer {
+  const frame = Buffer.allocUnsafe(size + 2);
+  frame.write(line, 0, size, 'utf8');
+  frame[size] = 0x0d;
+  frame[size + 1] = 0x0a;
+  return frame;
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -88,7 +107,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #factory: SocketFactory;
   readonly #pool: ConnectionPool | undefined;
   readonly #listener: Listener;
+  /** TLS per-message connections not closed yet. */
   readonly #outbound = new Set<AnySocket>();
+  /** TLS per-message connections not yet accepted (a rotation abandons them). */
+  readonly #dialing = new Set<Dialing>();
+  readonly #gate: OutboundGate;
+  /** Plaintext per-message connections. */
+  readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
@@ -115,12 +140,20 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster);
+    this.#gate = new OutboundGate(this.#options.outbound);
     this.#listener = new Listener({
       options: this.#options,
       factory: this.#factory,
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
       pastPlaintextDeadline: () => this.#pastDeadline()
+    });
+    this.#plainOnce = new SendOnce({
+      factory: this.#factory,
+      connectTimeout: this.#options.connectTimeout,
+      report: (error) => this.#report(error),
+      dialing: () => { this.#stats.outbound++; },
+      countOut: (bytes) => this.#countOut(bytes)
     });
     const keepAlive = this.#options.keepAlive;
     if (keepAlive) {
@@ -129,6 +162,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         connectTimeout: this.#options.connectTimeout,
         idleTimeout: keepAlive.idleTimeout,
         maxQueuedBytes: keepAlive.maxQueuedBytes,
+        maxRemotes: this.#options.outbound.maxPooledRemotes,
+        closeTimeout: this.#options.connectTimeout,
+        gate: this.#gate,
+        keyById: this.#keyById,
+        checkServer: (peerId, host, port, pending, certificate) => this.#checkServer(peerId, host, port, pending, certificate),
         secure: () => this.#sendSecure(),
         report: (error) => this.#report(error),
         countOut: (bytes) => this.#countOut(bytes),
@@ -210,7 +248,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pending++;
       this.#pool.close(done);
     }
-    for (const socket of this.#outbound) {
+    for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
     }
@@ -249,6 +287,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       else this.#count('ERR_TRANSPORT_CLOSED');
       return;
     }
+    if ((peerId === undefined || peerId.length === 0) && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
+      // Under 'sender-id' the server must prove the id we send to; with no id
+      // there is nothing it could prove, so nothing is sent.
+      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, ...remote }));
+      return;
+    }
     let line: string | undefined;
     if (typeof payload === 'string') {
       // A string is sent as it is, so it must be one line; JSON.stringify never emits a raw newline.
@@ -271,15 +315,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
       return;
     }
-    // Encoded once, terminator included: the socket then copies bytes, not characters.
-    const frame = Buffer.allocUnsafe(size + 2);
-    frame.write(line, 0, size, 'utf8');
-    frame[size] = 0x0d;
-    frame[size + 1] = 0x0a;
+    const secure = this.#sendSecure();
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
-    if (this.#pool && this.#sendSecure() === this.#factory.secure) this.#pool.send(host, port, frame, peerId);
-    else this.#sendOnce(host, port, frame, peerId);
+    if (!secure) {
+      if (this.#pool && !this.#factory.secure) this.#pool.send(peerId, host, port, encode(line, size));
+      else this.#sendPlainOnce(peerId, host, port, line, size);
+    } else if (this.#pool) {
+      this.#pool.send(peerId, host, port, encode(line, size));
+    } else {
+      this.#sendOnce(peerId, host, port, encode(line, size));
+    }
   }
 
   /**
@@ -294,6 +340,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
     this.#factory.rotate(tlsOptions);
     this.#pool?.retireAll();
+    for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
   /** A snapshot of the counters; see TransportStats. */
@@ -301,7 +348,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const s = this.#stats;
     const l = this.#listener.stats;
     return {
-      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed },
+      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
@@ -329,19 +376,66 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return !tls.plaintext.send || this.#pastDeadline();
   }
 
+  /** Under an authorize policy, outbound connections and sessions belong to one peer id. */
+  get #keyById (): boolean {
+    return this.#options.tls !== undefined && this.#options.tls.authorize !== 'any';
+  }
+
   #pastDeadline (): boolean {
     const until = this.#options.tls?.plaintext.until;
     return until !== undefined && Date.now() >= until;
   }
 
-  /** 0.1.6's wire behaviour: one connection, one frame, then end. */
-  #sendOnce (host: string, port: number, frame: Buffer, peerId: string | undefined): void {
+  /**
+   * Outbound identity check, before anything is written: under 'sender-id'
+   * the server's certificate must name the peer id we are sending to; a
+   * function policy is asked with `direction: 'outbound'`.
+   */
+  #checkServer (peerId: string | undefined, host: string, port: number, pending: number, certificate: PeerCertificate | undefined): Error | undefined {
+    const policy = this.#options.tls!.authorize;
+    if (policy === 'any') return undefined;
+    const peer = { id: peerId!, transport: { host, port } };
+    if (isAuthorized(policy, peer, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port })) return undefined;
+    return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port, peerId });
+  }
+
+  /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
+  #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
+    this.#gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease!);
+    });
+  }
+
+  /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
+  #sendOnce (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
+    this.#gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) {
+        this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+        return;
+      }
+      this.#dialOnce(peerId, host, port, address, frame, () => lease!.release());
+    });
+  }
+
+  #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, release: () => void): void {
     const timeout = this.#options.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
-    const secure = this.#sendSecure();
     this.#stats.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure, persistent: false, pendingFrames: () => 1, peerId }, {
+    const dialing = dial(this.#factory, {
+      host,
+      port,
+      ...(address === undefined ? {} : { address }),
+      peerId,
+      ...(this.#keyById && peerId !== undefined ? { expectedId: peerId } : {}),
+      connectTimeout: timeout,
+      secure: true,
+      persistent: false,
+      pendingFrames: () => 1,
+      checkServer: (certificate) => this.#checkServer(peerId, host, port, 1, certificate)
+    }, {
       accepted: (connected) => {
+        this.#dialing.delete(dialing);
         this.#countAccepted(connected);
         let failed = false;
         let flushed = false;
@@ -354,23 +448,33 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         });
         // Bounds the rest of the exchange: a remote that never closes does not hold us.
         connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
-        // A gossip receiver never writes. Bytes back to a plaintext sender are
-        // a TLS listener refusing it (it answers with a TLS alert record).
-        if (secure) connected.on('data', () => {});
-        else connected.on('data', (chunk: Buffer) => {
-          if (failed || !looksLikeTls(chunk)) return;
-          failed = true;
-          // The listener refused the frame: certainly lost.
-          this.#report(withFrames(plaintextToTls(remote), { framesWritten: 1, framesLost: 1 }));
-        });
+        // A gossip receiver never writes: read and drop, so that its FIN is seen.
+        connected.on('data', () => {});
         this.#countOut(frame.length);
         connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
-      // Nothing was written: the one frame is dropped.
-      failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
+      failed: (error) => {
+        this.#dialing.delete(dialing);
+        // Nothing was written: the one frame is dropped.
+        this.#report(withFrames(error, { framesDropped: 1 }));
+      },
+      rotated: () => {
+        // Nothing was written: send the frame on a connection made with the
+        // new material, which takes over this one's outbound slots.
+        this.#dialing.delete(dialing);
+        handedOver = true;
+        if (this.#closing) release();
+        else this.#dialOnce(peerId, host, port, address, frame, release);
+      }
     });
+    let handedOver = false;
+    const socket = dialing.socket;
+    this.#dialing.add(dialing);
     this.#outbound.add(socket);
-    socket.once('close', () => this.#outbound.delete(socket));
+    socket.once('close', () => {
+      this.#outbound.delete(socket);
+      if (!handedOver) release();
+    });
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */

@@ -32,12 +32,12 @@ describe('bench (npm run bench -- --smoke)', () => {
       execFile(process.execPath, [script, '--smoke'], { timeout: 115000 }, (error, out, err) => error ? reject(new Error(`${String(error)}\n${err}`)) : resolve({ stdout: out, stderr: err }));
     });
 
-    const cases = tableRows(stdout, '| case | message | msgs/s median (min-max) | p50 ms | p99 ms | receiver peak RSS | vs 0.1.6 |');
+    const cases = tableRows(stdout, '| case | message | msgs/s median (min-max) | p50 ms | p99 ms | CPU µs/msg | receiver peak RSS | vs 0.1.6 |');
     expect(cases.map((row) => `${row[0]} / ${row[1]}`)).to.deep.equal(SIZES.flatMap((size) => CASES.map((spec) => `${spec.name} / ${size}`)));
     for (const row of cases) {
       // The run ended because the receiver counted its messages: a rate above zero, a ratio.
       expect(Number(row[2]!.split(' ')[0]!.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
-      expect(row[6], row.join(' | ')).to.match(/^[0-9.,]+x$/);
+      expect(row[7], row.join(' | ')).to.match(/^[0-9.,]+x$/);
     }
     const targets = tableRows(stdout, '| target (1 KB digest, median of per-round ratios) | ratio | goal | met |').map((row) => row[0]);
     expect(targets).to.include.members(['per-message plain vs 0.1.6', 'keepAlive TLS vs bare persistent TLS socket', 'per-message plain vs bare connect/end floor']);

@@ -1,4 +1,5 @@
 /** Messages shared by the schema unit tests and the transport suite. */
+import { MAX_DELTAS, MAX_DIGEST_ENTRIES, MAX_HOST_LENGTH, MAX_ID_LENGTH, MAX_SENDER_PROPERTIES, MAX_TRANSPORT_PROPERTIES, MAX_TRANSPORT_STRING } from '../src/schema';
 
 export const sender = { id: 'peer-a', transport: { host: 'localhost', port: 9742 } };
 
@@ -35,7 +36,16 @@ export const INVALID_MESSAGES: Array<[string, string]> = [
   ['delta version not an integer', JSON.stringify({ sender, deltas: [['x', 'k', 1, 1.5]] })],
   ['a digest entry with a property gossipmonger would copy into a Peer', JSON.stringify({ sender, digest: [{ id: 'x', maxVersionSeen: 1, data: { k: null } }] })],
   ['an unknown top-level key', JSON.stringify({ sender, digest: [], extra: true })],
-  ['sender.transport.port not an integer', JSON.stringify({ sender: { id: 'a', transport: { host: 'h', port: 'p' } }, digest: [] })]
+  ['sender.transport.port not an integer', JSON.stringify({ sender: { id: 'a', transport: { host: 'h', port: 'p' } }, digest: [] })],
+  // Bounds on what one message can add to gossipmonger's state (schema.ts).
+  ['a peer id over MAX_ID_LENGTH', JSON.stringify({ sender, digest: [{ id: 'i'.repeat(MAX_ID_LENGTH + 1), maxVersionSeen: 1 }] })],
+  ['a host over MAX_HOST_LENGTH', JSON.stringify({ sender: { id: 'a', transport: { host: 'h'.repeat(MAX_HOST_LENGTH + 1), port: 1 } }, digest: [] })],
+  ['a digest over MAX_DIGEST_ENTRIES', JSON.stringify({ sender, digest: Array.from({ length: MAX_DIGEST_ENTRIES + 1 }, (_, i) => ({ id: `p${i}`, maxVersionSeen: 1 })) })],
+  ['deltas over MAX_DELTAS', JSON.stringify({ sender, deltas: Array.from({ length: MAX_DELTAS + 1 }, () => ['a', 'k', 1, 1]) })],
+  ['a transport with an object in it', JSON.stringify({ sender, digest: [{ id: 'x', maxVersionSeen: 1, transport: { host: 'h', port: 1, blob: { a: 1 } } }] })],
+  ['a transport with a long extra string', JSON.stringify({ sender, digest: [{ id: 'x', maxVersionSeen: 1, transport: { host: 'h', port: 1, blob: 'b'.repeat(MAX_TRANSPORT_STRING + 1) } }] })],
+  ['a transport with too many properties', JSON.stringify({ sender, digest: [{ id: 'x', maxVersionSeen: 1, transport: Object.fromEntries(Array.from({ length: MAX_TRANSPORT_PROPERTIES + 1 }, (_, i) => [`k${i}`, i])) }] })],
+  ['a sender with too many properties', JSON.stringify({ sender: Object.fromEntries([['id', 'a'], ...Array.from({ length: MAX_SENDER_PROPERTIES }, (_, i) => [`k${i}`, i])]), digest: [] })]
 ];
 
 /** A small deterministic PRNG (mulberry32), so a fuzz failure can be replayed from its seed. */
@@ -55,7 +65,9 @@ export const VALID_MESSAGES: unknown[] = [
   { digest: [{ id: 'a', maxVersionSeen: 3, transport: { host: 'localhost', port: 1 } }, { id: 'b', maxVersionSeen: 0 }], sender },
   { deltas: [['a', 'k', { nested: [1, null, 'x'] }, 1], ['b', 'constructor', null, 2]], sender },
   { digest: [], sender: { id: 'x' } },
-  { deltas: [], sender: { id: 'x', transport: { host: 'h', port: 65535, extra: [1] }, more: { a: 1 } } }
+  { deltas: [], sender: { id: 'x', transport: { host: 'h', port: 65535, extra: 'e'.repeat(MAX_TRANSPORT_STRING), n: null }, more: { a: 1 } } },
+  // At each bound, exactly.
+  { digest: [{ id: 'i'.repeat(MAX_ID_LENGTH), maxVersionSeen: 1, transport: { host: 'h'.repeat(MAX_HOST_LENGTH), port: 1 } }], sender }
 ];
 
 /**

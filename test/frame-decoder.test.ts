@@ -1,13 +1,6 @@
 import { expect } from 'chai';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
-
-/** A full garbage collection, so memory figures are what is live. */
-export function exposeGc (): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
+import { exposeGc } from './helpers';
 
 /** Feeds `bytes` split at the given offsets; returns the frames as strings. */
 function decode (bytes: Buffer, cuts: number[], max = Infinity): string[] {

@@ -4,6 +4,8 @@
  */
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import TcpTransport = require('../src/index');
 import type { TransportOptions } from '../src/options';
@@ -136,6 +138,12 @@ export function closed (socket: Socket, ms = 3000): Promise<void> {
       resolve();
     });
   });
+}
+
+/** A function running a full garbage collection, so memory figures are what is live. */
+export function exposeGc (): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
 
 /** The `code` of an error, ours or Node's. */

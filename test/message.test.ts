@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { InvalidMessageError } from '../src/errors';
-import { MAX_VALUE_DEPTH, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_VALUE_DEPTH, jsonCostOver, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_DIGEST_ENTRIES, MAX_JSON_PROPERTIES, MAX_JSON_TOKENS } from '../src/schema';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
 import { INVALID_MESSAGES, fuzzBytes, prng, sender } from './fixtures';
 
@@ -12,6 +13,62 @@ function parse (value: unknown): unknown {
 
 describe('message', () => {
   describe('parseMessage', () => {
+    describe('token budget', () => {
+      /** Calls to JSON.parse while `fn` runs. */
+      function parsesDuring (fn: () => void): number {
+        const original = JSON.parse;
+        let calls = 0;
+        JSON.parse = function (this: unknown, ...args: Parameters<typeof JSON.parse>) { calls++; return original.apply(this, args); } as typeof JSON.parse;
+        try {
+          fn();
+        } finally {
+          JSON.parse = original;
+        }
+        return calls;
+      }
+
+      it('refuses a frame built for cost (a sender with 90,000 keys) before parsing it', () => {
+        const costly = JSON.stringify({ digest: [], sender: { id: 'a', ...Object.fromEntries(Array.from({ length: 90000 }, (_, i) => [`k${i}`, 0])) } });
+        const calls = parsesDuring(() => expect(() => parse(costly)).to.throw(InvalidMessageError, /properties; refused before parsing/));
+        expect(calls, 'JSON.parse calls').to.equal(0);
+      });
+
+      it('refuses an object of distinct keys deep in a delta value, past MAX_JSON_PROPERTIES, before parsing it', () => {
+        const value = Object.fromEntries(Array.from({ length: MAX_JSON_PROPERTIES + 1 }, (_, i) => [`key-${i}`, 1]));
+        const frame = Buffer.from(JSON.stringify({ deltas: [['a', 'k', value, 1]], sender }));
+        expect(parsesDuring(() => expect(() => parseMessage(frame)).to.throw(InvalidMessageError, /properties/))).to.equal(0);
+      });
+
+      it('refuses a frame of many small values, deep in a delta, before parsing it', () => {
+        const frame = Buffer.from(JSON.stringify({ deltas: [['a', 'k', new Array(MAX_JSON_TOKENS + 1).fill(0), 1]], sender }));
+        expect(parsesDuring(() => expect(() => parseMessage(frame)).to.throw(InvalidMessageError, /tokens/))).to.equal(0);
+      });
+
+      it(`lets through the largest digest (${MAX_DIGEST_ENTRIES} entries as gossipmonger builds them), and a 1 MiB string`, () => {
+        const digest = Array.from({ length: MAX_DIGEST_ENTRIES }, (_, i) => ({ id: `6f1c3a2e-8d4b-4c1a-9e2f-${String(i).padStart(12, '0')}`, maxVersionSeen: 1000000 + i, transport: { host: `node-${i}.gossip.example.internal`, port: 9742 } }));
+        expect(parse({ digest, sender })).to.have.property('digest').with.length(MAX_DIGEST_ENTRIES);
+        expect(parse({ deltas: [['a', 'k', 'x'.repeat(1024 * 1024 - 100), 1]], sender })).to.have.property('deltas');
+      });
+
+      it('counts tokens outside strings only, escapes included, and properties as colons', () => {
+        // { : , : [ , = 6 tokens, 2 properties
+        expect(jsonCostOver(Buffer.from('{"a":1,"b":[2,3]}'), 6, 2)).to.equal(undefined);
+        expect(jsonCostOver(Buffer.from('{"a":1,"b":[2,3]}'), 5, 2)).to.equal('tokens');
+        expect(jsonCostOver(Buffer.from('{"a":1,"b":[2,3]}'), 6, 1)).to.equal('properties');
+        expect(jsonCostOver(Buffer.from(JSON.stringify({ s: ',:{['.repeat(100) + '\\"' + ',,,' })), 2, 1)).to.equal(undefined);
+        const text = JSON.stringify({ deltas: [['a', 'k', ',,,,,:::::{{{{[[[['.repeat(10000), 1]], sender });
+        expect(parse(text)).to.have.property('deltas');
+      });
+
+      it('never counts a frame under 32 KiB past a budget (the count is skipped there)', () => {
+        const tokens = Buffer.from('[' + '0,'.repeat(16 * 1024 - 2) + '0]');
+        const properties = Buffer.from('{' + Array.from({ length: 6000 }, (_, i) => `"${i % 10}":0`).join(',').slice(0, 32 * 1024 - 2) + '}');
+        expect(tokens.length).to.be.at.most(32 * 1024);
+        expect(jsonCostOver(tokens, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES)).to.equal(undefined);
+        expect(jsonCostOver(properties, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES)).to.equal(undefined);
+      });
+    });
+
     it('accepts a digest as gossipmonger@0.1.10 sends it', () => {
       const message = { digest: [{ id: 'a', maxVersionSeen: 3, transport: { host: 'localhost', port: 1 } }, { id: 'b', maxVersionSeen: 0 }], sender };
       expect(parse(message)).to.deep.equal(message);
@@ -36,10 +93,9 @@ describe('message', () => {
       const deep = (n: number): unknown => { let v: unknown = 0; for (let i = 0; i < n; i++) v = [v]; return v; };
       expect(parse({ deltas: [['a', 'k', deep(MAX_VALUE_DEPTH), 1]], sender })).to.have.property('deltas');
       expect(() => parse({ deltas: [['a', 'k', deep(MAX_VALUE_DEPTH + 1), 1]], sender })).to.throw(InvalidMessageError, /maxDepth/);
-      expect(() => parse({ digest: [], sender: { id: 'a', transport: { host: 'h', more: deep(MAX_VALUE_DEPTH + 1) } } })).to.throw(InvalidMessageError, /maxDepth/);
       expect(() => parse({ digest: [], sender: { id: 'a', extra: deep(MAX_VALUE_DEPTH + 1) } })).to.throw(InvalidMessageError, /maxDepth/);
-      // 100,000 levels parse, but JSON.stringify could never send them on.
-      const text = `{"deltas":[["a","k",${'['.repeat(100000)}${']'.repeat(100000)},1]],"sender":{"id":"a"}}`;
+      // 20,000 levels (under the token budget) parse, but JSON.stringify could never send them on.
+      const text = `{"deltas":[["a","k",${'['.repeat(20000)}${']'.repeat(20000)},1]],"sender":{"id":"a"}}`;
       expect(() => parse(text)).to.throw(InvalidMessageError, /maxDepth/);
     });
 

@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:net';
+import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import { TransportError } from '../src/errors';
 import { HOST, closeAll, codeOf, listening, peerAt, record, tlsFor, track, transport, until } from './helpers';
 
@@ -22,9 +23,15 @@ describe('errors about a remote', () => {
     await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
-  /** A TCP server that accepts and at once drops every connection (a listener at its cap does this). */
-  async function dropper (): Promise<number> {
-    const server = createServer((socket) => socket.destroy());
+  /**
+   * A TCP server that drops every connection: at once with a reset (a listener
+   * at its cap does this), or with a clean close after reading the first bytes.
+   */
+  async function dropper (how: 'reset' | 'close' = 'reset'): Promise<number> {
+    const server = createServer((socket) => {
+      if (how === 'reset') socket.destroy();
+      else socket.once('data', () => socket.end());
+    });
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
     return (server.address() as { port: number }).port;
@@ -48,8 +55,9 @@ describe('errors about a remote', () => {
     });
   }
 
-  it('gives a connection dropped during the TLS handshake the code ERR_CONNECTION_CLOSED, with the remote', async () => {
-    const port = await dropper();
+  for (const how of ['reset', 'close'] as const) {
+  it(`gives a connection dropped during the TLS handshake (${how}) the code ERR_CONNECTION_CLOSED, with the remote`, async () => {
+    const port = await dropper(how);
     const sender = track(transport('tls'));
     const seen = record(sender);
     sender.digest({ id: 'node-b', transport: { host: HOST, port } }, { id: 'node-a' }, []);
@@ -60,6 +68,7 @@ describe('errors about a remote', () => {
     expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'node-b' });
     expect(error.message).to.match(/does not speak TLS/);
   });
+  }
 
   it('puts the remote on errors of pooled (keepAlive) connections too', async () => {
     const port = await dropper();
@@ -76,6 +85,22 @@ describe('errors about a remote', () => {
     sender.digest(peerAt({ port: 9 }, 'node-b'), { id: 'node-a' }, []);
     await until(() => seen.errors.length === 1);
     expect(seen.errors[0]).to.include({ code: 'ERR_FRAME_TOO_LARGE', remoteAddress: HOST, remotePort: 9, peerId: 'node-b' });
+  });
+
+  it('stats().refusals counts only admission refusals; failed handshakes and bad frames are in stats().errors', async () => {
+    const receiver = await listening('mtls');
+    const inbound = record(receiver);
+    const stranger = track(transport('tls', { tls: tlsFor('tls', 'rogue-peer') }));
+    record(stranger);
+    stranger.digest(peerAt(receiver), { id: 'stranger' }, []);
+    const plain = track(transport('plain'));
+    record(plain);
+    plain.digest(peerAt(receiver), { id: 'plain' }, []);
+    await until(() => inbound.errors.length === 2);
+    const stats = receiver.stats();
+    expect(stats.errors).to.deep.equal({ ERR_TLS_HANDSHAKE: 1, ERR_PLAINTEXT_REFUSED: 1 });
+    expect(stats.refusals).to.deep.equal({});
+    expect(stats.connections.refused).to.equal(0);
   });
 
   describe('a TLS node and a plain node', () => {
@@ -113,6 +138,25 @@ describe('errors about a remote', () => {
         expect(inbound.digests).to.have.length(0);
       });
     }
+
+    it('a TLS sender to a 0.1.6 listener (which holds the ClientHello forever) times out with ERR_CONNECT_TIMEOUT saying the remote does not speak TLS', async () => {
+      const port = await freePort();
+      const old = new Old({ host: HOST, port });
+      old.on('error', () => {});
+      await new Promise<void>((resolve) => old.listen(resolve));
+      try {
+        const sender = track(transport('tls', { connectTimeout: 300 }));
+        const outbound = record(sender);
+        sender.digest({ id: 'old', transport: { host: HOST, port } }, { id: 'node-a' }, []);
+        await until(() => outbound.errors.length === 1);
+        const error = outbound.errors[0] as RemoteError;
+        expect(error.code).to.equal('ERR_CONNECT_TIMEOUT');
+        expect(error.message).to.match(/does not speak TLS/);
+        expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'old' });
+      } finally {
+        await new Promise<void>((resolve) => old.close(resolve));
+      }
+    });
 
     it('a TLS receiver in a migration (plaintext.accept) still takes plaintext and sends no alert', async () => {
       const receiver = await listening('tls', { tls: tlsFor('tls', 'peer-1', { plaintext: { accept: true } }) });

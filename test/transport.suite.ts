@@ -11,7 +11,7 @@ import {
   HOST, TcpTransport, closeAll, codeOf, closed, digestFrame, listening, next, peerAt, pem, rawClient, record, sender, sleep, track,
   tcpFrom, tlsFor, transport, until, type Mode
 } from './helpers';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer as createNetServer } from 'node:net';
 
 /** Writes `text` and ends the connection, as a 0.1.6 sender does. */
 async function sendRaw (mode: Mode, port: number, data: string | Buffer): Promise<Socket> {
@@ -169,6 +169,30 @@ export function transportSuite (mode: Mode): void {
         // Node's own error, told which peer it is about.
         expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'remote' });
         expect(t.stats().errors.ECONNREFUSED).to.equal(1);
+      });
+
+      it('gives up with ERR_CONNECT_TIMEOUT on a remote that accepts and never answers, and lets the connection go', async () => {
+        // Accepts TCP, reads, and never answers: no TLS handshake, no end of its own.
+        const held: Socket[] = [];
+        const server = createNetServer({ allowHalfOpen: true }, (socket) => { socket.resume(); socket.on('error', () => {}); held.push(socket); });
+        await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+        try {
+          const port = (server.address() as { port: number }).port;
+          // A pooled plain connection is open once connected (nothing to wait for); TLS ones wait for the handshake.
+          for (const keepAlive of mode === 'plain' ? [false] : [false, true]) {
+            const t = track(transport(mode, { connectTimeout: 150, keepAlive }));
+            t.digest(peerAt({ port }), sender, []);
+            const [error] = await next<[NodeJS.ErrnoException & { remotePort?: number }]>(t, 'error');
+            expect(error.code, `keepAlive ${String(keepAlive)}`).to.equal('ERR_CONNECT_TIMEOUT');
+            expect(error.remotePort).to.equal(port);
+            // Our side let it go: the server sees its end, and close() (which waits for every connection) returns.
+            await until(() => held.length > 0 && held.every((socket) => socket.readableEnded), 3000, 'the held connection to end');
+            await new Promise<void>((resolve) => t.close(resolve));
+          }
+        } finally {
+          for (const socket of held) socket.destroy();
+          await new Promise((resolve) => server.close(resolve));
+        }
       });
 
       it('reads several frames on one connection, "\\n" or "\\r\\n", and a last unterminated one', async () => {
@@ -400,14 +424,18 @@ export function transportSuite (mode: Mode): void {
       });
 
       it('lets frames through one after another on one connection, each with its own deadline', async () => {
-        const receiver = await listening(mode, { frameTimeout: 400, idleTimeout: 5000 });
+        const receiver = await listening(mode, { frameTimeout: 200, idleTimeout: 5000 });
         const seen = record(receiver);
         const socket = await rawClient(mode, receiver.port);
-        for (let i = 0; i < 8; i++) {
-          socket.write(digestFrame(`f${i}`) + '\n');
-          await sleep(100);
+        // Five frames, each sent in two halves 30 ms apart: 300 ms in all, each frame well within 200 ms.
+        for (let i = 0; i < 5; i++) {
+          const frame = digestFrame(`f${i}`) + '\n';
+          socket.write(frame.slice(0, 10));
+          await sleep(30);
+          socket.write(frame.slice(10));
+          await sleep(30);
         }
-        await until(() => seen.digests.length === 8);
+        await until(() => seen.digests.length === 5);
         expect(seen.errors).to.deep.equal([]);
         socket.end();
       });
