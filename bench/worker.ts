@@ -118,7 +118,7 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
       reported = total;
       send({ type: 'received', count: total, measured: measuring ? count : 0 });
     }
-  }, 1).unref();
+  }, 2).unref();
 
   handler = (message: ToWorker) => {
     if (message.type === 'measure') {
