@@ -23,6 +23,9 @@ export const {
   FrameTimeoutError,
   ConnectionsRefusedError,
   PeerLimitError,
+  ConnectionClosedError,
+  ProtocolMismatchError,
+  TransportClosedError,
   ERROR_CODES,
   messageSchema,
   DEFAULTS

@@ -8,8 +8,8 @@ import { createServer } from 'node:net';
 import GossipmongerModule = require('gossipmonger');
 import OldTransportModule = require('gossipmonger-tcp-transport');
 
-/** A gossipmonger@0.1.10 peer. */
-export interface Monger extends NodeJS.EventEmitter {
+/** A gossipmonger@0.1.10 peer, as the package defines it. */
+interface GossipmongerPeer extends NodeJS.EventEmitter {
   gossip (): void;
   update (key: string, value: unknown): void;
   storage: {
@@ -19,14 +19,36 @@ export interface Monger extends NodeJS.EventEmitter {
   };
   /** The digest this peer sends: every live peer it knows, and itself. */
   digest (livePeers?: unknown[]): unknown[];
+  /** gossipmonger's timer for the next round (undocumented); the chaos suite's pause clears it. */
   timeout: NodeJS.Timeout | null;
 }
 
-export const Gossipmonger = GossipmongerModule as unknown as new (peerInfo: unknown, options: unknown) => Monger;
+/** A gossipmonger peer that can be stopped (the subclass below). */
+export interface Monger extends GossipmongerPeer {
+  stop (): void;
+}
 
-/** Stops a peer's gossip timer (gossipmonger has no stop method). */
+const Base = GossipmongerModule as unknown as new (peerInfo: unknown, options: unknown) => GossipmongerPeer;
+
+/**
+ * gossipmonger@0.1.10 has no stop(): every gossip() round schedules the next
+ * one. This subclass ends the rounds through the public gossip() method (the
+ * pattern the README shows), without touching gossipmonger's timer.
+ */
+export class Gossipmonger extends Base {
+  #stopped = false;
+  override gossip (): void {
+    if (!this.#stopped) super.gossip();
+  }
+
+  stop (): void {
+    this.#stopped = true;
+  }
+}
+
+/** Stops the peers' gossip rounds (each ends within one GOSSIP_INTERVAL). */
 export function stopGossip (peers: Monger[]): void {
-  for (const peer of peers) if (peer.timeout) clearTimeout(peer.timeout);
+  for (const peer of peers) peer.stop();
 }
 
 /** A gossipmonger-tcp-transport@0.1.6 instance. */

@@ -33,6 +33,9 @@ namespace TcpTransport {
   export import FrameTimeoutError = errors.FrameTimeoutError;
   export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
   export import PeerLimitError = errors.PeerLimitError;
+  export import ConnectionClosedError = errors.ConnectionClosedError;
+  export import ProtocolMismatchError = errors.ProtocolMismatchError;
+  export import TransportClosedError = errors.TransportClosedError;
   export const ERROR_CODES = errors.ERROR_CODES;
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;

@@ -4,8 +4,9 @@
  * default the code actually uses.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { channels } from '../src/diagnostics';
 import { ERROR_CODES } from '../src/errors';
 import { resolveOptions, type KeepAliveOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../src/options';
 import { pem } from './helpers';
@@ -114,6 +115,46 @@ describe('docs', () => {
         const row = rowsOf(security).get(name);
         expect(row, name).to.not.equal(undefined);
         expect(row![0], name).to.include(value);
+      }
+    });
+  });
+
+  describe('test pointers', () => {
+    // `[test/FILE: "words"]`: a README or SECURITY.md claim names the test that shows it.
+    const pointers = [...`${readme}\n${security}`.matchAll(/\[test\/([\w.-]+\.ts): "([^"]+)"\]/g)];
+
+    it('name a test file that exists and a test title (or describe) in it', () => {
+      expect(pointers.length).to.be.above(20);
+      for (const [, file, words] of pointers) {
+        const source = readFileSync(join(root, 'test', file!), 'utf8');
+        const title = words!.replace(/\s+/g, ' ');
+        expect(source.includes(title), `test/${file} has no test titled with "${title}"`).to.equal(true);
+      }
+    });
+
+    it('back every row of the migration table of differences', () => {
+      const section = readme.slice(readme.indexOf('**Every difference in behaviour**'), readme.indexOf('### Migrating a running cluster'));
+      const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---') && !line.startsWith('| 0.1.6 |'));
+      expect(rows.length).to.be.above(15);
+      for (const row of rows) expect(row, row).to.match(/\[test\/[\w.-]+\.ts: "[^"]+"\]/);
+    });
+  });
+
+  describe('diagnostics channels', () => {
+    it('README lists exactly the channels src/diagnostics.ts publishes', () => {
+      const documented = [...readme.matchAll(/^\| `(gossipmonger-tls-transport:[a-z:]+)` \|/gm)].map((m) => m[1]);
+      expect(documented.sort()).to.deep.equal(Object.values(channels).map((c) => c.name as string).sort());
+    });
+  });
+
+  describe('sources', () => {
+    it('point at no document outside the repository', () => {
+      const files = ['src', 'scripts', 'test', 'bench', 'esm'].flatMap((d) => readdirSync(join(root, d), { recursive: true, encoding: 'utf8' }).map((f) => join(root, d, f)))
+        .filter((f) => /\.(ts|mts|mjs|js)$/.test(f) && statSync(f).isFile());
+      expect(files.length).to.be.above(20);
+      for (const file of files) {
+        if (file.endsWith('docs.test.ts')) continue;
+        expect(readFileSync(file, 'utf8'), file).to.not.match(/DESIGN\.md|STYLE\.md|house style/i);
       }
     });
   });

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +18,37 @@ function run (cwd: string, args: string[]): Promise<string> {
     });
   });
 }
+
+/** Runs a command from the package root; resolves with stdout, rejects with stdout and stderr. */
+function runTool (file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { cwd: root, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stdout}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+interface Check { ok: boolean; out: string }
+
+/**
+ * Packing and the two linters start when mocha loads this file, so that they
+ * run while the rest of the suite does (they cost seconds of CPU, mostly
+ * TypeScript's); the tests below only wait for the results.
+ */
+const packing = (async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gm-pack-'));
+  // dist/ is already built by pretest; packing must not rebuild it.
+  const out = await runTool('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir]);
+  const tarball = join(dir, out.trim().split('\n').pop()!);
+  const bin = (name: string): string => join(root, 'node_modules', '.bin', name);
+  const check = (file: string, args: string[]): Promise<Check> => runTool(file, args).then((text) => ({ ok: true, out: text }), (error: Error) => ({ ok: false, out: error.message }));
+  // node16 is the resolution that matters for Node >= 20: CommonJS require and ESM import.
+  const checks = Promise.all([check(bin('attw'), [tarball, '--profile', 'node16', '--format', 'ascii']), check(bin('publint'), [tarball, '--strict'])])
+    .then(([attw, publint]) => ({ attw, publint }));
+  return { dir, tarball, checks };
+})();
+packing.catch(() => {});
 
 describe('package', () => {
   let app: string;
@@ -58,5 +89,43 @@ describe('package', () => {
     // The usage file resolves the package by name from its own directory.
     const out = await run(join(root, 'test', 'types'), [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
     expect(out).to.equal('');
+  });
+
+  it('types the ESM entry with every name of the CommonJS entry (esm/index.d.mts)', () => {
+    const names = (text: string, pattern: RegExp): string[] => [...text.matchAll(pattern)].map((m) => m[1]!).sort();
+    const cjs = names(readFileSync(join(root, 'src', 'index.ts'), 'utf8'), /^ {2}export (?:const|type|import) (\w+)/gm).filter((n) => n !== 'TcpTransport');
+    const esm = names(readFileSync(join(root, 'esm', 'index.d.mts'), 'utf8'), /^export import (\w+) =/gm);
+    expect(esm).to.deep.equal(cjs);
+  });
+
+  describe('the packed tarball', () => {
+    let packDir: string;
+    let tarball: string;
+    let checks: Promise<{ attw: Check; publint: Check }>;
+    before(async function () {
+      this.timeout(60000);
+      const packed = await packing;
+      packDir = packed.dir;
+      tarball = packed.tarball;
+      checks = packed.checks;
+    });
+    after(() => rmSync(packDir, { recursive: true, force: true }));
+
+    it('passes arethetypeswrong (types resolve as ESM for import and as CommonJS for require) and publint', async function () {
+      this.timeout(60000);
+      const { attw, publint } = await checks;
+      expect(attw.ok, attw.out).to.equal(true);
+      expect(attw.out).to.not.match(/Masquerading|FalseCJS|FalseESM|🎭/);
+      expect(publint.ok, publint.out).to.equal(true);
+      expect(publint.out).to.not.match(/Warnings|Errors|Suggestions/);
+    });
+
+    it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
+      const list = await runTool('tar', ['-tzf', tarball]);
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+        expect(list, file).to.include(file);
+      }
+      expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);
+    });
   });
 });

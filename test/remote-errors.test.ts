@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:net';
+import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import { TransportError } from '../src/errors';
 import { HOST, closeAll, codeOf, listening, peerAt, record, tlsFor, track, transport, until } from './helpers';
 
@@ -78,6 +79,22 @@ describe('errors about a remote', () => {
     expect(seen.errors[0]).to.include({ code: 'ERR_FRAME_TOO_LARGE', remoteAddress: HOST, remotePort: 9, peerId: 'node-b' });
   });
 
+  it('stats().refusals counts only admission refusals; failed handshakes and bad frames are in stats().errors', async () => {
+    const receiver = await listening('mtls');
+    const inbound = record(receiver);
+    const stranger = track(transport('tls', { tls: tlsFor('tls', 'rogue-peer') }));
+    record(stranger);
+    stranger.digest(peerAt(receiver), { id: 'stranger' }, []);
+    const plain = track(transport('plain'));
+    record(plain);
+    plain.digest(peerAt(receiver), { id: 'plain' }, []);
+    await until(() => inbound.errors.length === 2);
+    const stats = receiver.stats();
+    expect(stats.errors).to.deep.equal({ ERR_TLS_HANDSHAKE: 1, ERR_PLAINTEXT_REFUSED: 1 });
+    expect(stats.refusals).to.deep.equal({});
+    expect(stats.connections.refused).to.equal(0);
+  });
+
   describe('a TLS node and a plain node', () => {
     it('the plain receiver recognises the ClientHello (ERR_PROTOCOL_MISMATCH); the TLS sender is told the remote does not speak TLS', async () => {
       const receiver = await listening('plain');
@@ -113,6 +130,25 @@ describe('errors about a remote', () => {
         expect(inbound.digests).to.have.length(0);
       });
     }
+
+    it('a TLS sender to a 0.1.6 listener (which holds the ClientHello forever) times out with ERR_CONNECT_TIMEOUT saying the remote does not speak TLS', async () => {
+      const port = await freePort();
+      const old = new Old({ host: HOST, port });
+      old.on('error', () => {});
+      await new Promise<void>((resolve) => old.listen(resolve));
+      try {
+        const sender = track(transport('tls', { connectTimeout: 300 }));
+        const outbound = record(sender);
+        sender.digest({ id: 'old', transport: { host: HOST, port } }, { id: 'node-a' }, []);
+        await until(() => outbound.errors.length === 1);
+        const error = outbound.errors[0] as RemoteError;
+        expect(error.code).to.equal('ERR_CONNECT_TIMEOUT');
+        expect(error.message).to.match(/does not speak TLS/);
+        expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'old' });
+      } finally {
+        await new Promise<void>((resolve) => old.close(resolve));
+      }
+    });
 
     it('a TLS receiver in a migration (plaintext.accept) still takes plaintext and sends no alert', async () => {
       const receiver = await listening('tls', { tls: tlsFor('tls', 'peer-1', { plaintext: { accept: true } }) });

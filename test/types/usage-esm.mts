@@ -1,0 +1,21 @@
+// Compiled by test/module.test.ts: an ES module importing the package gets
+// ESM typings (esm/index.d.mts) with the default and the named exports.
+import TcpTransport, { TcpTransport as Named, TransportError, ConnectionClosedError, type TransportOptions, type EventInfo } from 'gossipmonger-tls-transport';
+
+const options: TransportOptions = { host: '127.0.0.1', port: '9742', tls: { key: 'k', cert: 'c', ca: 'ca', requestCert: true } };
+const transport: TcpTransport = new TcpTransport(options);
+const same: Named = new Named({ port: 0 });
+transport.on('digest', (sender, digest, info: EventInfo) => {
+  void [sender.id, digest.length, info.secure];
+});
+transport.on('error', (error) => {
+  if (error instanceof TransportError) {
+    const where: string | undefined = error.remoteAddress;
+    void [where, error.peerId, error instanceof ConnectionClosedError];
+  }
+});
+const closed: Promise<void> = transport.close();
+void [same, closed];
+
+// @ts-expect-error misspelt option
+void new TcpTransport({ keepalive: true });
