@@ -253,7 +253,14 @@ export class Listener {
       this.refuse(raw, source, 'closing');
       return;
     }
-    // Per-source limits first, so a refused connection costs no eviction.
+    // Source networks first: a source outside allowFrom costs an accept and a
+    // close, never a handshake, a buffer or a share of the per-source budgets.
+    const allowFrom = this.ctx.options.allowFrom;
+    if (allowFrom !== undefined && (raw.remoteAddress === undefined || !allowFrom.allows(raw.remoteAddress))) {
+      this.refuse(raw, source, 'not-allowed');
+      return;
+    }
+    // Per-source limits next, so a refused connection costs no eviction.
     const refusal = this.admission.admit(source, now);
     if (refusal !== undefined) {
       this.refuse(raw, source, refusal);

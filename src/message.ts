@@ -1,29 +1,35 @@
 /**
- * Frame bytes -> validated message: UTF-8 check, a token budget counted on
+ * Frame bytes -> validated message: UTF-8 check, a cost budget counted on
  * the bytes, JSON.parse, then the schema of schema.ts.
  */
 import { isUtf8 } from 'node:buffer';
 import type { ValidateFunction } from 'ajv';
 import { InvalidMessageError } from './errors';
-import { MAX_JSON_TOKENS } from './schema';
+import { MAX_JSON_PROPERTIES, MAX_JSON_TOKENS } from './schema';
 
 export { MAX_VALUE_DEPTH, RESERVED_NAMES, messageSchema, nestsDeeperThan } from './schema';
 
-/** Frames up to this size are parsed without counting tokens: they cannot hold enough to be costly. */
-const TOKEN_COUNT_FROM = 32 * 1024;
+/**
+ * Frames up to this size are parsed without counting: the smallest token is
+ * two bytes (`0,`) and the smallest property five (`"":0,`), so they cannot
+ * reach MAX_JSON_TOKENS or MAX_JSON_PROPERTIES.
+ */
+const COUNT_FROM = 32 * 1024;
 
 /**
- * True when `frame` holds more than `max` JSON tokens (`{`, `[`, `,`, `:`
- * outside strings). One pass over the bytes, stopping at the first token
- * past `max`: about 1 ms per MiB, where parsing a frame built for cost took
- * ~100 ms. Invalid JSON is left for JSON.parse to refuse.
+ * Which budget `frame` exceeds, if any: more than `maxTokens` JSON tokens
+ * (`{`, `[`, `,`, `:` outside strings) or more than `maxProperties`
+ * properties (`:`). One pass over the bytes, stopping at the first token past
+ * a budget: about 1 ms per MiB. Invalid JSON is left for JSON.parse to refuse.
  */
-export function jsonTokensOver (frame: Uint8Array, max: number): boolean {
-  // Every token is one byte, and one of four: fewer of those bytes than the
-  // budget settles it without the byte loop (a 64 KB delta value: a few
-  // memchr calls instead of a JS loop over 64 KB).
-  if (frame.length <= max || !structuralBytesOver(frame, max)) return false;
+export function jsonCostOver (frame: Uint8Array, maxTokens: number, maxProperties: number): 'tokens' | 'properties' | undefined {
+  // Every token is one byte, one of four, and a property is one of them: no
+  // more of those bytes than the smaller budget settles it without the byte
+  // loop (a 64 KB delta value: a few memchr calls instead of a JS loop over 64 KB).
+  const budget = Math.min(maxTokens, maxProperties);
+  if (frame.length <= budget || !tokenBytesOver(frame, budget)) return undefined;
   let tokens = 0;
+  let properties = 0;
   let inString = false;
   for (let i = 0; i < frame.length; i++) {
     const c = frame[i]!;
@@ -32,11 +38,12 @@ export function jsonTokensOver (frame: Uint8Array, max: number): boolean {
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;
-    } else if ((c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) && ++tokens > max) {
-      return true;
+    } else if (c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) {
+      if (++tokens > maxTokens) return 'tokens';
+      if (c === 0x3a && ++properties > maxProperties) return 'properties';
     }
   }
-  return false;
+  return undefined;
 }
 
 const TOKEN_BYTES = [0x2c, 0x3a, 0x7b, 0x5b];
@@ -48,7 +55,7 @@ const TOKEN_BYTES = [0x2c, 0x3a, 0x7b, 0x5b];
  * 256 bytes: dense JSON is the byte loop's case, and the give-up then costs
  * a small part of it (at most one indexOf call per 256 bytes).
  */
-function structuralBytesOver (frame: Uint8Array, max: number): boolean {
+function tokenBytesOver (frame: Uint8Array, max: number): boolean {
   const bytes = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   const cap = Math.min(max, bytes.length >> 8);
   let count = 0;
@@ -99,8 +106,9 @@ const validate = require('./validate-message.js') as ValidateFunction<Message>;
 export function parseMessage (frame: Buffer): Message {
   // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change ids.
   if (!isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
-  if (frame.length > TOKEN_COUNT_FROM && jsonTokensOver(frame, MAX_JSON_TOKENS)) {
-    throw new InvalidMessageError(`frame holds more than ${MAX_JSON_TOKENS} JSON tokens; refused before parsing`);
+  const over = frame.length > COUNT_FROM ? jsonCostOver(frame, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES) : undefined;
+  if (over !== undefined) {
+    throw new InvalidMessageError(`frame holds more than ${over === 'tokens' ? `${MAX_JSON_TOKENS} JSON tokens` : `${MAX_JSON_PROPERTIES} JSON properties`}; refused before parsing`);
   }
   let value: unknown;
   try {

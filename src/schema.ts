@@ -60,8 +60,12 @@ export function nestsDeeperThan (value: unknown, max: number): boolean {
 export const MAX_ID_LENGTH = 256;
 /** Longest `transport.host`: a DNS name is at most 253 characters. */
 export const MAX_HOST_LENGTH = 253;
-/** Digest entries per message: one per peer the sender knows, so the largest cluster a digest can describe. */
-export const MAX_DIGEST_ENTRIES = 4096;
+/**
+ * Digest entries per message: one per peer the sender knows, so the largest
+ * cluster a digest can describe. A 1000-peer digest as gossipmonger sends it
+ * is about 80-140 KB; one of 2048 costs a few ms to parse and validate.
+ */
+export const MAX_DIGEST_ENTRIES = 2048;
 /** Deltas per message (gossipmonger sends MAX_DELTAS_PER_GOSSIP, 5 by default). */
 export const MAX_DELTAS = 4096;
 /** Properties a `transport` object may have: host, port and a few more. */
@@ -71,13 +75,16 @@ export const MAX_TRANSPORT_STRING = 64;
 /** Properties of `sender` (gossipmonger reads only id and transport). */
 export const MAX_SENDER_PROPERTIES = 16;
 /**
- * JSON tokens (each `{`, `[`, `,` and `:` outside strings) a frame may hold,
- * counted on the bytes before JSON.parse: parsing and validating cost grows
- * with tokens, not bytes, so a frame built for cost (a sender with 95,000
- * keys took ~100 ms) is refused for the price of one pass over its bytes. A
- * 4096-entry digest as gossipmonger sends it has about 45,000.
+ * What parsing and validating a frame may cost, counted on its bytes before
+ * JSON.parse. The cost grows with tokens, not bytes, and most with distinct
+ * object keys (each makes JSON.parse build a dictionary entry): a 1 MiB frame
+ * whose sender had 95,000 keys took ~100 ms. Tokens are each `{`, `[`, `,`
+ * and `:` outside strings; properties each `:`. A 2048-entry digest as
+ * gossipmonger builds it has about 22,500 tokens and 10,250 properties. A
+ * frame under 32 KiB cannot reach either budget, so small frames skip the count.
  */
-export const MAX_JSON_TOKENS = 65536;
+export const MAX_JSON_TOKENS = 32768;
+export const MAX_JSON_PROPERTIES = 12288;
 
 const peerId = { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH, not: { enum: RESERVED_NAMES } } as const;
 /** Any JSON, nested at most MAX_VALUE_DEPTH deep (the maxDepth keyword below). */

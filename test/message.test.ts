@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { InvalidMessageError } from '../src/errors';
-import { MAX_VALUE_DEPTH, jsonTokensOver, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
-import { MAX_DIGEST_ENTRIES, MAX_JSON_TOKENS } from '../src/schema';
+import { MAX_VALUE_DEPTH, jsonCostOver, messageSchema, nestsDeeperThan, parseMessage, RESERVED_NAMES } from '../src/message';
+import { MAX_DIGEST_ENTRIES, MAX_JSON_PROPERTIES, MAX_JSON_TOKENS } from '../src/schema';
 import { FrameDecoder, FrameOverflow } from '../src/frame-decoder';
 import { INVALID_MESSAGES, fuzzBytes, prng, sender } from './fixtures';
 
@@ -27,10 +27,16 @@ describe('message', () => {
         return calls;
       }
 
-      it('refuses a frame built for cost (a sender with 95,000 keys) before parsing it', () => {
-        const costly = JSON.stringify({ digest: [], sender: { id: 'a', ...Object.fromEntries(Array.from({ length: 95000 }, (_, i) => [`k${i}`, 0])) } });
-        const calls = parsesDuring(() => expect(() => parse(costly)).to.throw(InvalidMessageError, /tokens/));
+      it('refuses a frame built for cost (a sender with 90,000 keys) before parsing it', () => {
+        const costly = JSON.stringify({ digest: [], sender: { id: 'a', ...Object.fromEntries(Array.from({ length: 90000 }, (_, i) => [`k${i}`, 0])) } });
+        const calls = parsesDuring(() => expect(() => parse(costly)).to.throw(InvalidMessageError, /properties; refused before parsing/));
         expect(calls, 'JSON.parse calls').to.equal(0);
+      });
+
+      it('refuses an object of distinct keys deep in a delta value, past MAX_JSON_PROPERTIES, before parsing it', () => {
+        const value = Object.fromEntries(Array.from({ length: MAX_JSON_PROPERTIES + 1 }, (_, i) => [`key-${i}`, 1]));
+        const frame = Buffer.from(JSON.stringify({ deltas: [['a', 'k', value, 1]], sender }));
+        expect(parsesDuring(() => expect(() => parseMessage(frame)).to.throw(InvalidMessageError, /properties/))).to.equal(0);
       });
 
       it('refuses a frame of many small values, deep in a delta, before parsing it', () => {
@@ -38,25 +44,36 @@ describe('message', () => {
         expect(parsesDuring(() => expect(() => parseMessage(frame)).to.throw(InvalidMessageError, /tokens/))).to.equal(0);
       });
 
-      it(`lets through the largest digest (${MAX_DIGEST_ENTRIES} entries as gossipmonger builds them)`, () => {
-        const digest = Array.from({ length: MAX_DIGEST_ENTRIES }, (_, i) => ({ id: `peer-${i}`, maxVersionSeen: i, transport: { host: `10.0.${i >> 8}.${i & 255}`, port: 9742 } }));
+      it(`lets through the largest digest (${MAX_DIGEST_ENTRIES} entries as gossipmonger builds them), and a 1 MiB string`, () => {
+        const digest = Array.from({ length: MAX_DIGEST_ENTRIES }, (_, i) => ({ id: `6f1c3a2e-8d4b-4c1a-9e2f-${String(i).padStart(12, '0')}`, maxVersionSeen: 1000000 + i, transport: { host: `node-${i}.gossip.example.internal`, port: 9742 } }));
         expect(parse({ digest, sender })).to.have.property('digest').with.length(MAX_DIGEST_ENTRIES);
+        expect(parse({ deltas: [['a', 'k', 'x'.repeat(1024 * 1024 - 100), 1]], sender })).to.have.property('deltas');
       });
 
-      it('counts tokens outside strings only, escapes included', () => {
-        // { : , : [ , = 6
-        expect(jsonTokensOver(Buffer.from('{"a":1,"b":[2,3]}'), 6)).to.equal(false);
-        expect(jsonTokensOver(Buffer.from('{"a":1,"b":[2,3]}'), 5)).to.equal(true);
-        expect(jsonTokensOver(Buffer.from(JSON.stringify({ s: ',:{['.repeat(100) + '\\"' + ',,,' }) ), 2)).to.equal(false);
+      it('counts tokens outside strings only, escapes included, and properties as colons', () => {
+        // { : , : [ , = 6 tokens, 2 properties
+        expect(jsonCostOver(Buffer.from('{"a":1,"b":[2,3]}'), 6, 2)).to.equal(undefined);
+        expect(jsonCostOver(Buffer.from('{"a":1,"b":[2,3]}'), 5, 2)).to.equal('tokens');
+        expect(jsonCostOver(Buffer.from('{"a":1,"b":[2,3]}'), 6, 1)).to.equal('properties');
+        expect(jsonCostOver(Buffer.from(JSON.stringify({ s: ',:{['.repeat(100) + '\\"' + ',,,' })), 2, 1)).to.equal(undefined);
         const text = JSON.stringify({ deltas: [['a', 'k', ',,,,,:::::{{{{[[[['.repeat(10000), 1]], sender });
         expect(parse(text)).to.have.property('deltas');
+      });
+
+      it('never counts a frame under 32 KiB past a budget (the count is skipped there)', () => {
+        const tokens = Buffer.from('[' + '0,'.repeat(16 * 1024 - 2) + '0]');
+        const properties = Buffer.from('{' + Array.from({ length: 6000 }, (_, i) => `"${i % 10}":0`).join(',').slice(0, 32 * 1024 - 2) + '}');
+        expect(tokens.length).to.be.at.most(32 * 1024);
+        expect(jsonCostOver(tokens, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES)).to.equal(undefined);
+        expect(jsonCostOver(properties, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES)).to.equal(undefined);
       });
     });
 
     it('counts tokens the same whether the frame is sparse (the indexOf bound) or dense (the byte loop)', () => {
       // The definition, byte by byte, to compare with.
-      const reference = (bytes: Buffer, max: number): boolean => {
+      const reference = (bytes: Buffer, maxTokens: number, maxProperties: number): 'tokens' | 'properties' | undefined => {
         let tokens = 0;
+        let properties = 0;
         let inString = false;
         for (let i = 0; i < bytes.length; i++) {
           const c = bytes[i]!;
@@ -64,9 +81,12 @@ describe('message', () => {
             if (c === 0x5c) i++;
             else if (c === 0x22) inString = false;
           } else if (c === 0x22) inString = true;
-          else if ((c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) && ++tokens > max) return true;
+          else if (c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) {
+            if (++tokens > maxTokens) return 'tokens';
+            if (c === 0x3a && ++properties > maxProperties) return 'properties';
+          }
         }
-        return false;
+        return undefined;
       };
       const random = prng(Number(process.env.FUZZ_SEED ?? 7));
       const alphabet = Buffer.from('xxxxxxxxxxxxxxxx,:{["\\');
@@ -76,11 +96,12 @@ describe('message', () => {
         const density = random() < 0.5 ? 0.0005 : random() / 2;
         const bytes = Buffer.alloc(256 + Math.floor(random() * 70000), 0x78);
         for (let k = Math.floor(density * bytes.length); k > 0; k--) bytes[Math.floor(random() * bytes.length)] = alphabet[16 + Math.floor(random() * 7)]!;
-        const max = Math.floor(random() * 2 * density * bytes.length) + 1;
-        const expected = reference(bytes, max);
-        if (expected) over++;
-        expect(jsonTokensOver(bytes, max), `case ${n}`).to.equal(expected);
-        expect(jsonTokensOver(new Uint8Array(bytes), max), `case ${n} as Uint8Array`).to.equal(expected);
+        const maxTokens = Math.floor(random() * 2 * density * bytes.length) + 1;
+        const maxProperties = Math.floor(random() * maxTokens / 2) + 1;
+        const expected = reference(bytes, maxTokens, maxProperties);
+        if (expected !== undefined) over++;
+        expect(jsonCostOver(bytes, maxTokens, maxProperties), `case ${n}`).to.equal(expected);
+        expect(jsonCostOver(new Uint8Array(bytes), maxTokens, maxProperties), `case ${n} as Uint8Array`).to.equal(expected);
       }
       expect(over).to.be.within(10, 190);
     });

@@ -1,0 +1,126 @@
+/**
+ * The victim of bench/attacks.ts, in a process of its own:
+ *
+ *   fork('dist/bench/attack-victim.js', [JSON.stringify(setup)])
+ *
+ * Loads the transport from `setup.module` (this build, or an older one with
+ * --before), listens on 127.0.0.1 with its default options (TLS material
+ * added for tls and mtls), optionally under a gossipmonger@0.1.10 peer, and
+ * measures what it spends while it is attacked: peak inbound connections,
+ * memory, event-loop delay, CPU. It also times the legitimate peer's digests,
+ * whose `maxVersionSeen` carries their send time.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadPem } from '../scripts/generate-certs';
+import { Gossipmonger, stopGossip, type Monger } from '../scripts/typed-packages';
+
+export interface VictimSetup {
+  /** Path of the transport module (a built dist/src/index.js). */
+  module: string;
+  mode: 'plain' | 'tls' | 'mtls';
+  /** Run a gossipmonger peer on the transport (poisoning attacks). */
+  gossipmonger: boolean;
+}
+
+export interface VictimReport {
+  type: 'report';
+  /** Legitimate digests delivered, and their delays (ms, sorted). */
+  delays: number[];
+  peakOpen: number;
+  peakRssMiB: number;
+  /** Peak heap + Buffers above the level at the start. */
+  peakLiveMiB: number;
+  eldMaxMs: number;
+  eldP99Ms: number;
+  cpuMs: number;
+  errors: Record<string, number>;
+  refusals: Record<string, number>;
+  /** Peers gossipmonger holds at the end (gossipmonger runs only). */
+  peers: number | undefined;
+  /** Bytes of gossipmonger's own digest at the end: over 1 MiB, it cannot gossip any more. */
+  digestBytes: number | undefined;
+}
+
+interface AnyTransport extends NodeJS.EventEmitter {
+  port: number;
+  listen (callback: () => void): void;
+  close (callback: () => void): void;
+  stats? (): { connections: { open: number }; refusals?: Record<string, number> };
+  server: { getConnections (cb: (error: Error | null, count: number) => void): void } | null;
+}
+
+function tlsOptions (mode: VictimSetup['mode']): Record<string, unknown> | undefined {
+  if (mode === 'plain') return undefined;
+  return { ...loadPem('peer-1'), ca: loadPem('ca').cert, ...(mode === 'mtls' ? { requestCert: true } : {}) };
+}
+
+function main (setup: VictimSetup): void {
+  const TcpTransport = require(setup.module) as new (options: unknown) => AnyTransport;
+  const tls = tlsOptions(setup.mode);
+  const transport = new TcpTransport({ host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) });
+  const errors: Record<string, number> = {};
+  const delays: number[] = [];
+  transport.on('error', (error: { code?: string }) => { errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1; });
+  transport.on('digest', (sender: { id: string }, digest: Array<{ maxVersionSeen: number }>) => {
+    if (sender.id === 'legit') delays.push(Date.now() - digest[0]!.maxVersionSeen);
+  });
+  let monger: Monger | undefined;
+  transport.listen(() => {
+    if (setup.gossipmonger) {
+      monger = new Gossipmonger({ id: 'victim', transport: { host: '127.0.0.1', port: transport.port } }, { transport, GOSSIP_INTERVAL: 500 });
+      monger.on('error', () => {});
+      monger.gossip();
+    }
+    process.send!({ type: 'ready', port: transport.port });
+  });
+
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+  const cpu = process.cpuUsage();
+  const live = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+  const base = live();
+  let peakOpen = 0;
+  let peakRss = 0;
+  let peakLive = 0;
+  const sample = (): void => {
+    const stats = transport.stats?.();
+    if (stats) peakOpen = Math.max(peakOpen, stats.connections.open);
+    else transport.server?.getConnections((_, count) => { peakOpen = Math.max(peakOpen, count); });
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakLive = Math.max(peakLive, m.heapUsed + m.arrayBuffers - base);
+  };
+  const sampler = setInterval(sample, 10);
+
+  process.on('message', (message) => {
+    if (message !== 'stop') return;
+    clearInterval(sampler);
+    sample();
+    eld.disable();
+    const used = process.cpuUsage(cpu);
+    let peers: number | undefined;
+    let digestBytes: number | undefined;
+    if (monger) {
+      stopGossip([monger]);
+      peers = monger.storage.livePeers().length + monger.storage.deadPeers().length;
+      digestBytes = Buffer.byteLength(JSON.stringify(monger.digest(monger.storage.livePeers())));
+    }
+    const report: VictimReport = {
+      type: 'report',
+      delays: delays.sort((a, b) => a - b),
+      peakOpen,
+      peakRssMiB: peakRss / 1048576,
+      peakLiveMiB: peakLive / 1048576,
+      eldMaxMs: eld.max / 1e6,
+      eldP99Ms: eld.percentile(99) / 1e6,
+      cpuMs: (used.user + used.system) / 1000,
+      errors,
+      refusals: transport.stats?.().refusals ?? {},
+      peers,
+      digestBytes
+    };
+    process.send!(report, () => process.exit(0));
+  });
+}
+
+if (require.main === module) main(JSON.parse(process.argv[2]!) as VictimSetup);
