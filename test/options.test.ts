@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { DEFAULTS, nearestName, resolveOptions } from '../src/options';
-import { pem } from './helpers';
+import { TcpTransport, pem } from './helpers';
 
 const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
 
@@ -131,6 +131,12 @@ describe('options', () => {
       it('accepts Node\'s secure-context options by name and passes them on', () => {
         const o = resolveOptions({ tls: { ...tlsBase(), ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 } });
         expect(o.tls!.context).to.include({ ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 });
+      });
+
+      it('checks setSecureContext() option names the same way', () => {
+        const t = new TcpTransport({ port: 0, tls: tlsBase() });
+        expect(() => t.setSecureContext({ crt: 'x' } as never)).to.throw(TypeError, /tlsOptions\.crt is not a secure-context option; did you mean .*tlsOptions\.cert\?/);
+        expect(() => t.setSecureContext({ authorize: 'any' } as never)).to.throw(TypeError, /tlsOptions\.authorize cannot change after construction/);
       });
 
       it('suggests nothing further than a few edits away', () => {

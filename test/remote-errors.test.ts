@@ -23,9 +23,15 @@ describe('errors about a remote', () => {
     await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
-  /** A TCP server that accepts and at once drops every connection (a listener at its cap does this). */
-  async function dropper (): Promise<number> {
-    const server = createServer((socket) => socket.destroy());
+  /**
+   * A TCP server that drops every connection: at once with a reset (a listener
+   * at its cap does this), or with a clean close after reading the first bytes.
+   */
+  async function dropper (how: 'reset' | 'close' = 'reset'): Promise<number> {
+    const server = createServer((socket) => {
+      if (how === 'reset') socket.destroy();
+      else socket.once('data', () => socket.end());
+    });
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
     return (server.address() as { port: number }).port;
@@ -49,8 +55,9 @@ describe('errors about a remote', () => {
     });
   }
 
-  it('gives a connection dropped during the TLS handshake the code ERR_CONNECTION_CLOSED, with the remote', async () => {
-    const port = await dropper();
+  for (const how of ['reset', 'close'] as const) {
+  it(`gives a connection dropped during the TLS handshake (${how}) the code ERR_CONNECTION_CLOSED, with the remote`, async () => {
+    const port = await dropper(how);
     const sender = track(transport('tls'));
     const seen = record(sender);
     sender.digest({ id: 'node-b', transport: { host: HOST, port } }, { id: 'node-a' }, []);
@@ -61,6 +68,7 @@ describe('errors about a remote', () => {
     expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'node-b' });
     expect(error.message).to.match(/does not speak TLS/);
   });
+  }
 
   it('puts the remote on errors of pooled (keepAlive) connections too', async () => {
     const port = await dropper();
