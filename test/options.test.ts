@@ -123,6 +123,16 @@ describe('options', () => {
         expect(() => resolveOptions({ colour: 'blue' })).to.throw(TypeError, /^options\.colour is not an option of TcpTransport$/);
       });
 
+      it('knows every top-level option that has a default (DEFAULTS), by name', () => {
+        // Nested defaults are flattened (keepAliveIdleTimeout, tlsMinVersion, outboundMaxConnections): not top-level names.
+        const top = Object.keys(DEFAULTS).filter((key) => !/^(tls|keepAlive|outbound)[A-Z]/.test(key));
+        expect(top.length).to.be.above(8);
+        for (const key of top) {
+          const value = (DEFAULTS as Record<string, unknown>)[key];
+          expect(() => resolveOptions({ [key]: value }), key).to.not.throw(/is not an option/);
+        }
+      });
+
       it('says why a Node connect/server option is not taken', () => {
         expect(() => resolveOptions({ tls: { ...tlsBase(), SNICallback: () => {} } })).to.throw(TypeError, /options\.tls\.SNICallback is not supported: .*setSecureContext/);
         expect(() => resolveOptions({ tls: { ...tlsBase(), ALPNProtocols: ['x'] } })).to.throw(TypeError, /options\.tls\.ALPNProtocols is not supported: .*options\.cluster/);
