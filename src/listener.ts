@@ -89,6 +89,11 @@ export interface ListenerStats {
 
 interface Connection {
   raw: Socket;
+  /**
+   * The gossipmonger id the remote's certificate speaks for, once a message
+   * has passed `authorize: 'sender-id'` (unverified ids are not recorded).
+   */
+  peerId: string | undefined;
   /** IPv4 address or IPv6 /64 (admission.ts). */
   source: string;
   acceptedAt: number;
@@ -287,7 +292,8 @@ export class Listener {
       info: undefined,
       certificate: undefined,
       plaintext: false,
-      error: undefined
+      error: undefined,
+      peerId: undefined
     };
     this.connections.add(conn);
     if (channels.inboundAccepted.hasSubscribers) channels.inboundAccepted.publish({ remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
@@ -484,6 +490,7 @@ export class Listener {
       return;
     }
     if (conn.plaintext) this.notePlaintextPeer(message.sender.id);
+    else if (tls?.authorize === 'sender-id') conn.peerId = message.sender.id;
     const verdict = this.peers.admit(message);
     if (verdict.dropped > 0) this.notePeersDropped(conn, verdict.dropped);
     if (verdict.message === undefined) return;
@@ -543,7 +550,7 @@ export class Listener {
   /** One error per connection, then close it. */
   private fail (conn: Connection, error: Error): void {
     if (conn.closed) return;
-    const failure = withRemote(error, remoteOf(conn));
+    const failure = withRemote(error, { ...remoteOf(conn), peerId: conn.peerId });
     conn.error = failure;
     this.drop(conn);
     this.ctx.report(failure);
