@@ -368,7 +368,8 @@ export class Listener {
   private onSecure (socket: TLSSocket): void {
     const conn = this.connectionOf(socket);
     if (conn === undefined || conn.closed) {
-      socket.destroy();
+      // A closed one is already being reset by drop().
+      if (conn === undefined) socket.destroy();
       return;
     }
     conn.socket = socket;
@@ -398,8 +399,9 @@ export class Listener {
   private onTlsClientError (error: NodeJS.ErrnoException, socket: TLSSocket): void {
     // With a 'tlsClientError' listener, Node leaves the socket open: close it
     // (ours through fail(), which resets a connection whose handshake did not finish).
+    // A closed one is already being reset by drop(); destroying it here would end it first.
     const conn = this.connectionOf(socket);
-    if (conn === undefined || conn.closed) socket.destroy();
+    if (conn === undefined) socket.destroy();
     if (conn?.closed) return;
     const remote = conn ? remoteOf(conn) : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
     const factory = this.ctx.factory;
