@@ -77,27 +77,31 @@ describe('rotation with a handshake in progress', () => {
   it('never caches a session ticket that arrives after the rotation on a connection made before it', async () => {
     const server = tlsServer({ ...pem('peer-1'), ca: ca() }, (socket) => socket.resume());
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    const sockets: TLSSocket[] = [];
     try {
       const port = (server.address() as { port: number }).port;
       const options = resolveOptions({ tls: { ...pem('peer-2'), ca: ca(), minVersion: 'TLSv1.3' } });
       const factory = new SocketFactory(options.tls, undefined);
-      const socket = factory.connect({ host: HOST, port }) as TLSSocket;
-      socket.on('error', () => {});
-      await next(socket, 'secureConnect');
+      const dialled = async (): Promise<TLSSocket> => {
+        const socket = factory.connect({ host: HOST, port }) as TLSSocket;
+        sockets.push(socket);
+        socket.on('error', () => {});
+        await next(socket, 'secureConnect');
+        return socket;
+      };
+      // TLS 1.3 tickets arrive after the handshake: rotate in between.
+      const before = await dialled();
       factory.rotate({ ...pem('peer-2'), ca: ca() });
-      factory.verified(socket, factory.serverCertificate(socket)!);
-      await next(socket, 'session');
+      factory.verified(before, factory.serverCertificate(before)!);
+      await next(before, 'session');
       await sleep(20);
       expect(factory.cachedSessions).to.equal(0);
       // The same sequence without a rotation does cache it.
-      const fresh = factory.connect({ host: HOST, port }) as TLSSocket;
-      fresh.on('error', () => {});
-      await next(fresh, 'secureConnect');
-      factory.verified(fresh, factory.serverCertificate(fresh)!);
+      const after = await dialled();
+      factory.verified(after, factory.serverCertificate(after)!);
       await until(() => factory.cachedSessions === 1);
-      socket.destroy();
-      fresh.destroy();
     } finally {
+      for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
   });
