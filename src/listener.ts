@@ -368,7 +368,8 @@ export class Listener {
   private onSecure (socket: TLSSocket): void {
     const conn = this.connectionOf(socket);
     if (conn === undefined || conn.closed) {
-      socket.destroy();
+      // A closed one is already being reset by drop().
+      if (conn === undefined) socket.destroy();
       return;
     }
     conn.socket = socket;
@@ -396,9 +397,11 @@ export class Listener {
   }
 
   private onTlsClientError (error: NodeJS.ErrnoException, socket: TLSSocket): void {
-    // With a 'tlsClientError' listener, Node leaves the socket open: close it.
-    socket.destroy();
+    // With a 'tlsClientError' listener, Node leaves the socket open: close it
+    // (ours through fail(), which resets a connection whose handshake did not finish).
+    // A closed one is already being reset by drop(); destroying it here would end it first.
     const conn = this.connectionOf(socket);
+    if (conn === undefined) socket.destroy();
     if (conn?.closed) return;
     const remote = conn ? remoteOf(conn) : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
     const factory = this.ctx.factory;
@@ -515,8 +518,26 @@ export class Listener {
   private drop (conn: Connection): void {
     conn.closed = true;
     this.forget(conn);
-    conn.socket?.destroy();
-    conn.raw.destroy();
+    const { raw, socket } = conn;
+    if (conn.started && conn.frameStarted === 0) {
+      // Between frames: nothing the sender wrote is left unread.
+      socket?.destroy();
+      raw.destroy();
+      return;
+    }
+    // Mid-handshake or mid-frame: reset, not end. The sender must learn that
+    // what it wrote was not taken; an end reads as the normal close of an
+    // exchange. (A resumed TLS 1.3 client writes its frame before the server
+    // has finished the handshake: with a partition outlasting our
+    // handshakeTimeout, an end made it count that frame as delivered.)
+    // Deferred: resetting the TCP handle from inside a TLS callback crashes
+    // Node 20. Nothing is read meanwhile.
+    raw.pause();
+    socket?.pause();
+    setImmediate(() => {
+      if (!raw.destroyed) raw.resetAndDestroy();
+      socket?.destroy();
+    });
   }
 
   /** A frame refused: published on the frame:refused channel, then the connection fails. */
