@@ -8,7 +8,7 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import type { Sender } from './message';
-import type { ResolvedTls } from './options';
+import type { AuthorizeContext, ResolvedTls } from './options';
 
 /** The URI entries of a certificate's subjectAltName, as Node prints it. */
 export function sanUris (certificate: PeerCertificate): string[] {
@@ -45,17 +45,25 @@ export function certificateIdentities (certificate: PeerCertificate): string[] {
 }
 
 /**
- * True when the policy lets `certificate` send as `sender`. A function policy
- * that throws refuses: a bug in the user's policy must fail closed.
+ * True when the policy lets `certificate` speak for `peer`: inbound, the
+ * client certificate for the message's sender; outbound, the server
+ * certificate for the peer we are sending to. A function policy is asked both
+ * ways and told which in `context.direction`. A function that throws refuses:
+ * a bug in the user's policy must fail closed.
  */
-export function isAuthorized (policy: ResolvedTls['authorize'], sender: Sender, certificate: PeerCertificate | undefined): boolean {
+export function isAuthorized (
+  policy: ResolvedTls['authorize'],
+  peer: Sender,
+  certificate: PeerCertificate | undefined,
+  context: AuthorizeContext = { direction: 'inbound' }
+): boolean {
   if (policy === 'any') return true;
   if (policy === 'sender-id') {
-    if (!certificate) return false;
-    return certificateIdentities(certificate).includes(sender.id);
+    if (!certificate || typeof peer.id !== 'string' || peer.id.length === 0) return false;
+    return certificateIdentities(certificate).includes(peer.id);
   }
   try {
-    return policy(sender, certificate) === true;
+    return policy(peer, certificate, context) === true;
   } catch {
     return false;
   }

@@ -1,5 +1,7 @@
 /**
- * keepAlive: one outbound connection per remote `host:port`, many frames on it.
+ * keepAlive: one outbound connection per remote, many frames on it. A remote is
+ * a `host:port`, and under an authorize policy other than 'any' also the peer
+ * id the server must prove: two ids at one address never share a connection.
  *
  * - Frames sent before the connection is accepted wait in a queue, in order.
  * - Queued bytes plus what the socket still buffers are bounded per remote;
@@ -11,10 +13,16 @@
  *   already handed to the socket and not yet flushed are reported lost.
  * - A connection that the TLS server refuses reports how many queued frames
  *   it drops (none was written before acceptance, see dial.ts).
+ * - Remotes are capped (`outbound.maxPooledRemotes`): at the cap the least
+ *   recently used idle one is retired, else the frame is refused.
+ * - A socket let go of (idle, rotation, eviction) is ended and must close
+ *   within `closeTimeout`, else it is destroyed; at most `maxRetiring` wait.
  */
-import { BackpressureError, ConnectionLostError, ProtocolMismatchError, withFrames } from './errors';
+import type { PeerCertificate } from 'node:tls';
+import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, ProtocolMismatchError, withFrames, withRemote } from './errors';
 import { looksLikeTls, plaintextToTls } from './protocol-sniff';
-import { dial } from './dial';
+import { dial, type Dialing } from './dial';
+import type { OutboundGate } from './outbound';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
 /** Frames written per batch before yielding. */
@@ -29,6 +37,14 @@ export interface PoolContext {
   readonly connectTimeout: number;
   readonly idleTimeout: number;
   readonly maxQueuedBytes: number;
+  readonly maxRemotes: number;
+  /** How long a socket we ended may take to close before it is destroyed. */
+  readonly closeTimeout: number;
+  readonly gate: OutboundGate;
+  /** Peer ids are part of a remote's key (an authorize policy checks servers). */
+  readonly keyById: boolean;
+  /** Checks the server of a new connection for `peerId` (see dial.ts). */
+  checkServer (peerId: string | undefined, host: string, port: number, pendingFrames: number, certificate: PeerCertificate | undefined): Error | undefined;
   /** TLS or plaintext for a new connection (plaintext only during a migration). */
   secure (): boolean;
   report (error: Error): void;
@@ -39,9 +55,13 @@ export interface PoolContext {
   accepted (socket: AnySocket): void;
 }
 
-class Remote {
+export class Remote {
   socket: AnySocket | undefined;
   state: 'idle' | 'dialing' | 'open' = 'idle';
+  /** The connection being opened, while `state` is 'dialing' and a socket exists. */
+  private dialing: Dialing | undefined;
+  /** Whether the current socket is TLS (a plaintext one is cut at the migration deadline). */
+  secure = false;
   /** Frames not yet handed to the socket, from `head` on. */
   private frames: Buffer[] = [];
   private head = 0;
@@ -52,13 +72,19 @@ class Remote {
   /** The socket corked in this tick, if any (the connection may change before it is uncorked). */
   private corked: AnySocket | undefined;
   private scheduled = false;
-  private lastUsed = 0;
+  lastUsed = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   closing = false;
   /** The gossipmonger id of the peer last sent to at this address, for errors. */
   peerId: string | undefined;
 
-  constructor (readonly pool: ConnectionPool, readonly host: string, readonly port: number) {}
+  /**
+   * `expectedId`: under an authorize policy, the peer id the server must prove
+   * (part of the remote's key); undefined under 'any'.
+   */
+  constructor (readonly pool: ConnectionPool, readonly key: string, readonly expectedId: string | undefined, readonly host: string, readonly port: number) {
+    this.peerId = expectedId;
+  }
 
   /** Address, port and peer id for errors about this remote. */
   get remote (): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
@@ -141,27 +167,68 @@ class Remote {
   private connect (): void {
     const ctx = this.pool.ctx;
     this.state = 'dialing';
-    ctx.dialing();
-    dial(ctx.factory, {
-      host: this.host,
-      port: this.port,
-      connectTimeout: ctx.connectTimeout,
-      secure: ctx.secure(),
-      persistent: true,
-      pendingFrames: () => this.queued,
-      peerId: this.peerId
-    }, {
-      accepted: (socket) => this.open(socket),
-      failed: (error) => {
-        // Retrying a refused or unreachable remote in a loop would only burn CPU;
-        // gossip tries again on its own schedule.
-        const dropped = this.queued;
-        this.dropQueue();
-        this.state = 'idle';
-        ctx.report(withFrames(error, { framesDropped: dropped }));
-        this.pool.forget(this);
+    const secure = ctx.secure();
+    ctx.gate.open(this.host, this.port, (refused, lease, address) => {
+      if (refused !== undefined) {
+        this.failed(withRemote(refused, { peerId: this.peerId }));
+        return;
       }
+      if (this.state !== 'dialing' || this.queued === 0) {
+        // Closed or emptied while the name was resolving.
+        lease!.release();
+        if (this.state === 'dialing') this.state = 'idle';
+        this.pool.forget(this);
+        return;
+      }
+      ctx.dialing();
+      const dialing = dial(ctx.factory, {
+        host: this.host,
+        port: this.port,
+        ...(address === undefined ? {} : { address }),
+        peerId: this.peerId,
+        ...(this.expectedId === undefined ? {} : { expectedId: this.expectedId }),
+        connectTimeout: ctx.connectTimeout,
+        secure,
+        persistent: true,
+        pendingFrames: () => this.queued,
+        checkServer: (certificate) => ctx.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
+      }, {
+        accepted: (socket) => {
+          this.dialing = undefined;
+          this.secure = secure;
+          this.open(socket);
+        },
+        failed: (error) => {
+          this.dialing = undefined;
+          this.failed(error);
+        },
+        rotated: () => {
+          // Opened with material a rotation replaced: nothing was written, so
+          // the queue simply waits for a connection made with the new material.
+          this.dialing = undefined;
+          this.state = 'idle';
+          if (this.queued > 0 && !this.closing) this.connect();
+          else this.pool.forget(this);
+        }
+      });
+      this.dialing = dialing;
+      dialing.socket.once('close', () => lease!.release());
     });
+  }
+
+  private failed (error: Error): void {
+    // Retrying a refused or unreachable remote in a loop would only burn CPU;
+    // gossip tries again on its own schedule.
+    const dropped = this.queued;
+    this.dropQueue();
+    this.state = 'idle';
+    this.pool.ctx.report(withFrames(error, { framesDropped: dropped }));
+    this.pool.forget(this);
+  }
+
+  /** A rotation: a connection still being opened is abandoned and reopened with the new material. */
+  abandonDial (): void {
+    this.dialing?.abandon();
   }
 
   private open (socket: AnySocket): void {
@@ -258,26 +325,44 @@ class Remote {
   destroy (): void {
     this.dropQueue();
     this.socket?.destroy();
+    this.dialing?.socket.destroy();
   }
 }
 
 export class ConnectionPool {
   private readonly remotes = new Map<string, Remote>();
-  /** Sockets let go of (rotation, idle) that have not closed yet. */
-  private readonly retiring = new Set<AnySocket>();
+  /** Sockets let go of (rotation, idle, eviction) that have not closed yet, with their close timers. */
+  private readonly retiring = new Map<AnySocket, NodeJS.Timeout>();
   private closeCallbacks: Array<() => void> = [];
 
   constructor (readonly ctx: PoolContext) {}
 
-  send (host: string, port: number, frame: Buffer, peerId?: string): void {
-    const key = `${host}:${port}`;
+  send (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
+    const id = this.ctx.keyById ? peerId : undefined;
+    const key = id === undefined ? `${host}:${port}` : `${id}@${host}:${port}`;
     let remote = this.remotes.get(key);
     if (remote === undefined) {
-      remote = new Remote(this, host, port);
+      if (this.remotes.size >= this.ctx.maxRemotes && !this.evictIdle()) {
+        this.ctx.report(withFrames(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
+        return;
+      }
+      remote = new Remote(this, key, id, host, port);
       this.remotes.set(key, remote);
     }
     remote.peerId = peerId;
     remote.send(frame);
+  }
+
+  /** Retires the least recently used open remote with nothing queued; false when there is none. */
+  private evictIdle (): boolean {
+    let victim: Remote | undefined;
+    for (const remote of this.remotes.values()) {
+      if (remote.state !== 'open' || remote.queued > 0 || remote.socket!.writableLength > 0) continue;
+      if (victim === undefined || remote.lastUsed < victim.lastUsed) victim = remote;
+    }
+    if (victim === undefined) return false;
+    victim.detach().end();
+    return true;
   }
 
   /** Open pooled connections (dialing included). */
@@ -286,24 +371,64 @@ export class ConnectionPool {
   }
 
   forget (remote: Remote): void {
-    const key = `${remote.host}:${remote.port}`;
-    if (this.remotes.get(key) === remote) this.remotes.delete(key);
+    if (this.remotes.get(remote.key) === remote) this.remotes.delete(remote.key);
     this.maybeClosed();
   }
 
+  /** Sockets ended and waiting for their remote to close. */
+  get retiringCount (): number {
+    return this.retiring.size;
+  }
+
+  /**
+   * A socket let go of: it has been (or is about to be) ended. A remote that
+   * never closes its side would hold it forever, so it is destroyed after
+   * `closeTimeout`; and at most `maxRemotes` wait at once, the oldest destroyed first.
+   */
   track (socket: AnySocket): void {
-    this.retiring.add(socket);
+    if (this.retiring.has(socket)) return;
+    const ctx = this.ctx;
+    const timer = setTimeout(() => {
+      ctx.report(new CloseTimeoutError(`remote did not close within ${ctx.closeTimeout} ms after we ended the connection; destroyed`, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort }));
+      socket.destroy();
+    }, ctx.closeTimeout);
+    timer.unref();
+    this.retiring.set(socket, timer);
     socket.once('close', () => {
+      clearTimeout(timer);
       this.retiring.delete(socket);
       this.maybeClosed();
     });
+    if (this.retiring.size > ctx.maxRemotes) {
+      const [oldest, oldTimer] = this.retiring.entries().next().value!;
+      clearTimeout(oldTimer);
+      ctx.report(new CloseTimeoutError(`more than ${ctx.maxRemotes} connections waiting to close; the oldest was destroyed`, { remoteAddress: oldest.remoteAddress, remotePort: oldest.remotePort }));
+      oldest.destroy();
+    }
   }
 
-  /** New connections from now on: every open one ends after what it was handed. */
+  /**
+   * A rotation: every open connection ends after what it was handed, and every
+   * one still being opened is abandoned and reopened with the new material.
+   */
   retireAll (): void {
     for (const remote of [...this.remotes.values()]) {
       if (remote.state === 'open') remote.detach().end();
+      else if (remote.state === 'dialing') remote.abandonDial();
     }
+  }
+
+  /** Ends the open connections `predicate` picks (after what they were handed); returns them. */
+  retireWhere (predicate: (socket: AnySocket, remote: Remote) => boolean): AnySocket[] {
+    const retired: AnySocket[] = [];
+    for (const remote of [...this.remotes.values()]) {
+      if (remote.state === 'open' && predicate(remote.socket!, remote)) {
+        const socket = remote.detach();
+        socket.end();
+        retired.push(socket);
+      }
+    }
+    return retired;
   }
 
   /** Flushes queues (bounded by a short timeout), ends every connection, then calls back. */
@@ -311,7 +436,7 @@ export class ConnectionPool {
     this.closeCallbacks.push(callback);
     const timer = setTimeout(() => {
       for (const remote of this.remotes.values()) remote.destroy();
-      for (const socket of this.retiring) socket.destroy();
+      for (const socket of this.retiring.keys()) socket.destroy();
     }, CLOSE_FLUSH_TIMEOUT);
     timer.unref();
     this.closeCallbacks.push(() => clearTimeout(timer));

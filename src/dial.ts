@@ -14,14 +14,12 @@
  * No frame is written before acceptance, so a refusal always knows exactly how
  * many frames were not delivered.
  */
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { channels, debug } from './diagnostics';
 import { ClusterMismatchError, ConnectTimeoutError, ConnectionClosedError, TlsRefusedError, withRemote } from './errors';
-import type { AnySocket, SocketFactory } from './socket-factory';
+import type { AnySocket, ConnectTarget, SocketFactory } from './socket-factory';
 
-export interface DialOptions {
-  host: string;
-  port: number;
+export interface DialOptions extends ConnectTarget {
   connectTimeout: number;
   /** TLS for this connection (false: plaintext during a migration). */
   secure: boolean;
@@ -29,8 +27,21 @@ export interface DialOptions {
   persistent: boolean;
   /** How many frames wait for this connection, for the refusal's count. */
   pendingFrames: () => number;
-  /** The gossipmonger id of the peer being dialled, for errors. */
-  peerId?: string | undefined;
+  /**
+   * Checks the server's certificate (the one a resumed session was made with,
+   * on resumption) before anything is written; an error refuses the connection.
+   */
+  checkServer?: (certificate: PeerCertificate | undefined) => Error | undefined;
+}
+
+/** A connection being opened. */
+export interface Dialing {
+  readonly socket: AnySocket;
+  /**
+   * The material it was opened with has been replaced: if not yet accepted,
+   * destroy it and call `handlers.rotated` (the caller dials again).
+   */
+  abandon (): void;
 }
 
 export interface DialHandlers {
@@ -44,11 +55,14 @@ export interface DialHandlers {
    * socket is already destroyed.
    */
   failed (error: Error): void;
+  /** A rotation replaced the material before the remote accepted; nothing was written. */
+  rotated (): void;
 }
 
-export function dial (factory: SocketFactory, options: DialOptions, handlers: DialHandlers): AnySocket {
+export function dial (factory: SocketFactory, options: DialOptions, handlers: DialHandlers): Dialing {
   const { host, port } = options;
-  const socket = factory.connect(host, port, options.secure, options.persistent);
+  const socket = factory.connect(options, options.secure, options.persistent);
+  const generation = factory.generationOf(socket);
   const remote = { remoteAddress: host, remotePort: port, peerId: options.peerId };
   const tlsDial = factory.secure && options.secure;
   let settled = false;
@@ -79,8 +93,21 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     handlers.failed(error);
   }
 
+  function abandon (): void {
+    if (settled) return;
+    settled = true;
+    cleanup();
+    socket.destroy();
+    debug('dial %s:%d abandoned: the secure context was rotated during its handshake', host, port);
+    handlers.rotated();
+  }
+
   function accept (): void {
     if (settled) return;
+    if (generation !== factory.generation) {
+      abandon();
+      return;
+    }
     settled = true;
     cleanup();
     if (channels.outboundOpened.hasSubscribers) {
@@ -145,12 +172,21 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
         fail(new ClusterMismatchError(expected, tlsSocket.alpnProtocol ?? false, remote));
         return;
       }
+      // Who answered, checked before anything is written; only then may its
+      // session tickets be cached.
+      const certificate = factory.serverCertificate(tlsSocket);
+      const refusal = options.checkServer?.(certificate);
+      if (refusal !== undefined) {
+        fail(refusal);
+        return;
+      }
+      if (certificate !== undefined) factory.verified(tlsSocket, certificate);
       socket.on('end', onClose);
       if (tlsSocket.getProtocol() !== 'TLSv1.3' || tlsSocket.isSessionReused()) accept();
       else tlsSocket.once('session', onSession);
     });
   }
-  return socket;
+  return { socket, abandon };
 }
 
 function isReset (error: Error): boolean {

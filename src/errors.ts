@@ -18,7 +18,12 @@ export const ERROR_CODES = {
   ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
   ERR_CONNECTION_LOST: 'a keepAlive connection broke after frames were handed to it; those may be lost',
   ERR_CLUSTER_MISMATCH: 'the remote belongs to another cluster (TLS ALPN did not match options.cluster)',
-  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext',
+  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext, or was open when tls.plaintext.until passed',
+  ERR_PEER_UNTRUSTED: 'after setSecureContext(), a live connection\'s certificate no longer verifies (new CA, CRL or authorize policy); it was closed',
+  ERR_DESTINATION_REFUSED: 'an outbound destination is outside outbound.allow (or its host name did not resolve); no socket was opened',
+  ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
+  ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
+  ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
   ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
   ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
   ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
@@ -81,7 +86,7 @@ export class TransportError extends Error {
   readonly code: ErrorCode;
   remoteAddress?: string;
   remotePort?: number;
-  /** The gossipmonger id of the peer, when the transport knows it (outbound sends). */
+  /** The gossipmonger id of the peer, when the transport knows it (outbound sends; inbound under 'sender-id'). */
   peerId?: string;
 
   constructor (code: ErrorCode, message?: string, options: TransportErrorOptions = {}) {
@@ -116,12 +121,32 @@ export class InvalidMessageError extends TransportError {
   }
 }
 
+export interface PeerUnauthorizedOptions extends TransportErrorOptions {
+  /** Outbound: the server we dialled does not prove the id of the peer we were sending to. */
+  outbound?: boolean;
+  /** Outbound: frames that were waiting for the connection and were not sent. */
+  framesDropped?: number;
+}
+
 export class PeerUnauthorizedError extends TransportError {
-  /** The sender id the message claimed. */
+  /**
+   * Inbound: the sender id the message claimed. Outbound: the id of the peer
+   * we were sending to, which the server's certificate did not prove.
+   */
   readonly senderId: string;
-  constructor (senderId: string, options?: TransportErrorOptions) {
-    super('ERR_PEER_UNAUTHORIZED', `certificate does not authorize sender ${JSON.stringify(senderId)}`, options);
+  /** Outbound only: the id the server's certificate had to name (same as senderId). */
+  readonly expectedId?: string;
+  /** Outbound only: frames not sent (nothing is written before the check). */
+  readonly framesDropped?: number;
+  constructor (senderId: string, options: PeerUnauthorizedOptions = {}) {
+    super('ERR_PEER_UNAUTHORIZED', options.outbound === true
+      ? `server certificate does not name peer ${JSON.stringify(senderId)}; ${options.framesDropped ?? 0} frame(s) not sent`
+      : `certificate does not authorize sender ${JSON.stringify(senderId)}`, options);
     this.senderId = senderId;
+    if (options.outbound === true) {
+      this.expectedId = senderId;
+      this.framesDropped = options.framesDropped ?? 0;
+    }
   }
 }
 
@@ -196,6 +221,56 @@ export class ClusterMismatchError extends TransportError {
 export class PlaintextRefusedError extends TransportError {
   constructor (options?: TransportErrorOptions) {
     super('ERR_PLAINTEXT_REFUSED', undefined, options);
+  }
+}
+
+export class PeerUntrustedError extends TransportError {
+  /** Why the certificate no longer verifies: an OpenSSL-style code or 'authorize'. */
+  readonly reason: string;
+  /** The certificate's subject CN, when it has one. */
+  readonly subject: string | undefined;
+  constructor (reason: string, subject: string | undefined, options?: TransportErrorOptions) {
+    super('ERR_PEER_UNTRUSTED', `certificate${subject === undefined ? '' : ` of ${JSON.stringify(subject)}`} no longer verifies after a rotation (${reason}); connection closed`, options);
+    this.reason = reason;
+    this.subject = subject;
+  }
+}
+
+export class DestinationRefusedError extends TransportError {
+  /** The host as given (a name or an address). */
+  readonly host: string;
+  /** The address the name resolved to and that the allow-list refused, if it resolved. */
+  readonly address: string | undefined;
+  constructor (host: string, address: string | undefined, options?: TransportErrorOptions & { reason?: string }) {
+    super('ERR_DESTINATION_REFUSED', options?.reason ?? `outbound destination ${host}${address !== undefined && address !== host ? ` (${address})` : ''} is not in outbound.allow; not sent`, options);
+    this.host = host;
+    this.address = address;
+  }
+}
+
+export class OutboundLimitError extends TransportError {
+  /** Which cap: 'maxInFlight', 'maxPerDestination' or 'maxRemotes'. */
+  readonly limit: string;
+  readonly max: number;
+  constructor (limit: string, max: number, options?: TransportErrorOptions) {
+    super('ERR_OUTBOUND_LIMIT', `outbound.${limit} (${max}) reached; frame not sent`, options);
+    this.limit = limit;
+    this.max = max;
+  }
+}
+
+export class CloseTimeoutError extends TransportError {
+  constructor (message: string, options?: TransportErrorOptions) {
+    super('ERR_CLOSE_TIMEOUT', message, options);
+  }
+}
+
+export class CertReloadError extends TransportError {
+  /** Which check failed: 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', 'crl'. */
+  readonly reason: string;
+  constructor (reason: string, message: string, options?: TransportErrorOptions) {
+    super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
+    this.reason = reason;
   }
 }
 

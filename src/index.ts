@@ -30,6 +30,11 @@ namespace TcpTransport {
   export import ConnectionLostError = errors.ConnectionLostError;
   export import ClusterMismatchError = errors.ClusterMismatchError;
   export import PlaintextRefusedError = errors.PlaintextRefusedError;
+  export import PeerUntrustedError = errors.PeerUntrustedError;
+  export import DestinationRefusedError = errors.DestinationRefusedError;
+  export import OutboundLimitError = errors.OutboundLimitError;
+  export import CloseTimeoutError = errors.CloseTimeoutError;
+  export import CertReloadError = errors.CertReloadError;
   export import FrameTimeoutError = errors.FrameTimeoutError;
   export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
   export import PeerLimitError = errors.PeerLimitError;
@@ -46,6 +51,10 @@ namespace TcpTransport {
   export type KeepAliveOptions = options.KeepAliveOptions;
   export type PlaintextMigration = options.PlaintextMigration;
   export type AuthorizeFunction = options.AuthorizeFunction;
+  export type AuthorizeContext = options.AuthorizeContext;
+  export type OutboundOptions = options.OutboundOptions;
+  export type LookupFunction = options.LookupFunction;
+  export type NetworkList = options.NetworkList;
   export type EventInfo = transport.EventInfo;
   export type TransportEvents = transport.TransportEvents;
   export type TransportStats = transport.TransportStats;

@@ -3,11 +3,65 @@
  * A wrong option is a programmer's mistake: it throws at construction and
  * names the option. The caller's object is never mutated.
  */
+import type { LookupAddress, LookupAllOptions } from 'node:dns';
+import type { BlockList } from 'node:net';
 import type { PeerCertificate, SecureContextOptions } from 'node:tls';
 import type { Sender } from './message';
+import { allowList, type AllowList } from './socket-factory';
 
-/** Decides whether a certificate may speak for a sender; see `tls.authorize`. */
-export type AuthorizeFunction = (sender: Sender, certificate: PeerCertificate | undefined) => boolean;
+/** Which way a function `tls.authorize` policy is being asked about. */
+export interface AuthorizeContext {
+  /**
+   * `'inbound'`: may this client certificate send as `peer` (the message's sender)?
+   * `'outbound'`: may this server certificate receive for `peer` (the remote peer
+   * we are sending to)? Asked once per connection, before anything is written.
+   */
+  direction: 'inbound' | 'outbound';
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+}
+
+/**
+ * Decides whether a certificate may speak for a peer; see `tls.authorize`.
+ * Asked inbound for every message and outbound for every connection.
+ */
+export type AuthorizeFunction = (peer: Sender, certificate: PeerCertificate | undefined, context: AuthorizeContext) => boolean;
+
+/** `dns.lookup` with `{ all: true }`, or a replacement with the same shape. */
+export type LookupFunction = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void
+) => void;
+
+/** Networks as CIDR strings (`'10.0.0.0/8'`, `'fd00::/8'`, a bare address) or a `net.BlockList` of allowed networks. */
+export type NetworkList = string | string[] | BlockList;
+
+export interface OutboundOptions {
+  /**
+   * Networks outbound connections may go to. A host name is resolved first
+   * (with `lookup`) and the socket is opened to the address that was checked,
+   * so DNS cannot change it in between. A refused destination opens no socket.
+   * @default undefined (anywhere)
+   */
+  allow?: NetworkList;
+  /** Resolves host names for `allow`. @default dns.lookup */
+  lookup?: LookupFunction;
+  /**
+   * Outbound sockets open or opening at once (per message and pooled). Past it
+   * a frame is refused with ERR_OUTBOUND_LIMIT.
+   * @default 512
+   */
+  maxConnections?: number;
+  /** Outbound sockets open or opening at once to one destination address and port. @default 64 */
+  maxPerDestination?: number;
+  /**
+   * keepAlive remotes held at once; at the cap the least recently used idle one
+   * is closed, or the frame is refused when none is idle.
+   * @default 256
+   */
+  maxPooledRemotes?: number;
+}
 
 export interface TlsOptions extends SecureContextOptions {
   /**
@@ -164,6 +218,14 @@ export interface TransportOptions {
    * @default undefined (no ALPN)
    */
   cluster?: string;
+  /**
+   * Networks inbound connections may come from; others are closed on accept,
+   * before any byte is read or any handshake starts.
+   * @default undefined (anywhere)
+   */
+  allowFrom?: NetworkList;
+  /** Where outbound connections may go, and how many may be open. */
+  outbound?: OutboundOptions;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -187,7 +249,10 @@ export const DEFAULTS = Object.freeze({
   tlsRequestCert: false,
   tlsRejectUnauthorized: true,
   tlsAuthorize: 'any' as const,
-  tlsSessionCache: 256
+  tlsSessionCache: 256,
+  outboundMaxConnections: 512,
+  outboundMaxPerDestination: 64,
+  outboundMaxPooledRemotes: 256
 });
 
 /** Options after validation and defaults. */
@@ -206,6 +271,14 @@ export interface ResolvedOptions {
   connectionsPerSecondPerSource: number;
   maxPeers: number;
   cluster: string | undefined;
+  allowFrom: AllowList | undefined;
+  outbound: {
+    allow: AllowList | undefined;
+    lookup: LookupFunction | undefined;
+    maxConnections: number;
+    maxPerDestination: number;
+    maxPooledRemotes: number;
+  };
 }
 
 export interface ResolvedTls {
@@ -228,7 +301,7 @@ export interface ResolvedTls {
 const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
   host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
   handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
-  connectionsPerSecondPerSource: true, maxPeers: true, cluster: true
+  connectionsPerSecondPerSource: true, maxPeers: true, cluster: true, allowFrom: true, outbound: true
 };
 
 /**
@@ -252,6 +325,7 @@ const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCall
 };
 
 const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true };
 const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
 
 /** Keys of TlsOptions that are ours, not secure-context material. */
@@ -259,6 +333,7 @@ export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(TLS_OWN_NAM
 const SECURE_CONTEXT_KEYS: ReadonlySet<string> = new Set(Object.keys(SECURE_CONTEXT_NAMES));
 const TLS_KEYS: ReadonlySet<string> = new Set([...TLS_OWN_KEYS, ...SECURE_CONTEXT_KEYS]);
 const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
+const OUTBOUND_KEYS: ReadonlySet<string> = new Set(Object.keys(OUTBOUND_NAMES));
 const TOP_KEYS: ReadonlySet<string> = new Set(Object.keys(TOP_OPTION_NAMES));
 
 /** Node tls.connect/createServer options the transport sets itself or does not support, with why. */
@@ -458,6 +533,22 @@ function resolveKeepAlive (value: unknown, tls: boolean): ResolvedOptions['keepA
   };
 }
 
+function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
+  if (value === undefined) value = {};
+  if (!isPlainObject(value)) throw new TypeError(`options.outbound must be an object; got ${describe(value)}`);
+  checkNames('options.outbound', value, OUTBOUND_KEYS, 'an option');
+  if (value.lookup !== undefined && typeof value.lookup !== 'function') {
+    throw new TypeError(`options.outbound.lookup must be a function like dns.lookup; got ${describe(value.lookup)}`);
+  }
+  return {
+    allow: allowList('options.outbound.allow', value.allow),
+    lookup: value.lookup as LookupFunction | undefined,
+    maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
+    maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
+    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes)
+  };
+}
+
 /** Validates `options` and fills in defaults. Throws TypeError/RangeError naming the option. */
 export function resolveOptions (options: unknown): ResolvedOptions {
   if (options === undefined || options === null) options = {};
@@ -483,6 +574,8 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
     connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),
     maxPeers: positiveInteger('maxPeers', options.maxPeers, DEFAULTS.maxPeers, true),
-    cluster: cluster as string | undefined
+    cluster: cluster as string | undefined,
+    allowFrom: allowList('options.allowFrom', options.allowFrom),
+    outbound: resolveOutbound(options.outbound)
   };
 }

@@ -15,6 +15,7 @@
  */
 import { channels, debug } from './diagnostics';
 import { ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from './errors';
+import type { Lease } from './outbound';
 import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import type { AnySocket, SocketFactory } from './socket-factory';
 
@@ -38,6 +39,8 @@ interface Pending {
   /** The kernel took the whole frame. */
   flushed: boolean;
   failure: Error | undefined;
+  /** The outbound slots this connection holds until it closes. */
+  readonly lease: Lease;
 }
 
 const kPending = Symbol('gossipmonger-tls-transport:send-once');
@@ -49,11 +52,14 @@ export class SendOnce {
 
   constructor (readonly ctx: SendOnceContext) {}
 
-  /** `frame` is the whole line, terminator included; `bytes` its UTF-8 length. */
-  send (host: string, port: number, peerId: string | undefined, frame: string, bytes: number): void {
+  /**
+   * `frame` is the whole line, terminator included; `bytes` its UTF-8 length.
+   * `address`: where the socket goes when the name was resolved and checked.
+   */
+  send (host: string, port: number, peerId: string | undefined, frame: string, bytes: number, address: string | undefined, lease: Lease): void {
     this.ctx.dialing();
-    const socket = this.ctx.factory.connect(host, port, false, false) as SendSocket;
-    socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined };
+    const socket = this.ctx.factory.connect(address === undefined ? { host, port } : { host, port, address }, false, false) as SendSocket;
+    socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined, lease };
     socket.setTimeout(this.ctx.connectTimeout);
     socket.on('timeout', onTimeout);
     socket.on('error', onError);
@@ -117,5 +123,6 @@ function fail (pending: Pending, error: Error): void {
 function onClose (this: SendSocket): void {
   const pending = this[kPending];
   pending.sender.open.delete(this);
+  pending.lease.release();
   if (pending.connected && channels.outboundClosed.hasSubscribers) channels.outboundClosed.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, error: pending.failure });
 }

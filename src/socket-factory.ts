@@ -9,9 +9,10 @@
  * connections still in their handshake and look at the first byte before
  * deciding that a connection is TLS (plaintext migration).
  */
-import { isIP, Server, Socket, connect as netConnect, createServer as netCreateServer } from 'node:net';
-import type { SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
+import { BlockList, isIP, Server, Socket, connect as netConnect, createServer as netCreateServer } from 'node:net';
+import type { PeerCertificate, SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { ResolvedTls } from './options';
+import { trustStore, type TrustStore } from './trust';
 
 type TlsModule = typeof import('node:tls');
 let tlsModule: TlsModule | undefined;
@@ -26,10 +27,97 @@ function loadTls (): TlsModule {
 
 export type AnySocket = Socket | TLSSocket;
 
+/**
+ * A cached client session: the ticket, and the certificate it was verified
+ * with. On a resumed TLS 1.3 session Node's `getPeerCertificate()` has no
+ * subject (measured on Node 20), so the identity the session proves is the one
+ * checked when it was first established, kept here with it.
+ */
+export interface CachedSession {
+  ticket: Buffer;
+  certificate: PeerCertificate;
+  generation: number;
+}
+
+/** What the factory knows about one outbound TLS socket. */
+interface OutboundTag {
+  key: string;
+  generation: number;
+  /** The session this connection offered, if any. */
+  offered: CachedSession | undefined;
+  /** Set once the transport has checked the server (identity included). */
+  verified: PeerCertificate | undefined;
+  /** A ticket that arrived before the check: kept only if the check passes. */
+  pending: Buffer | undefined;
+}
+
+/** Where to connect and who must answer. */
+export interface ConnectTarget {
+  /** The host as the peer advertised it: the name checked against the certificate. */
+  host: string;
+  port: number;
+  /** The address to open the socket to (resolved and checked); the host when unset. */
+  address?: string;
+  /** The gossipmonger id of the peer being sent to, for errors. */
+  peerId?: string | undefined;
+  /** The peer id the server must prove (authorize policy other than 'any'): part of the session cache key. */
+  expectedId?: string;
+}
+
 /** Where `tls.Server` reports a failed inbound handshake. */
 export interface TlsServerCallbacks {
   secure (socket: TLSSocket): void;
   clientError (error: NodeJS.ErrnoException, socket: TLSSocket): void;
+}
+
+/** Networks an address must belong to: `allowFrom`, `outbound.allow`. */
+export interface AllowList {
+  allows (address: string): boolean;
+}
+
+function isBlockList (value: unknown): value is BlockList {
+  return value instanceof BlockList || (typeof value === 'object' && value !== null && typeof (value as BlockList).check === 'function');
+}
+
+/**
+ * An allow-list from CIDR strings (`'10.0.0.0/8'`, `'::1'`, a bare address is
+ * one host) or a `net.BlockList` whose rules are the allowed networks.
+ * Throws a TypeError naming `name` for anything else.
+ */
+export function allowList (name: string, value: unknown): AllowList | undefined {
+  if (value === undefined) return undefined;
+  let list: BlockList;
+  if (isBlockList(value)) {
+    list = value;
+  } else {
+    const entries = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(entries)) throw new TypeError(`${name} must be a CIDR string, an array of them, or a net.BlockList`);
+    list = new BlockList();
+    for (const entry of entries) {
+      const match = typeof entry === 'string' ? /^([^/]+)(?:\/(\d{1,3}))?$/.exec(entry.trim()) : null;
+      const family = match === null ? 0 : isIP(match[1]!);
+      const bits = family === 4 ? 32 : 128;
+      const prefix = match?.[2] === undefined ? bits : Number(match[2]);
+      if (match === null || family === 0 || prefix > bits) {
+        throw new TypeError(`${name} entries must be CIDR strings such as '10.0.0.0/8' or '::1/128'; got ${JSON.stringify(entry)}`);
+      }
+      list.addSubnet(match[1]!, prefix, family === 4 ? 'ipv4' : 'ipv6');
+    }
+  }
+  return {
+    allows (address: string): boolean {
+      // A dual-stack server reports IPv4 peers as ::ffff:a.b.c.d; check them as IPv4.
+      const plain = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+      const family = isIP(plain);
+      if (family === 0) return false;
+      return list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+    }
+  };
+}
+
+/** True for an IP literal (no resolution needed). */
+export function isAddress (host: string): boolean {
+  return isIP(host) !== 0;
 }
 
 /** The ALPN name that carries a cluster name. */
@@ -41,8 +129,15 @@ export class SocketFactory {
   readonly tls: ResolvedTls | undefined;
   private clientContext: SecureContext | undefined;
   private tlsServer: TlsServer | undefined;
-  private readonly sessions = new Map<string, Buffer>();
+  private readonly sessions = new Map<string, CachedSession>();
+  private readonly outbound = new WeakMap<AnySocket, OutboundTag>();
   private readonly alpn: string[] | undefined;
+  private store: TrustStore | undefined;
+  /**
+   * Bumped by every rotation. Sockets and cached sessions carry the generation
+   * they were made with, so nothing made with older material is reused.
+   */
+  generation = 0;
 
   constructor (tls: ResolvedTls | undefined, cluster: string | undefined) {
     this.tls = tls;
@@ -50,6 +145,12 @@ export class SocketFactory {
     // Built once and shared: building a context per connection costs about
     // 30% of a handshake (measured on Node 20 with OpenSSL 3).
     if (tls) this.clientContext = loadTls().createSecureContext(tls.context);
+  }
+
+  /** The current CA and CRL, parsed on first use (only re-checks after a rotation need them). */
+  get trust (): TrustStore {
+    this.store ??= trustStore(this.tls!.context.ca, this.tls!.context.crl, loadTls().rootCertificates);
+    return this.store;
   }
 
   get secure (): boolean {
@@ -115,41 +216,91 @@ export class SocketFactory {
    * Opens a client connection. In TLS mode the remote is verified against
    * `ca` and must be named by `host` (DNS or IP SAN); `servername` (SNI) is
    * only set for non-IP hosts, so Node matches an IP literal against IP SANs.
+   * When `address` is given the socket goes there, and the certificate is
+   * still checked against `host`.
    */
-  connect (host: string, port: number, secure: boolean = this.secure, persistent = false): AnySocket {
+  connect (target: ConnectTarget, secure: boolean = this.secure, persistent = false): AnySocket {
+    const { host, port } = target;
+    const address = target.address ?? host;
     const tls = this.tls;
     if (!tls || !secure) {
       // One write then end needs no TCP_NODELAY (one setsockopt less per message);
       // a pooled connection writes frame after frame and does.
-      return netConnect({ host, port, noDelay: persistent });
+      return netConnect({ host: address, port, noDelay: persistent });
     }
-    const key = `${host}:${port}`;
-    const session = this.sessions.get(key);
-    // TLS session tickets are kept per remote `host:port`, least recently used dropped first.
+    // Sessions are kept per peer id and remote host:port, least recently used
+    // dropped first, and only from the current generation.
+    const key = `${target.expectedId ?? ''}@${host}:${port}`;
+    let session = this.sessions.get(key);
+    if (session !== undefined && session.generation !== this.generation) {
+      this.sessions.delete(key);
+      session = undefined;
+    }
     const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
     const { connect: tlsConnect, checkServerIdentity: defaultCheckServerIdentity } = loadTls();
+    const check = tls.checkServerIdentity ?? defaultCheckServerIdentity;
     const socket = tlsConnect({
-      host,
+      host: address,
       port,
       secureContext: this.clientContext!,
       rejectUnauthorized: tls.rejectUnauthorized,
-      checkServerIdentity: tls.checkServerIdentity ?? defaultCheckServerIdentity,
+      // The name checked is the advertised host (or servername), never the
+      // address the socket was opened to after resolving it.
+      checkServerIdentity: address === host ? check : (_name, cert) => check(servername ?? host, cert),
       ...(servername === undefined ? {} : { servername }),
-      ...(session === undefined ? {} : { session }),
+      ...(session === undefined ? {} : { session: session.ticket }),
       ...(this.alpn ? { ALPNProtocols: this.alpn } : {})
     });
     // tls.connect ignores the noDelay option (unlike net.connect); small frames must not wait for Nagle.
     socket.setNoDelay(true);
-    socket.on('session', (ticket: Buffer) => this.rememberSession(key, ticket));
+    const tag: OutboundTag = { key, generation: this.generation, offered: session, verified: undefined, pending: undefined };
+    this.outbound.set(socket, tag);
+    socket.on('session', (ticket: Buffer) => {
+      if (tag.verified === undefined) tag.pending = ticket;
+      else this.rememberSession(tag, ticket);
+    });
     return socket;
   }
 
-  private rememberSession (key: string, ticket: Buffer): void {
-    this.sessions.delete(key);
-    this.sessions.set(key, ticket);
+  /** The generation an outbound socket was made with (the current one for plain sockets). */
+  generationOf (socket: AnySocket): number {
+    return this.outbound.get(socket)?.generation ?? this.generation;
+  }
+
+  /**
+   * The server certificate an outbound TLS socket proves: the one it presented,
+   * or, on a resumed session, the one checked when the session was made.
+   */
+  serverCertificate (socket: TLSSocket): PeerCertificate | undefined {
+    const tag = this.outbound.get(socket);
+    if (socket.isSessionReused() && tag?.offered !== undefined) return tag.offered.certificate;
+    const cert = socket.getPeerCertificate(true);
+    return cert !== null && typeof cert === 'object' && cert.subject !== undefined ? cert : undefined;
+  }
+
+  /** The transport has checked this server: its tickets may now be cached. */
+  verified (socket: TLSSocket, certificate: PeerCertificate): void {
+    const tag = this.outbound.get(socket);
+    if (tag === undefined) return;
+    tag.verified = certificate;
+    if (tag.pending !== undefined) this.rememberSession(tag, tag.pending);
+    tag.pending = undefined;
+  }
+
+  private rememberSession (tag: OutboundTag, ticket: Buffer): void {
+    // A ticket from a connection made before the last rotation is never cached:
+    // it would resume, unverified, a session the old material accepted.
+    if (tag.generation !== this.generation || tag.verified === undefined) return;
+    this.sessions.delete(tag.key);
+    this.sessions.set(tag.key, { ticket, certificate: tag.verified, generation: tag.generation });
     if (this.sessions.size > this.tls!.sessionCache) {
       this.sessions.delete(this.sessions.keys().next().value!);
     }
+  }
+
+  /** Sessions cached now (for tests and stats). */
+  get cachedSessions (): number {
+    return this.sessions.size;
   }
 
   /**
@@ -162,8 +313,11 @@ export class SocketFactory {
     const tls = this.tls!;
     const merged: SecureContextOptions = { ...tls.context, ...context };
     const clientContext = loadTls().createSecureContext(merged);
+    const store = trustStore(merged.ca, merged.crl, loadTls().rootCertificates);
     tls.context = merged;
     this.clientContext = clientContext;
+    this.store = store;
+    this.generation++;
     this.sessions.clear();
     if (this.tlsServer) {
       this.tlsServer.setSecureContext(merged);

@@ -8,18 +8,21 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
+import { isAuthorized } from './authorize';
 import { ConnectionPool } from './connection-pool';
-import { dial } from './dial';
+import { dial, type Dialing } from './dial';
 import {
   ConnectTimeoutError,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
+  PeerUnauthorizedError,
   TransportClosedError,
   withFrames,
   withRemote
 } from './errors';
+import { OutboundGate } from './outbound';
 import { Listener, type EventInfo } from './listener';
 import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
@@ -51,6 +54,10 @@ export interface TransportStats {
     outbound: number;
     /** Outbound TLS connections that resumed a cached session. */
     resumed: number;
+    /** Outbound sockets open or opening now (per message and pooled, name resolutions included). */
+    outboundOpen: number;
+    /** Pooled sockets we ended that wait for their remote to close (bounded; destroyed after connectTimeout). */
+    retiring: number;
   };
   /** Frames delivered as events (in) and handed to a socket (out). */
   frames: { in: number; out: number };
@@ -67,8 +74,10 @@ export interface TransportStats {
 }
 
 interface ListenOptions {
+  /** Bind address; `''` means the transport's host, as in 0.1.6. */
   host?: string;
-  port?: number;
+  /** Bind port; a decimal string is accepted, as in the constructor. */
+  port?: number | string;
 }
 
 /**
@@ -102,6 +111,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #listener: Listener;
   /** TLS per-message connections not closed yet. */
   readonly #outbound = new Set<AnySocket>();
+  /** TLS per-message connections not yet accepted (a rotation abandons them). */
+  readonly #dialing = new Set<Dialing>();
+  readonly #gate: OutboundGate;
   /** Plaintext per-message connections. */
   readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
@@ -130,6 +142,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster);
+    this.#gate = new OutboundGate(this.#options.outbound);
     this.#listener = new Listener({
       options: this.#options,
       factory: this.#factory,
@@ -151,6 +164,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         connectTimeout: this.#options.connectTimeout,
         idleTimeout: keepAlive.idleTimeout,
         maxQueuedBytes: keepAlive.maxQueuedBytes,
+        maxRemotes: this.#options.outbound.maxPooledRemotes,
+        closeTimeout: this.#options.connectTimeout,
+        gate: this.#gate,
+        keyById: this.#keyById,
+        checkServer: (peerId, host, port, pending, certificate) => this.#checkServer(peerId, host, port, pending, certificate),
         secure: () => this.#sendSecure(),
         report: (error) => this.#report(error),
         countOut: (bytes) => this.#countOut(bytes),
@@ -271,6 +289,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       else this.#count('ERR_TRANSPORT_CLOSED');
       return;
     }
+    if ((peerId === undefined || peerId.length === 0) && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
+      // Under 'sender-id' the server must prove the id we send to; with no id
+      // there is nothing it could prove, so nothing is sent.
+      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, ...remote }));
+      return;
+    }
     let line: string | undefined;
     if (typeof payload === 'string') {
       // A string is sent as it is, so it must be one line; JSON.stringify never emits a raw newline.
@@ -297,12 +321,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
     if (!secure) {
-      if (this.#pool && !this.#factory.secure) this.#pool.send(host, port, encode(line, size), peerId);
-      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2);
+      if (this.#pool && !this.#factory.secure) this.#pool.send(peerId, host, port, encode(line, size));
+      else this.#sendPlainOnce(peerId, host, port, line, size);
     } else if (this.#pool) {
-      this.#pool.send(host, port, encode(line, size), peerId);
+      this.#pool.send(peerId, host, port, encode(line, size));
     } else {
-      this.#sendOnce(host, port, encode(line, size), peerId);
+      this.#sendOnce(peerId, host, port, encode(line, size));
     }
   }
 
@@ -318,6 +342,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
     this.#factory.rotate(tlsOptions);
     this.#pool?.retireAll();
+    for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
   /** A snapshot of the counters; see TransportStats. */
@@ -325,7 +350,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const s = this.#stats;
     const l = this.#listener.stats;
     return {
-      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed },
+      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
       errors: { ...s.errors },
@@ -353,18 +378,66 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return !tls.plaintext.send || this.#pastDeadline();
   }
 
+  /** Under an authorize policy, outbound connections and sessions belong to one peer id. */
+  get #keyById (): boolean {
+    return this.#options.tls !== undefined && this.#options.tls.authorize !== 'any';
+  }
+
   #pastDeadline (): boolean {
     const until = this.#options.tls?.plaintext.until;
     return until !== undefined && Date.now() >= until;
   }
 
+  /**
+   * Outbound identity check, before anything is written: under 'sender-id'
+   * the server's certificate must name the peer id we are sending to; a
+   * function policy is asked with `direction: 'outbound'`.
+   */
+  #checkServer (peerId: string | undefined, host: string, port: number, pending: number, certificate: PeerCertificate | undefined): Error | undefined {
+    const policy = this.#options.tls!.authorize;
+    if (policy === 'any') return undefined;
+    const peer = { id: peerId!, transport: { host, port } };
+    if (isAuthorized(policy, peer, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port })) return undefined;
+    return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port, peerId });
+  }
+
+  /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
+  #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
+    this.#gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease!);
+    });
+  }
+
   /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
-  #sendOnce (host: string, port: number, frame: Buffer, peerId: string | undefined): void {
+  #sendOnce (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
+    this.#gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) {
+        this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+        return;
+      }
+      this.#dialOnce(peerId, host, port, address, frame, () => lease!.release());
+    });
+  }
+
+  #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, release: () => void): void {
     const timeout = this.#options.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
     this.#stats.outbound++;
-    const socket = dial(this.#factory, { host, port, connectTimeout: timeout, secure: true, persistent: false, pendingFrames: () => 1, peerId }, {
+    const dialing = dial(this.#factory, {
+      host,
+      port,
+      ...(address === undefined ? {} : { address }),
+      peerId,
+      ...(this.#keyById && peerId !== undefined ? { expectedId: peerId } : {}),
+      connectTimeout: timeout,
+      secure: true,
+      persistent: false,
+      pendingFrames: () => 1,
+      checkServer: (certificate) => this.#checkServer(peerId, host, port, 1, certificate)
+    }, {
       accepted: (connected) => {
+        this.#dialing.delete(dialing);
         this.#countAccepted(connected);
         let failed = false;
         let flushed = false;
@@ -382,11 +455,28 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         this.#countOut(frame.length);
         connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
       },
-      // Nothing was written: the one frame is dropped.
-      failed: (error) => this.#report(withFrames(error, { framesDropped: 1 }))
+      failed: (error) => {
+        this.#dialing.delete(dialing);
+        // Nothing was written: the one frame is dropped.
+        this.#report(withFrames(error, { framesDropped: 1 }));
+      },
+      rotated: () => {
+        // Nothing was written: send the frame on a connection made with the
+        // new material, which takes over this one's outbound slots.
+        this.#dialing.delete(dialing);
+        handedOver = true;
+        if (this.#closing) release();
+        else this.#dialOnce(peerId, host, port, address, frame, release);
+      }
     });
+    let handedOver = false;
+    const socket = dialing.socket;
+    this.#dialing.add(dialing);
     this.#outbound.add(socket);
-    socket.once('close', () => this.#outbound.delete(socket));
+    socket.once('close', () => {
+      this.#outbound.delete(socket);
+      if (!handedOver) release();
+    });
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */

@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels } from '../src/diagnostics';
 import { ERROR_CODES } from '../src/errors';
-import { resolveOptions, type KeepAliveOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../src/options';
+import { resolveOptions, type KeepAliveOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../src/options';
 import { pem } from './helpers';
 
 const root = join(__dirname, '..', '..');
@@ -72,8 +72,11 @@ describe('docs', () => {
       maxConnectionsPerSource: base.maxConnectionsPerSource,
       connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
       maxPeers: base.maxPeers,
-      cluster: base.cluster
+      cluster: base.cluster,
+      allowFrom: base.allowFrom,
+      outbound: undefined
     };
+    const outboundKeys: Record<keyof OutboundOptions, unknown> = base.outbound;
     type OwnTls = Exclude<keyof TlsOptions, Exclude<keyof import('node:tls').SecureContextOptions, 'minVersion'>>;
     const ownTls: Record<OwnTls, unknown> = {
       requestCert: withTls.requestCert,
@@ -91,7 +94,8 @@ describe('docs', () => {
       ...Object.entries(top),
       ...Object.entries(ownTls).map(([k, v]): [string, unknown] => [`tls.${k}`, v]),
       ...Object.entries(keepAliveKeys).map(([k, v]): [string, unknown] => [`keepAlive.${k}`, v]),
-      ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v])
+      ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v]),
+      ...Object.entries(outboundKeys).map(([k, v]): [string, unknown] => [`outbound.${k}`, v])
     ];
 
     for (const [name, value] of expected) {

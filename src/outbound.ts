@@ -1,0 +1,121 @@
+/**
+ * Outbound policy and bounds, shared by per-message sends and the pool.
+ *
+ * gossipmonger answers a digest by sending to the `sender.transport` the
+ * digest names, so every inbound frame can make this node dial any host and
+ * port a remote picks. Before a socket is opened:
+ *
+ * 1. a slot is taken under `outbound.maxConnections` (sockets open or opening);
+ * 2. with `outbound.allow` (or a custom `lookup`), a host name is resolved and
+ *    the address checked; the socket is later opened to that address, so DNS
+ *    cannot answer differently between the check and the connect;
+ * 3. a slot is taken under `outbound.maxPerDestination` for that address and port.
+ *
+ * A refusal opens no socket; the caller reports the coded error. Slots are
+ * given back when the socket closes (`Lease.release`).
+ */
+import { lookup as dnsLookup } from 'node:dns';
+import { DestinationRefusedError, OutboundLimitError, type RemoteInfo } from './errors';
+import type { ResolvedOptions } from './options';
+import { isAddress } from './socket-factory';
+
+export class Lease {
+  private released = false;
+  destination: string | undefined;
+
+  constructor (private readonly gate: OutboundGate) {}
+
+  /** Gives the slots back; safe to call more than once. */
+  release (): void {
+    if (this.released) return;
+    this.released = true;
+    this.gate.inFlight--;
+    if (this.destination !== undefined) this.gate.releaseDestination(this.destination);
+  }
+}
+
+export type OpenCallback = (error: Error | undefined, lease: Lease | undefined, address: string | undefined) => void;
+
+export class OutboundGate {
+  /** Outbound sockets open or opening (resolutions in progress included). */
+  inFlight = 0;
+  private readonly perDestination = new Map<string, number>();
+
+  constructor (private readonly options: ResolvedOptions['outbound']) {}
+
+  /** Sockets open or opening to `address:port`. */
+  toDestination (key: string): number {
+    return this.perDestination.get(key) ?? 0;
+  }
+
+  releaseDestination (key: string): void {
+    const n = (this.perDestination.get(key) ?? 1) - 1;
+    if (n <= 0) this.perDestination.delete(key);
+    else this.perDestination.set(key, n);
+  }
+
+  /**
+   * Takes the slots for one connection to `host:port` and checks the
+   * destination. Calls back synchronously when no name has to be resolved.
+   */
+  open (host: string, port: number, callback: OpenCallback): void {
+    const options = this.options;
+    const remote: RemoteInfo = { remoteAddress: host, remotePort: port };
+    if (this.inFlight >= options.maxConnections) {
+      callback(new OutboundLimitError('maxConnections', options.maxConnections, remote), undefined, undefined);
+      return;
+    }
+    this.inFlight++;
+    const lease = new Lease(this);
+    const admit = (address: string | undefined): void => {
+      const key = `${address ?? host}:${port}`;
+      if (this.toDestination(key) >= options.maxPerDestination) {
+        lease.release();
+        callback(new OutboundLimitError('maxPerDestination', options.maxPerDestination, remote), undefined, undefined);
+        return;
+      }
+      this.perDestination.set(key, this.toDestination(key) + 1);
+      lease.destination = key;
+      callback(undefined, lease, address);
+    };
+    const allow = options.allow;
+    if (isAddress(host)) {
+      if (allow !== undefined && !allow.allows(host)) {
+        lease.release();
+        callback(new DestinationRefusedError(host, host, remote), undefined, undefined);
+        return;
+      }
+      admit(undefined);
+      return;
+    }
+    if (allow === undefined && options.lookup === undefined) {
+      // No policy on names: Node resolves as it connects, as 0.1.6 did.
+      admit(undefined);
+      return;
+    }
+    const lookup = options.lookup ?? dnsLookup;
+    let answered = false;
+    const done = (error: NodeJS.ErrnoException | null, addresses: Array<{ address: string }> | undefined): void => {
+      if (answered) return;
+      answered = true;
+      const list = error || !Array.isArray(addresses) ? [] : addresses;
+      const chosen = list.find((entry) => typeof entry?.address === 'string' && isAddress(entry.address) && (allow === undefined || allow.allows(entry.address)));
+      if (chosen === undefined) {
+        lease.release();
+        const first = list[0]?.address;
+        callback(new DestinationRefusedError(host, first, {
+          ...remote,
+          cause: error ?? undefined,
+          ...(error || first === undefined ? { reason: `outbound destination ${host} did not resolve${error ? ` (${error.code ?? error.message})` : ''}; not sent` } : {})
+        }), undefined, undefined);
+        return;
+      }
+      admit(chosen.address);
+    };
+    try {
+      lookup(host, { all: true }, done);
+    } catch (error) {
+      done(error as NodeJS.ErrnoException, undefined);
+    }
+  }
+}
