@@ -98,6 +98,7 @@ export interface ClusterResult {
 
 /** Messages sent to one worker over IPC by the orchestrator. */
 export type ToWorker =
+  | { type: 'case'; role: 'receiver' | 'sender'; caseIndex: number; sizeIndex: number; port?: number; window?: number; keep: boolean }
   | { type: 'start' }
   | { type: 'measure' }
   | { type: 'stop' }
@@ -108,4 +109,5 @@ export type FromWorker =
   | { type: 'received'; count: number; measured: number }
   | { type: 'result'; count: number; ms: number; p50: number; p99: number; peakRss: number; cpuMs: number }
   | { type: 'sent'; errors: number; cpuMs: number }
-  | { type: 'cluster'; result: ClusterResult };
+  | { type: 'idle' }
+  | { type: 'cluster'; results: ClusterResult[] };

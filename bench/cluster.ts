@@ -1,12 +1,17 @@
 /**
- * One cluster case, in its own process: node cluster.js '<ClusterSpec JSON>'.
+ * Cluster cases, in their own process: node cluster.js '<ClusterSpec[] JSON>'.
+ * A measured run gives one case per process; the smoke run gives several,
+ * which then run at the same time (their figures mean nothing there).
  *
  * Starts `peers` gossipmonger@0.1.10 peers on 127.0.0.1 over this transport,
  * each with one key of its own and peer 1 as its seed, gossiping every
  * `interval` ms, and reports (over IPC) how long until every peer holds every
  * other peer's key, the CPU that took, and the connections and TLS handshakes
  * opened until then. The mode's options are the defaults plus what the mode
- * needs (key, cert, ca; requestCert for mutual TLS) and the spec's keepAlive.
+ * needs (key, cert, ca; requestCert for mutual TLS) and the spec's keepAlive,
+ * with one exception: the per-source connection limits are lifted, because on
+ * one machine every peer connects from 127.0.0.1, where in a real cluster each
+ * peer has an address of its own (those limits are per source address).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +31,14 @@ async function run (spec: ClusterSpec): Promise<ClusterResult> {
   const transports: TcpTransport[] = [];
   for (let i = 0; i < spec.peers; i++) {
     const tls = spec.mode === 'plain' ? undefined : { ...pems[i % pems.length]!, ca, ...(spec.mode === 'mtls' ? { requestCert: true } : {}) };
-    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(tls ? { tls } : {}) });
+    const t = new TcpTransport({
+      host: HOST,
+      port: 0,
+      keepAlive: spec.keepAlive,
+      maxConnectionsPerSource: Infinity,
+      connectionsPerSecondPerSource: Infinity,
+      ...(tls ? { tls } : {})
+    });
     t.on('error', (error: NodeJS.ErrnoException) => { errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1; });
     await new Promise<void>((resolve) => t.listen(resolve));
     transports.push(t);
@@ -82,13 +94,13 @@ async function run (spec: ClusterSpec): Promise<ClusterResult> {
   };
 }
 
-const spec = JSON.parse(process.argv[2] ?? 'null') as ClusterSpec | null;
-if (!spec || !process.send) {
-  process.stderr.write('usage: cluster.js \'<ClusterSpec JSON>\' (started by run.js)\n');
+const specs = JSON.parse(process.argv[2] ?? 'null') as ClusterSpec[] | null;
+if (!Array.isArray(specs) || !process.send) {
+  process.stderr.write('usage: cluster.js \'<ClusterSpec[] JSON>\' (started by run.js)\n');
   process.exit(2);
 }
-run(spec).then((result) => {
-  process.send!({ type: 'cluster', result } satisfies FromWorker, () => process.exit(0));
+Promise.all(specs.map(run)).then((results) => {
+  process.send!({ type: 'cluster', results } satisfies FromWorker, () => process.exit(0));
 }, (error: unknown) => {
   process.stderr.write(`bench cluster: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);

@@ -144,18 +144,35 @@ function exited (child: ChildProcess, ms: number): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function runOne (caseIndex: number, sizeIndex: number, settings: Settings): Promise<Result> {
+/** A receiver and a sender process kept for several cases (smoke lanes). */
+interface Pair {
+  receiver: ChildProcess;
+  sender: ChildProcess;
+}
+
+/**
+ * One case, one size. Without `pair`, in a fresh pair of processes that exit
+ * after it (measured runs: no JIT or heap state carried over from another
+ * case); with one, in processes that close what the case opened and stay.
+ */
+async function runOne (caseIndex: number, sizeIndex: number, settings: Settings, pair?: Pair): Promise<Result> {
   const label = `${CASES[caseIndex]!.name} ${SIZES[sizeIndex]}`;
-  const receiver = start(WORKER, ['receiver', String(caseIndex), String(sizeIndex)], `${label}/receiver`);
+  const keep = pair !== undefined;
+  const receiver = pair?.receiver ?? start(WORKER, [], `${label}/receiver`);
   let sender: ChildProcess | undefined;
+  let relay: ((message: FromWorker) => void) | undefined;
   try {
-    const { port } = await nextMessage(receiver, 'ready');
-    sender = start(WORKER, ['sender', String(caseIndex), String(sizeIndex), String(port), ...(settings.smoke ? [String(SMOKE_WINDOW)] : [])], `${label}/sender`);
-    await nextMessage(sender, 'ready');
+    const ready = nextMessage(receiver, 'ready');
+    receiver.send({ type: 'case', role: 'receiver', caseIndex, sizeIndex, keep } satisfies ToWorker);
+    const { port } = await ready;
+    sender = pair?.sender ?? start(WORKER, [], `${label}/sender`);
+    const senderReady = nextMessage(sender, 'ready');
+    sender.send({ type: 'case', role: 'sender', caseIndex, sizeIndex, port, keep, ...(settings.smoke ? { window: SMOKE_WINDOW } : {}) } satisfies ToWorker);
+    await senderReady;
     // The receiver's running total, relayed to the sender (its window) and watched here (smoke).
     const counts = { total: 0, measured: 0 };
     let waiter: { which: 'total' | 'measured'; count: number; resolve: () => void } | undefined;
-    const relay = (message: FromWorker): void => {
+    relay = (message: FromWorker): void => {
       if (message.type !== 'received') return;
       counts.total = message.count;
       counts.measured = message.measured;
@@ -163,7 +180,7 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings)
       if (waiter && counts[waiter.which] >= waiter.count) waiter.resolve();
     };
     const reached = (which: 'total' | 'measured', count: number): Promise<void> => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${CASES[caseIndex]!.name}, ${SIZES[sizeIndex]}: ${counts[which]} of ${count} messages delivered in ${SMOKE_LIMIT} ms`)), SMOKE_LIMIT);
+      const timer = setTimeout(() => reject(new Error(`${label}: ${counts[which]} of ${count} messages delivered in ${SMOKE_LIMIT} ms`)), SMOKE_LIMIT);
       waiter = { which, count, resolve: () => { clearTimeout(timer); waiter = undefined; resolve(); } };
     });
     receiver.on('message', relay);
@@ -175,11 +192,14 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings)
     if (settings.smoke) await reached('measured', SMOKE_COUNT);
     else await sleep(settings.measure);
     const resultPromise = nextMessage(receiver, 'result');
+    const receiverIdle = keep ? nextMessage(receiver, 'idle') : undefined;
     receiver.send({ type: 'stop' } satisfies ToWorker);
     const result = await resultPromise;
     const sentPromise = nextMessage(sender, 'sent').catch(() => ({ errors: NaN, cpuMs: NaN }));
+    const senderIdle = keep ? nextMessage(sender, 'idle') : undefined;
     sender.send({ type: 'stop' } satisfies ToWorker);
     const sent = await sentPromise;
+    await Promise.all([receiverIdle, senderIdle]);
     return {
       rate: (result.count * 1000) / result.ms,
       p50: result.p50,
@@ -190,33 +210,51 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings)
       cpuPerMessage: (1000 * (sent.cpuMs + result.cpuMs)) / result.count
     };
   } finally {
-    // Let the workers exit by themselves (a profile is written on exit), then make sure.
-    await Promise.all([receiver, sender].map((child) => child && exited(child, 2000)));
+    if (relay) receiver.off('message', relay);
+    // Let fresh workers exit by themselves (a profile is written on exit), then make sure.
+    if (!keep) await Promise.all([receiver, sender].map((child) => child && exited(child, 2000)));
   }
 }
 
-async function runCluster (spec: ClusterSpec): Promise<ClusterResult> {
-  const child = start(CLUSTER, [JSON.stringify(spec)], `cluster ${spec.peers} ${spec.mode} ${spec.keepAlive ? 'keepAlive' : 'per-message'}`);
+/** Cluster cases in one process: one per process when measured, all at once in the smoke run. */
+async function runClusters (specs: ClusterSpec[]): Promise<ClusterResult[]> {
+  const first = specs[0]!;
+  const child = start(CLUSTER, [JSON.stringify(specs)], specs.length === 1 ? `cluster ${first.peers} ${first.mode} ${first.keepAlive ? 'keepAlive' : 'per-message'}` : 'smoke/clusters');
   try {
-    const { result } = await nextMessage(child, 'cluster', spec.timeout + 60000);
-    return result;
+    const { results } = await nextMessage(child, 'cluster', Math.max(...specs.map((spec) => spec.timeout)) + 60000);
+    return results;
   } finally {
     await exited(child, 2000);
   }
 }
 
-/** Runs `tasks` with at most `jobs` at once, results in order. */
-async function pool<T> (tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
+/**
+ * Runs `tasks` with at most `jobs` at once, results in order. With `lanePair`,
+ * each lane starts one pair of worker processes and runs its tasks in it.
+ */
+async function pool<T> (tasks: Array<(pair?: Pair) => Promise<T>>, jobs: number, lanePair?: () => Pair): Promise<T[]> {
   const results: T[] = new Array(tasks.length);
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < tasks.length) {
-      const i = next++;
-      results[i] = await tasks[i]!();
+    const pair = lanePair?.();
+    try {
+      while (next < tasks.length) {
+        const i = next++;
+        results[i] = await tasks[i]!(pair);
+      }
+    } finally {
+      if (pair) {
+        for (const child of [pair.receiver, pair.sender]) child.kill();
+        await Promise.all([pair.receiver, pair.sender].map((child) => exited(child, 2000)));
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, lane));
   return results;
+}
+
+function startPair (): Pair {
+  return { receiver: start(WORKER, [], 'smoke/receiver'), sender: start(WORKER, [], 'smoke/sender') };
 }
 
 function median (values: number[]): number {
@@ -247,10 +285,10 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
       // thousands of sockets in TIME_WAIT, which slows the connects of whatever
       // runs next, so no case may always come after the others.
       const order = round % 2 === 0 ? selected : [...selected].reverse();
-      const outcomes = await pool(order.map(({ spec, index }) => async () => {
+      const outcomes = await pool(order.map(({ spec, index }) => async (pair?: Pair) => {
         progress(spec, s, round);
-        return runOne(index, s, settings);
-      }), settings.smoke ? settings.jobs : 1);
+        return runOne(index, s, settings, pair);
+      }), settings.smoke ? settings.jobs : 1, settings.smoke ? startPair : undefined);
       order.forEach(({ spec }, i) => {
         const list = results.get(key(spec.name, SIZES[s]!)) ?? [];
         list.push(outcomes[i]!);
@@ -321,15 +359,22 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
   }
   const began = Date.now();
   let done = 0;
-  const results = await pool(specs.map(({ label, spec }) => async () => {
-    process.stderr.write(`\r\x1b[2K[cluster ${++done}/${specs.length}] ${spec.peers} peers, ${label} (${Math.round((Date.now() - began) / 1000)} s)`);
-    return runCluster(spec);
-  }), settings.smoke ? settings.jobs : 1);
+  let results: ClusterResult[];
+  if (settings.smoke) {
+    process.stderr.write(`\r\x1b[2K[clusters] ${specs.length} clusters at once`);
+    results = await runClusters(specs.map(({ spec }) => spec));
+  } else {
+    results = [];
+    for (const { label, spec } of specs) {
+      process.stderr.write(`\r\x1b[2K[cluster ${++done}/${specs.length}] ${spec.peers} peers, ${label} (${Math.round((Date.now() - began) / 1000)} s)`);
+      results.push(...await runClusters([spec]));
+    }
+  }
   process.stderr.write(`\r\x1b[2K${specs.length} cluster runs in ${Math.round((Date.now() - began) / 1000)} s\n`);
 
   const perPeer = (value: number, n: number): string => fmt(value / n, 1);
   lines.push('');
-  lines.push(`gossipmonger@0.1.10 clusters, all peers in one process, gossip every ${settings.interval} ms; counts per peer, up to convergence (limit ${fmt(settings.clusterTimeout / 1000, 0)} s).`);
+  lines.push(`gossipmonger@0.1.10 clusters, all peers in one process, gossip every ${settings.interval} ms, default options (per-source limits lifted: every peer connects from 127.0.0.1 here); counts per peer, up to convergence (limit ${fmt(settings.clusterTimeout / 1000, 0)} s).`);
   lines.push('');
   lines.push('| peers | mode | converged in | CPU | connections opened / peer | TLS handshakes full / resumed per peer | errors |');
   lines.push('| ---: | --- | ---: | ---: | ---: | --- | --- |');

@@ -1,9 +1,10 @@
 /**
- * One side of one benchmark case, in its own process:
- *   node worker.js receiver CASE SIZE
- *   node worker.js sender CASE SIZE PORT [WINDOW]
- * The orchestrator (run.ts) relays the receiver's running count to the
- * sender, which keeps a fixed number of messages in flight (closed loop).
+ * One side of a benchmark case, in its own process (started by run.ts, which
+ * sends it `{ type: 'case', ... }` over IPC). The orchestrator relays the
+ * receiver's running count to the sender, which keeps a fixed number of
+ * messages in flight (closed loop). A measured run gets a fresh pair of
+ * processes and exits after one case; the smoke run reuses one pair for
+ * several cases (`keep`), closing everything between them.
  */
 import { createServer as netServer, connect as netConnect, type Socket } from 'node:net';
 import { createServer as tlsServer, connect as tlsConnect } from 'node:tls';
@@ -36,7 +37,25 @@ function tlsOptions (spec: CaseSpec, peer: string): Record<string, unknown> | un
   return { ...pem(peer), ca, ...(spec.mode === 'mtls' ? { requestCert: true } : {}), sessionCache: spec.resume ? 256 : 0 };
 }
 
-async function receiver (spec: CaseSpec): Promise<void> {
+/** Handles the orchestrator's messages for the case in progress. */
+let handler: ((message: ToWorker) => void) | undefined;
+
+/** After 'stop': exit, or (keep) close what the case opened and wait for the next case. */
+function finished (keep: boolean, cleanup: () => Promise<void>): void {
+  handler = undefined;
+  if (!keep) {
+    setTimeout(() => process.exit(0), 20);
+    return;
+  }
+  cleanup().then(() => send({ type: 'idle' }), (error: unknown) => {
+    process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}
+
+const closeServer = (server: { close (cb: () => void): unknown }): Promise<void> => new Promise((resolve) => { server.close(() => resolve()); });
+
+async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
   let total = 0;
   let measuring = false;
   let count = 0;
@@ -52,6 +71,7 @@ async function receiver (spec: CaseSpec): Promise<void> {
   };
 
   let port: number;
+  let cleanup: () => Promise<void>;
   if (spec.impl === 'old') {
     port = await freePort();
     const t = new Old({ host: HOST, port });
@@ -59,6 +79,7 @@ async function receiver (spec: CaseSpec): Promise<void> {
     t.on('deltas', onMessage);
     t.on('digest', onMessage);
     await new Promise<void>((resolve) => t.listen(resolve));
+    cleanup = () => new Promise((resolve) => t.close(() => resolve()));
   } else if (spec.impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-1');
     // One sender on one address opening thousands of connections a second is a
@@ -69,9 +90,13 @@ async function receiver (spec: CaseSpec): Promise<void> {
     t.on('digest', onMessage);
     await new Promise<void>((resolve) => t.listen(resolve));
     port = t.port;
+    cleanup = () => new Promise((resolve) => t.close(resolve));
   } else {
     // The floor: Node's sockets, lines split and JSON.parse, nothing else.
+    const sockets = new Set<Socket>();
     const onSocket = (socket: Socket): void => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
       const decoder = new FrameDecoder();
       socket.on('data', (chunk: Buffer) => {
         for (const frame of decoder.push(chunk)) onMessage((JSON.parse(frame.toString('utf8')) as { sender: unknown }).sender);
@@ -81,17 +106,21 @@ async function receiver (spec: CaseSpec): Promise<void> {
     const server = spec.mode === 'plain' ? netServer(onSocket) : tlsServer({ ...pem('peer-1'), ca }, onSocket);
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
     port = (server.address() as { port: number }).port;
+    cleanup = () => {
+      for (const socket of sockets) socket.destroy();
+      return closeServer(server);
+    };
   }
 
   let reported = 0;
-  setInterval(() => {
+  const reporter = setInterval(() => {
     if (total !== reported) {
       reported = total;
       send({ type: 'received', count: total, measured: measuring ? count : 0 });
     }
-  }, 1).unref();
+  }, 2).unref();
 
-  process.on('message', (message: ToWorker) => {
+  handler = (message: ToWorker) => {
     if (message.type === 'measure') {
       measuring = true;
       count = 0;
@@ -104,13 +133,14 @@ async function receiver (spec: CaseSpec): Promise<void> {
       latencies.sort((a, b) => a - b);
       const at = (q: number): number => latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
       send({ type: 'result', count, ms, p50: at(0.5), p99: at(0.99), peakRss: process.resourceUsage().maxRSS * 1024, cpuMs: (cpu.user + cpu.system) / 1000 });
-      setTimeout(() => process.exit(0), 20);
+      clearInterval(reporter);
+      finished(keep, cleanup);
     }
-  });
+  };
   send({ type: 'ready', port });
 }
 
-async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOverride: number | undefined): Promise<void> {
+async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOverride: number | undefined, keep: boolean): Promise<void> {
   const size = SIZES[sizeIndex]!;
   const body = payloadFor(size);
   const window = windowOverride ?? windowFor(spec, size);
@@ -121,6 +151,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
   /** Called when a bare socket can take more (set once the pump exists). */
   let onRoom = (): void => {};
   let cork: ((on: boolean) => void) | undefined;
+  let cleanup = (): Promise<void> => Promise.resolve();
   const message = (): unknown => ({ ...body, sender: { ...senderInfo, t: now() } });
 
   if (spec.impl === 'old') {
@@ -132,6 +163,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(tls ? { tls } : {}) });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
+    cleanup = () => new Promise((resolve) => t.close(resolve));
   } else if (!spec.keepAlive) {
     // The floor of one connection per message: connect, write, end, as 0.1.6 does, and nothing else.
     sendOne = () => {
@@ -145,6 +177,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
       : tlsConnect({ host: HOST, port, ca, ...pem('peer-2') });
     socket.setNoDelay(true);
     socket.on('error', () => { errors++; });
+    cleanup = () => { socket.destroy(); return Promise.resolve(); };
     await new Promise((resolve) => socket.once(spec.mode === 'plain' ? 'connect' : 'secureConnect', resolve));
     let waiting = false;
     socket.on('drain', () => { waiting = false; onRoom(); });
@@ -188,7 +221,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     if (burst === 64) schedule();
   };
   onRoom = schedule;
-  process.on('message', (msg: ToWorker) => {
+  handler = (msg: ToWorker) => {
     if (msg.type === 'received') {
       // The receiver counts from its start; the sender's count is what it handed over.
       received = msg.count;
@@ -202,24 +235,37 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
       running = false;
       const cpu = process.cpuUsage(cpu0);
       send({ type: 'sent', errors, cpuMs: (cpu.user + cpu.system) / 1000 });
-      setTimeout(() => process.exit(0), 20);
+      finished(keep, cleanup);
     }
-  });
+  };
   send({ type: 'ready', port });
 }
 
-const [role, caseIndex, sizeIndex, port, window] = process.argv.slice(2);
-const spec = CASES[Number(caseIndex)];
-if (spec?.diagnostics) {
-  // Someone listening on every lifecycle channel, doing nothing with it.
-  const noop = (): void => {};
-  for (const channel of Object.values(channels)) channel.subscribe(noop);
+/** Someone listening on every lifecycle channel, doing nothing with it (the diagnostics case). */
+const noop = (): void => {};
+function subscribe (on: boolean): void {
+  for (const channel of Object.values(channels)) {
+    if (on) channel.subscribe(noop);
+    else channel.unsubscribe(noop);
+  }
 }
-if (!spec || !process.send) {
-  process.stderr.write('usage: worker.js receiver|sender CASE SIZE [PORT] (started by run.js)\n');
+
+if (!process.send) {
+  process.stderr.write('bench worker: started by run.js, which sends it its cases over IPC\n');
   process.exit(2);
 }
-(role === 'receiver' ? receiver(spec) : sender(spec, Number(sizeIndex), Number(port), window === undefined ? undefined : Number(window))).catch((error: unknown) => {
-  process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
+process.on('message', (message: ToWorker) => {
+  if (message.type !== 'case') {
+    handler?.(message);
+    return;
+  }
+  const spec = CASES[message.caseIndex]!;
+  subscribe(spec.diagnostics === true);
+  const run = message.role === 'receiver'
+    ? receiver(spec, message.keep)
+    : sender(spec, message.sizeIndex, message.port!, message.window, message.keep);
+  run.catch((error: unknown) => {
+    process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
 });

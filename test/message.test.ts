@@ -69,6 +69,43 @@ describe('message', () => {
       });
     });
 
+    it('counts tokens the same whether the frame is sparse (the indexOf bound) or dense (the byte loop)', () => {
+      // The definition, byte by byte, to compare with.
+      const reference = (bytes: Buffer, maxTokens: number, maxProperties: number): 'tokens' | 'properties' | undefined => {
+        let tokens = 0;
+        let properties = 0;
+        let inString = false;
+        for (let i = 0; i < bytes.length; i++) {
+          const c = bytes[i]!;
+          if (inString) {
+            if (c === 0x5c) i++;
+            else if (c === 0x22) inString = false;
+          } else if (c === 0x22) inString = true;
+          else if (c === 0x2c || c === 0x3a || c === 0x7b || c === 0x5b) {
+            if (++tokens > maxTokens) return 'tokens';
+            if (c === 0x3a && ++properties > maxProperties) return 'properties';
+          }
+        }
+        return undefined;
+      };
+      const random = prng(Number(process.env.FUZZ_SEED ?? 7));
+      const alphabet = Buffer.from('xxxxxxxxxxxxxxxx,:{["\\');
+      let over = 0;
+      for (let n = 0; n < 200; n++) {
+        // From a few token bytes in 64 KB to one in two.
+        const density = random() < 0.5 ? 0.0005 : random() / 2;
+        const bytes = Buffer.alloc(256 + Math.floor(random() * 70000), 0x78);
+        for (let k = Math.floor(density * bytes.length); k > 0; k--) bytes[Math.floor(random() * bytes.length)] = alphabet[16 + Math.floor(random() * 7)]!;
+        const maxTokens = Math.floor(random() * 2 * density * bytes.length) + 1;
+        const maxProperties = Math.floor(random() * maxTokens / 2) + 1;
+        const expected = reference(bytes, maxTokens, maxProperties);
+        if (expected !== undefined) over++;
+        expect(jsonCostOver(bytes, maxTokens, maxProperties), `case ${n}`).to.equal(expected);
+        expect(jsonCostOver(new Uint8Array(bytes), maxTokens, maxProperties), `case ${n} as Uint8Array`).to.equal(expected);
+      }
+      expect(over).to.be.within(10, 190);
+    });
+
     it('accepts a digest as gossipmonger@0.1.10 sends it', () => {
       const message = { digest: [{ id: 'a', maxVersionSeen: 3, transport: { host: 'localhost', port: 1 } }, { id: 'b', maxVersionSeen: 0 }], sender };
       expect(parse(message)).to.deep.equal(message);

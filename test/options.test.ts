@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { DEFAULTS, nearestName, resolveOptions } from '../src/options';
-import { pem } from './helpers';
+import { TcpTransport, pem } from './helpers';
 
 const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
 
@@ -123,6 +123,16 @@ describe('options', () => {
         expect(() => resolveOptions({ colour: 'blue' })).to.throw(TypeError, /^options\.colour is not an option of TcpTransport$/);
       });
 
+      it('knows every top-level option that has a default (DEFAULTS), by name', () => {
+        // Nested defaults are flattened (keepAliveIdleTimeout, tlsMinVersion, outboundMaxConnections): not top-level names.
+        const top = Object.keys(DEFAULTS).filter((key) => !/^(tls|keepAlive|outbound)[A-Z]/.test(key));
+        expect(top.length).to.be.above(8);
+        for (const key of top) {
+          const value = (DEFAULTS as Record<string, unknown>)[key];
+          expect(() => resolveOptions({ [key]: value }), key).to.not.throw(/is not an option/);
+        }
+      });
+
       it('says why a Node connect/server option is not taken', () => {
         expect(() => resolveOptions({ tls: { ...tlsBase(), SNICallback: () => {} } })).to.throw(TypeError, /options\.tls\.SNICallback is not supported: .*setSecureContext/);
         expect(() => resolveOptions({ tls: { ...tlsBase(), ALPNProtocols: ['x'] } })).to.throw(TypeError, /options\.tls\.ALPNProtocols is not supported: .*options\.cluster/);
@@ -131,6 +141,12 @@ describe('options', () => {
       it('accepts Node\'s secure-context options by name and passes them on', () => {
         const o = resolveOptions({ tls: { ...tlsBase(), ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 } });
         expect(o.tls!.context).to.include({ ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 });
+      });
+
+      it('checks setSecureContext() option names the same way', () => {
+        const t = new TcpTransport({ port: 0, tls: tlsBase() });
+        expect(() => t.setSecureContext({ crt: 'x' } as never)).to.throw(TypeError, /tlsOptions\.crt is not a secure-context option; did you mean .*tlsOptions\.cert\?/);
+        expect(() => t.setSecureContext({ authorize: 'any' } as never)).to.throw(TypeError, /tlsOptions\.authorize cannot change after construction/);
       });
 
       it('suggests nothing further than a few edits away', () => {

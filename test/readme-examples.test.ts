@@ -15,7 +15,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../scripts/typed-packages';
@@ -69,6 +69,29 @@ function fetchText (port: number): Promise<string> {
   });
 }
 
+/** Runs the example with its GOSSIP_PORT already taken: a bind failure must be logged, not crash it. */
+async function runOnTakenPort (dir: string, file: string): Promise<Outcome> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as { port: number }).port;
+  try {
+    const child = spawn(process.execPath, [file], {
+      cwd: dir,
+      env: { ...process.env, NODE_DEBUG: '', GOSSIP_HOST: '127.0.0.1', GOSSIP_PORT: String(port), SEED_PORT: String(await freePort()), METRICS_PORT: String(await freePort()) },
+      stdio: ['ignore', 'pipe', 'pipe']
+    });
+    const output = { stdout: '', stderr: '' };
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output.stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output.stderr += chunk; });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 20000);
+    const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null];
+    clearTimeout(guard);
+    return { code, signal, ...output, server: false };
+  } finally {
+    holder.close();
+  }
+}
+
 async function run (dir: string, file: string, code: string): Promise<Outcome> {
   const [port, seedPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const child = spawn(process.execPath, [file], {
@@ -110,6 +133,7 @@ describe('README examples', function () {
   const all = blocks();
   let dir: string;
   const outcomes = new Map<number, Promise<Outcome>>();
+  const taken = new Map<number, Promise<Outcome>>();
 
   before(async function () {
     this.timeout(30000);
@@ -130,6 +154,11 @@ describe('README examples', function () {
       const outcome = run(dir, file, block.code);
       outcome.catch(() => {});
       outcomes.set(i, outcome);
+      if (block.code.includes('GOSSIP_PORT')) {
+        const onTaken = runOnTakenPort(dir, file);
+        onTaken.catch(() => {});
+        taken.set(i, onTaken);
+      }
     });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -150,6 +179,14 @@ describe('README examples', function () {
       if (block.code.includes('METRICS_PORT')) expect(outcome.metrics, report).to.match(/^gossip_transport_connections_open \d+$/m);
       if (block.heading === 'Mutual TLS') expect(outcome.stdout).to.include('replicated each other over mutual TLS');
       if (block.code.includes('.listen(') && !outcome.server) expect(block.code, 'a server example must stop on its own').to.match(/close\(\)/);
+      if (taken.has(i)) {
+        // The issue's second crash: EADDRINUSE with the listener attached too late.
+        const busy = await taken.get(i)!;
+        const busyReport = `on a taken port: stdout:\n${busy.stdout}\nstderr:\n${busy.stderr}`;
+        expect(busy.signal, busyReport).to.equal(null);
+        expect(busy.code, busyReport).to.equal(0);
+        expect(busy.stderr, busyReport).to.match(/EADDRINUSE/).and.not.match(/^\s+at /m);
+      }
     });
   });
 });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:net';
 import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import { TransportError } from '../src/errors';
-import { HOST, closeAll, codeOf, listening, peerAt, record, tlsFor, track, transport, until } from './helpers';
+import { HOST, closeAll, codeOf, listening, peerAt, rawClient, record, tlsFor, track, transport, until } from './helpers';
 
 interface RemoteError extends Error {
   code?: string;
@@ -23,9 +23,15 @@ describe('errors about a remote', () => {
     await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
-  /** A TCP server that accepts and at once drops every connection (a listener at its cap does this). */
-  async function dropper (): Promise<number> {
-    const server = createServer((socket) => socket.destroy());
+  /**
+   * A TCP server that drops every connection: at once with a reset (a listener
+   * at its cap does this), or with a clean close after reading the first bytes.
+   */
+  async function dropper (how: 'reset' | 'close' = 'reset'): Promise<number> {
+    const server = createServer((socket) => {
+      if (how === 'reset') socket.destroy();
+      else socket.once('data', () => socket.end());
+    });
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
     return (server.address() as { port: number }).port;
@@ -49,8 +55,9 @@ describe('errors about a remote', () => {
     });
   }
 
-  it('gives a connection dropped during the TLS handshake the code ERR_CONNECTION_CLOSED, with the remote', async () => {
-    const port = await dropper();
+  for (const how of ['reset', 'close'] as const) {
+  it(`gives a connection dropped during the TLS handshake (${how}) the code ERR_CONNECTION_CLOSED, with the remote`, async () => {
+    const port = await dropper(how);
     const sender = track(transport('tls'));
     const seen = record(sender);
     sender.digest({ id: 'node-b', transport: { host: HOST, port } }, { id: 'node-a' }, []);
@@ -61,6 +68,7 @@ describe('errors about a remote', () => {
     expect(error).to.include({ remoteAddress: HOST, remotePort: port, peerId: 'node-b' });
     expect(error.message).to.match(/does not speak TLS/);
   });
+  }
 
   it('puts the remote on errors of pooled (keepAlive) connections too', async () => {
     const port = await dropper();
@@ -77,6 +85,22 @@ describe('errors about a remote', () => {
     sender.digest(peerAt({ port: 9 }, 'node-b'), { id: 'node-a' }, []);
     await until(() => seen.errors.length === 1);
     expect(seen.errors[0]).to.include({ code: 'ERR_FRAME_TOO_LARGE', remoteAddress: HOST, remotePort: 9, peerId: 'node-b' });
+  });
+
+  it('inbound, names the peer id once a message has proved it under \'sender-id\', and not otherwise', async () => {
+    for (const authorize of ['sender-id', 'any'] as const) {
+      const receiver = await listening('mtls', { tls: tlsFor('mtls', 'peer-1', { authorize }) });
+      const inbound = record(receiver);
+      const client = await rawClient('mtls', receiver.port, 'peer-2');
+      client.write(JSON.stringify({ digest: [], sender: { id: 'peer-2' } }) + '\n');
+      await until(() => inbound.digests.length === 1);
+      client.end('not json\n');
+      await until(() => inbound.errors.length === 1);
+      const error = inbound.errors[0] as RemoteError;
+      expect(error.code, authorize).to.equal('ERR_INVALID_MESSAGE');
+      expect(error.remoteAddress, authorize).to.match(/127\.0\.0\.1/);
+      expect(error.peerId, authorize).to.equal(authorize === 'sender-id' ? 'peer-2' : undefined);
+    }
   });
 
   it('stats().refusals counts only admission refusals; failed handshakes and bad frames are in stats().errors', async () => {
