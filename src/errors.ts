@@ -86,7 +86,7 @@ export class TransportError extends Error {
   readonly code: ErrorCode;
   remoteAddress?: string;
   remotePort?: number;
-  /** The gossipmonger id of the peer, when the transport knows it (outbound sends). */
+  /** The gossipmonger id of the peer, when the transport knows it (outbound sends; inbound under 'sender-id'). */
   peerId?: string;
 
   constructor (code: ErrorCode, message?: string, options: TransportErrorOptions = {}) {

@@ -89,6 +89,11 @@ export interface ListenerStats {
 
 interface Connection {
   raw: Socket;
+  /**
+   * The gossipmonger id the remote's certificate speaks for, once a message
+   * has passed `authorize: 'sender-id'` (unverified ids are not recorded).
+   */
+  peerId: string | undefined;
   /** IPv4 address or IPv6 /64 (admission.ts). */
   source: string;
   acceptedAt: number;
@@ -287,7 +292,8 @@ export class Listener {
       info: undefined,
       certificate: undefined,
       plaintext: false,
-      error: undefined
+      error: undefined,
+      peerId: undefined
     };
     this.connections.add(conn);
     if (channels.inboundAccepted.hasSubscribers) channels.inboundAccepted.publish({ remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
@@ -362,7 +368,8 @@ export class Listener {
   private onSecure (socket: TLSSocket): void {
     const conn = this.connectionOf(socket);
     if (conn === undefined || conn.closed) {
-      socket.destroy();
+      // A closed one is already being reset by drop().
+      if (conn === undefined) socket.destroy();
       return;
     }
     conn.socket = socket;
@@ -390,9 +397,11 @@ export class Listener {
   }
 
   private onTlsClientError (error: NodeJS.ErrnoException, socket: TLSSocket): void {
-    // With a 'tlsClientError' listener, Node leaves the socket open: close it.
-    socket.destroy();
+    // With a 'tlsClientError' listener, Node leaves the socket open: close it
+    // (ours through fail(), which resets a connection whose handshake did not finish).
+    // A closed one is already being reset by drop(); destroying it here would end it first.
     const conn = this.connectionOf(socket);
+    if (conn === undefined) socket.destroy();
     if (conn?.closed) return;
     const remote = conn ? remoteOf(conn) : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
     const factory = this.ctx.factory;
@@ -483,6 +492,7 @@ export class Listener {
       return;
     }
     if (conn.plaintext) this.notePlaintextPeer(message.sender.id);
+    else if (tls?.authorize === 'sender-id') conn.peerId = message.sender.id;
     const verdict = this.peers.admit(message);
     if (verdict.dropped > 0) this.notePeersDropped(conn, verdict.dropped);
     if (verdict.message === undefined) return;
@@ -508,8 +518,26 @@ export class Listener {
   private drop (conn: Connection): void {
     conn.closed = true;
     this.forget(conn);
-    conn.socket?.destroy();
-    conn.raw.destroy();
+    const { raw, socket } = conn;
+    if (conn.started && conn.frameStarted === 0) {
+      // Between frames: nothing the sender wrote is left unread.
+      socket?.destroy();
+      raw.destroy();
+      return;
+    }
+    // Mid-handshake or mid-frame: reset, not end. The sender must learn that
+    // what it wrote was not taken; an end reads as the normal close of an
+    // exchange. (A resumed TLS 1.3 client writes its frame before the server
+    // has finished the handshake: with a partition outlasting our
+    // handshakeTimeout, an end made it count that frame as delivered.)
+    // Deferred: resetting the TCP handle from inside a TLS callback crashes
+    // Node 20. Nothing is read meanwhile.
+    raw.pause();
+    socket?.pause();
+    setImmediate(() => {
+      if (!raw.destroyed) raw.resetAndDestroy();
+      socket?.destroy();
+    });
   }
 
   /** A frame refused: published on the frame:refused channel, then the connection fails. */
@@ -524,7 +552,7 @@ export class Listener {
   /** One error per connection, then close it. */
   private fail (conn: Connection, error: Error): void {
     if (conn.closed) return;
-    const failure = withRemote(error, remoteOf(conn));
+    const failure = withRemote(error, { ...remoteOf(conn), peerId: conn.peerId });
     conn.error = failure;
     this.drop(conn);
     this.ctx.report(failure);

@@ -74,8 +74,10 @@ export interface TransportStats {
 }
 
 interface ListenOptions {
+  /** Bind address; `''` means the transport's host, as in 0.1.6. */
   host?: string;
-  port?: number;
+  /** Bind port; a decimal string is accepted, as in the constructor. */
+  port?: number | string;
 }
 
 /**

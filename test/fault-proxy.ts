@@ -5,9 +5,17 @@
  * N bytes from the client (a connection cut mid-frame). Faults can change
  * while connections are open; they apply to every connection from then on.
  *
- * Bytes are never altered or reordered, only delayed, held or cut.
+ * Bytes are never altered or reordered, only delayed, held or cut. Ends and
+ * resets pass through: a side that ends is ended on the other side once its
+ * bytes have gone, a side that breaks is reset on the other, so a sender
+ * sees what it would see without the proxy.
+ *
+ * Run as a program (`node fault-proxy.js '{"listen":{...},"target":{...}}'`)
+ * it takes commands on stdin, one JSON object a line: `{"cmd":"faults",
+ * "faults":{...}}` or `{"cmd":"resetAll"}`, answering `{"event":"done"}`.
  */
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 
 export interface Faults {
   /** Delay added to every chunk, each direction (ms). */
@@ -107,8 +115,8 @@ export class FaultProxy {
   accepted = 0;
   resets = 0;
 
-  constructor (private readonly target: { host: string; port: number }) {
-    this.server = createServer({ pauseOnConnect: true }, (client) => this.accept(client));
+  constructor (private target: { host: string; port: number }) {
+    this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => this.accept(client));
   }
 
   async listen (host = '127.0.0.1', port = 0): Promise<AddressInfo> {
@@ -126,6 +134,11 @@ export class FaultProxy {
   /** Open connections through the proxy. */
   get size (): number {
     return this.connections.size;
+  }
+
+  /** New connections go to `target` from now on (a restarted server on another port). */
+  retarget (target: { host: string; port: number }): void {
+    this.target = { ...target };
   }
 
   /** Replaces the faults; held bytes move again once `stall` is cleared. */
@@ -163,19 +176,20 @@ export class FaultProxy {
 
   private accept (client: Socket): void {
     this.accepted++;
-    const upstream = connect({ host: this.target.host, port: this.target.port });
+    const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true });
     const connection = { client, upstream, pipes: [] as Pipe[] };
     this.connections.add(connection);
-    const forget = (): void => {
-      if (!this.connections.delete(connection)) return;
-      for (const pipe of connection.pipes) pipe.stop();
-      client.destroy();
-      upstream.destroy();
+    // A break on either side (the target down, refused, reset) resets the other.
+    const broken = (): void => this.reset(connection);
+    client.on('error', broken);
+    upstream.on('error', broken);
+    let open = 2;
+    const closed = (): void => {
+      if (--open > 0) return;
+      if (this.connections.delete(connection)) for (const pipe of connection.pipes) pipe.stop();
     };
-    client.on('error', forget);
-    upstream.on('error', forget);
-    client.on('close', forget);
-    upstream.on('close', forget);
+    client.on('close', closed);
+    upstream.on('close', closed);
     const faults = (): Faults => this.faults;
     const reset = (): void => this.reset(connection);
     const toServer = new Pipe(client, upstream, faults, true, reset);
@@ -183,4 +197,17 @@ export class FaultProxy {
     connection.pipes.push(toServer, toClient);
     upstream.once('connect', () => client.resume());
   }
+}
+
+if (require.main === module) {
+  const config = JSON.parse(process.argv[2]!) as { listen: { host: string; port: number }; target: { host: string; port: number } };
+  const proxy = new FaultProxy(config.target);
+  const say = (message: Record<string, unknown>): void => { process.stdout.write(JSON.stringify(message) + '\n'); };
+  void proxy.listen(config.listen.host, config.listen.port).then((address) => say({ event: 'listening', port: address.port }));
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const command = JSON.parse(line) as { cmd: string; faults?: Faults };
+    if (command.cmd === 'faults') proxy.set(command.faults ?? {});
+    else if (command.cmd === 'resetAll') proxy.resetAll();
+    say({ event: 'done', cmd: command.cmd, accepted: proxy.accepted, resets: proxy.resets });
+  });
 }

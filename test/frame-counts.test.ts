@@ -5,7 +5,7 @@
  * The fault proxy cuts connections mid-frame, and the ledger must balance.
  */
 import { expect } from 'chai';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { FaultProxy } from './fault-proxy';
 import { Ledger, type ReportedError } from './chaos/ledger';
 import { HOST, closeAll, codeOf, listening, record, sleep, track, transport, until } from './helpers';
@@ -143,5 +143,44 @@ describe('FaultProxy', () => {
       await proxy.close();
       await target.stop();
     }
+  });
+});
+
+describe('inbound connections dropped mid-handshake or mid-frame', () => {
+  afterEach(closeAll);
+
+  /** Connects from a raw socket, writes `bytes`, and says how the receiver closed it. */
+  async function closedBy (port: number, bytes: Buffer): Promise<string> {
+    const socket = connect({ host: HOST, port });
+    return new Promise((resolve) => {
+      let how = 'open';
+      socket.on('connect', () => socket.write(bytes));
+      socket.on('data', () => {});
+      socket.on('end', () => { if (how === 'open') how = 'end'; });
+      socket.on('error', (error) => { if (how === 'open') how = codeOf(error) ?? 'error'; });
+      socket.on('close', () => resolve(how));
+    });
+  }
+
+  it('resets (not ends) a connection whose frame is unfinished, so its sender learns it was not taken', async () => {
+    const receiver = await listening('plain', { frameTimeout: 100 });
+    const errors = record(receiver).errors;
+    expect(await closedBy(receiver.port, Buffer.from('{"digest":[],"sen'))).to.equal('ECONNRESET');
+    expect(errors.map(codeOf)).to.deep.equal(['ERR_FRAME_TIMEOUT']);
+  });
+
+  it('resets a TLS connection whose handshake did not finish', async () => {
+    const receiver = await listening('mtls', { handshakeTimeout: 100 });
+    const errors = record(receiver).errors;
+    // A handshake record header that promises bytes it never sends.
+    expect(await closedBy(receiver.port, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))).to.equal('ECONNRESET');
+    expect(errors.map(codeOf)).to.deep.equal(['ERR_HANDSHAKE_TIMEOUT']);
+  });
+
+  it('still ends a connection idle between frames: nothing of it was left unread', async () => {
+    const receiver = await listening('plain', { idleTimeout: 100 });
+    const seen = record(receiver);
+    expect(await closedBy(receiver.port, Buffer.from(JSON.stringify({ digest: [], sender: { id: 'idle' } }) + '\r\n'))).to.equal('end');
+    expect(seen.digests).to.have.length(1);
   });
 });

@@ -5,23 +5,22 @@
  * heard from).
  *
  * For the chaos suite it can also, by configuration:
- * - listen behind a fault proxy (test/fault-proxy.ts) that peers are told to
- *   use, so that faults can be set on every connection reaching it;
+ * - advertise another port than it listens on: the port of a fault proxy
+ *   (test/fault-proxy.ts, its own process) in front of it;
  * - keep updating its own value, so that faults strike mid-traffic;
  * - print one line per frame handed to the transport (`sent`), per frame
  *   delivered as an event (`delivered`) and per error (`error`, with its frame
  *   counts), for the ledger. stdout is a pipe, written synchronously on
  *   Linux, so a line printed is a line the parent gets, even if this process
  *   is killed the next instant;
- * - take commands on stdin, one JSON object a line: `faults`, `resetAll`,
- *   `mark`, `pause`, `resume`, `tls` (setSecureContext from files).
+ * - take commands on stdin, one JSON object a line: `mark`, `pause`,
+ *   `resume`, `tls` (setSecureContext from files).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import TcpTransport = require('../src/index');
 import { Gossipmonger } from '../scripts/typed-packages';
-import { FaultProxy, type Faults } from './fault-proxy';
 
 interface Seed { id: string; host: string; port: number }
 
@@ -38,8 +37,8 @@ export interface PeerConfig {
   /** Chaos suite: */
   /** Port to listen on (default 0: any). */
   port?: number;
-  /** A fault proxy listens on `advertise`:`proxyPort` and peers are told that port. */
-  proxyPort?: number;
+  /** Port peers are told to use (a proxy's), when not the one listened on. */
+  advertisePort?: number;
   /** Certificate and key file names without extension (default: the id). */
   cert?: string;
   /** CA files trusted (default: ca.crt). */
@@ -58,8 +57,7 @@ export interface PeerConfig {
 }
 
 interface Command {
-  cmd: 'faults' | 'resetAll' | 'mark' | 'pause' | 'resume' | 'tls';
-  faults?: Faults;
+  cmd: 'mark' | 'pause' | 'resume' | 'tls';
   mark?: number;
   tls?: { ca?: string[]; cert?: string; crl?: string };
 }
@@ -102,22 +100,13 @@ const delivered = (sender: { id: string; transport?: { run?: number } }, info: {
 transport.on('digest', (sender, _digest, info) => delivered(sender as { id: string }, info));
 transport.on('deltas', (sender, _deltas, info) => delivered(sender as { id: string }, info));
 
-let proxy: FaultProxy | undefined;
-
 transport.listen({ host: config.bind, port: config.port ?? 0 }, () => {
-  void start().catch((error: unknown) => {
-    say({ event: 'failed', error: String(error) });
-    process.exit(1);
-  });
+  start();
 });
 
-async function start (): Promise<void> {
+function start (): void {
   const port = transport.address()!.port;
-  let advertised = port;
-  if (config.proxyPort !== undefined) {
-    proxy = new FaultProxy({ host: config.advertise, port });
-    advertised = (await proxy.listen(config.advertise, config.proxyPort)).port;
-  }
+  const advertised = config.advertisePort ?? port;
   transport.port = advertised;
   say({ event: 'listening', port: advertised, bound: transport.address()!.address });
   const self = { host: config.advertise, port: advertised, ...(config.run === undefined ? {} : { run: config.run }) };
@@ -164,8 +153,6 @@ async function start (): Promise<void> {
   createInterface({ input: process.stdin }).on('line', (line) => {
     const command = JSON.parse(line) as Command;
     switch (command.cmd) {
-      case 'faults': proxy?.set(command.faults ?? {}); break;
-      case 'resetAll': proxy?.resetAll(); break;
       case 'mark':
         mark = command.mark ?? 0;
         update();

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:net';
 import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import { TransportError } from '../src/errors';
-import { HOST, closeAll, codeOf, listening, peerAt, record, tlsFor, track, transport, until } from './helpers';
+import { HOST, closeAll, codeOf, listening, peerAt, rawClient, record, tlsFor, track, transport, until } from './helpers';
 
 interface RemoteError extends Error {
   code?: string;
@@ -85,6 +85,22 @@ describe('errors about a remote', () => {
     sender.digest(peerAt({ port: 9 }, 'node-b'), { id: 'node-a' }, []);
     await until(() => seen.errors.length === 1);
     expect(seen.errors[0]).to.include({ code: 'ERR_FRAME_TOO_LARGE', remoteAddress: HOST, remotePort: 9, peerId: 'node-b' });
+  });
+
+  it('inbound, names the peer id once a message has proved it under \'sender-id\', and not otherwise', async () => {
+    for (const authorize of ['sender-id', 'any'] as const) {
+      const receiver = await listening('mtls', { tls: tlsFor('mtls', 'peer-1', { authorize }) });
+      const inbound = record(receiver);
+      const client = await rawClient('mtls', receiver.port, 'peer-2');
+      client.write(JSON.stringify({ digest: [], sender: { id: 'peer-2' } }) + '\n');
+      await until(() => inbound.digests.length === 1);
+      client.end('not json\n');
+      await until(() => inbound.errors.length === 1);
+      const error = inbound.errors[0] as RemoteError;
+      expect(error.code, authorize).to.equal('ERR_INVALID_MESSAGE');
+      expect(error.remoteAddress, authorize).to.match(/127\.0\.0\.1/);
+      expect(error.peerId, authorize).to.equal(authorize === 'sender-id' ? 'peer-2' : undefined);
+    }
   });
 
   it('stats().refusals counts only admission refusals; failed handshakes and bad frames are in stats().errors', async () => {

@@ -11,10 +11,11 @@
  * or reported in an error's frame counts.
  *
  * Needs root and iproute2; elsewhere it says why and exits 0 without running.
- * Options: --only TEXT (faults whose name contains TEXT), --mode keepAlive|per-message.
+ * Options: --only TEXT (faults whose name contains TEXT), --mode keepAlive|per-message;
+ * CHAOS_LOG=FILE appends every line the peers print, timed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -85,8 +86,12 @@ interface Result {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A fault proxy in front of one host, in that host's namespace, in its own process. */
+interface Proxy { child: ChildProcess; waiters: Array<(line: Record<string, unknown>) => void> }
+
 class Cluster {
   readonly peers: Peer[];
+  private readonly proxies: Proxy[] = [];
   readonly ledger = new Ledger();
   private mark = 0;
   /** Files: caFiles and certificate name per peer, changed by rotation. */
@@ -99,6 +104,33 @@ class Cluster {
     }));
   }
 
+  /** Starts a proxy on each host: peers are told its port, it forwards to the peer's own. */
+  async startProxies (): Promise<void> {
+    const script = join(__dirname, '..', 'fault-proxy.js');
+    await Promise.all(this.peers.map(async (_peer, i) => {
+      const address = this.topo.addressOf(i + 1);
+      const config = { listen: { host: address, port: PROXY_PORT }, target: { host: address, port: LISTEN_PORT } };
+      const child = spawn('ip', ['netns', 'exec', this.topo.hosts[i]!, process.execPath, script, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const proxy: Proxy = { child, waiters: [] };
+      this.proxies[i] = proxy;
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const message = JSON.parse(line) as Record<string, unknown>;
+        const waiter = proxy.waiters.shift();
+        waiter?.(message);
+      });
+      await new Promise((resolve) => proxy.waiters.push(resolve));
+    }));
+  }
+
+  /** Sends one command to host i's proxy and waits for its answer. */
+  proxy (i: number, command: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const proxy = this.proxies[i]!;
+    return new Promise((resolve) => {
+      proxy.waiters.push(resolve);
+      proxy.child.stdin!.write(JSON.stringify(command) + '\n');
+    });
+  }
+
   private idOf (address: string): string | undefined {
     const [host, port] = address.split(':');
     if (Number(port) !== PROXY_PORT) return undefined;
@@ -107,6 +139,7 @@ class Cluster {
   }
 
   private onLine (peer: Peer, run: number, line: string): void {
+    if (process.env.CHAOS_LOG) appendFileSync(process.env.CHAOS_LOG, `${Date.now()} ${peer.id}#${run} ${line}\n`);
     let message: Record<string, unknown>;
     try { message = JSON.parse(line) as Record<string, unknown>; } catch { return; }
     const self = `${peer.id}#${run}`;
@@ -150,7 +183,6 @@ class Cluster {
     const peer = this.peers[i]!;
     peer.run++;
     const run = peer.run;
-    const others = this.peers.filter((p) => p !== peer);
     const config: PeerConfig = {
       id: peer.id,
       advertise: this.topo.addressOf(i + 1),
@@ -159,11 +191,14 @@ class Cluster {
       all: this.peers.map((p) => p.id),
       interval: INTERVAL,
       port: LISTEN_PORT,
-      proxyPort: PROXY_PORT,
+      advertisePort: PROXY_PORT,
       cert: cert ?? `${peer.id}${this.certSuffix}`,
       caFiles: this.caFiles,
       options: { keepAlive: this.mode === 'keepAlive' },
-      seeds: others.map((p) => ({ id: p.id, host: this.topo.addressOf(p.index + 1), port: PROXY_PORT })),
+      // One seed for all, as a real deployment would: with every peer seeding every other, a
+      // cluster of five can settle as two islands (gossipmonger stops asking seeds once it
+      // knows one live peer, and digests only name live peers).
+      seeds: i === 0 ? [] : [{ id: this.peers[0]!.id, host: this.topo.addressOf(1), port: PROXY_PORT }],
       // A restarted peer must not reuse version numbers its earlier run gave out.
       clock: Date.now() * 1000,
       run,
@@ -175,6 +210,7 @@ class Cluster {
     child.stdin!.on('error', () => {});
     peer.child = child;
     peer.view = {};
+    peer.delivered = 0;
     createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(peer, run, line));
     child.once('exit', () => { if (peer.child === child) { peer.child = undefined; peer.live = false; } });
     await this.wait(peer, 'listening');
@@ -207,8 +243,8 @@ class Cluster {
     return this.peers.filter((p) => p.live);
   }
 
-  faults (i: number, faults: Faults): Promise<void> {
-    return this.command([this.peers[i]!], { cmd: 'faults', faults });
+  async faults (i: number, faults: Faults): Promise<void> {
+    await this.proxy(i, { cmd: 'faults', faults });
   }
 
   /**
@@ -241,10 +277,10 @@ class Cluster {
   }
 
   async stop (): Promise<void> {
-    await Promise.all(this.peers.map(async (peer) => {
-      const child = peer.child;
-      if (!child) return;
-      peer.live = false;
+    const children = [...this.peers.map((peer) => peer.child), ...this.proxies.map((proxy) => proxy.child)];
+    for (const peer of this.peers) peer.live = false;
+    await Promise.all(children.map(async (child) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
@@ -351,7 +387,7 @@ function steps (ns: Namespaces, topo: Topology): Step[] {
       run: async (c) => {
         // Past a TLS 1.3 handshake with a client certificate (about 1.2 KB), inside the frames.
         await c.faults(0, { resetAtByte: 1800 });
-        await c.command([c.peers[0]!], { cmd: 'resetAll' });
+        await c.proxy(0, { cmd: 'resetAll' });
         await sleep(2000);
         await c.faults(0, {});
         return converge(c);
@@ -375,11 +411,10 @@ function steps (ns: Namespaces, topo: Topology): Step[] {
       name: 'host-5 restarted with an expired certificate',
       run: async (c) => {
         await c.kill(last);
-        const before = c.peers.reduce((n, p) => n + p.delivered, 0);
         await c.start(last, `host-${HOSTS}.expired`);
         const rest = c.live.filter((p) => p.index !== last);
         const result = await converge(c, rest);
-        const refused = refusedFrom(c, last, before);
+        const refused = refusedFrom(c, last);
         await c.kill(last);
         return { ...result, notes: refused };
       }
@@ -389,10 +424,9 @@ function steps (ns: Namespaces, topo: Topology): Step[] {
       run: async (c) => {
         const rest = c.live;
         await c.command(rest, { cmd: 'tls', tls: { crl: 'ca2.crl' } });
-        const before = c.peers.reduce((n, p) => n + p.delivered, 0);
         await c.start(last, `host-${HOSTS}.revoked`);
         const result = await converge(c, rest);
-        const refused = refusedFrom(c, last, before);
+        const refused = refusedFrom(c, last);
         await c.kill(last);
         return { ...result, notes: refused };
       }
@@ -408,17 +442,15 @@ function steps (ns: Namespaces, topo: Topology): Step[] {
   ];
 }
 
-/** What the bad peer got through: nothing, in either direction. */
-function refusedFrom (c: Cluster, i: number, _before: number): string {
+/** The peer with a bad certificate got nothing through, in either direction. */
+function refusedFrom (c: Cluster, i: number): string {
   const bad = c.peers[i]!;
-  const row = c.ledger.rows().filter((r) => r.from === `${bad.id}#${bad.run}`);
-  const deliveredFromBad = row.reduce((n, r) => n + r.delivered, 0);
-  const deliveredToBad = c.ledger.rows().filter((r) => r.to === bad.id && !r.from.startsWith(bad.id)).reduce((n, r) => n + r.delivered, 0);
-  const ok = deliveredFromBad === 0;
-  if (!ok) failures.push(`${bad.id} (bad certificate) had ${deliveredFromBad} frame(s) delivered`);
+  const fromBad = c.ledger.rows().filter((r) => r.from === `${bad.id}#${bad.run}`).reduce((n, r) => n + r.delivered, 0);
+  const toBad = bad.delivered;
+  if (fromBad > 0 || toBad > 0) failures.push(`${bad.id} (bad certificate): ${fromBad} frame(s) delivered from it, ${toBad} to it`);
   const codes = new Map<string, number>();
   for (const p of c.peers) for (const [code, n] of Object.entries(p.inboundErrors)) codes.set(code, (codes.get(code) ?? 0) + n);
-  return `delivered from it: ${deliveredFromBad}; to it (total, all runs): ${deliveredToBad}; inbound errors so far: ${[...codes].map(([k, n]) => `${k} ${n}`).join(', ')}`;
+  return `frames delivered from it ${fromBad}, to it ${toBad}; inbound errors on the cluster so far: ${[...codes].map(([k, n]) => `${k} ${n}`).join(', ')}`;
 }
 
 const failures: string[] = [];
@@ -435,6 +467,20 @@ function table (results: Result[]): string {
   return lines.join('\n');
 }
 
+/** Ledger totals per sender and per destination, incarnations of a host added up. */
+function byPeer (ledger: Ledger): string {
+  const lines = ['| host | sent | delivered to others | reported lost | maybe lost | missing | received |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  const rows = ledger.rows();
+  const hosts = [...new Set(rows.map((r) => r.to).concat(rows.map((r) => r.from.split('#')[0]!)))].sort();
+  for (const host of hosts) {
+    const out = rows.filter((r) => r.from.split('#')[0] === host);
+    const sum = (key: 'sent' | 'delivered' | 'certain' | 'maybe' | 'missing'): number => out.reduce((n, r) => n + r[key], 0);
+    const received = rows.filter((r) => r.to === host).reduce((n, r) => n + r.delivered, 0);
+    lines.push(`| ${host} | ${sum('sent')} | ${sum('delivered')} | ${sum('certain')} | ${sum('maybe')} | ${sum('missing')} | ${received} |`);
+  }
+  return lines.join('\n');
+}
+
 async function main (): Promise<void> {
   const argv = process.argv.slice(2);
   const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
@@ -447,6 +493,7 @@ async function main (): Promise<void> {
   const ns = new Namespaces('gmch', '198.18.1');
   const certDir = mkdtempSync(join(tmpdir(), 'gm-chaos-'));
   const results: Result[] = [];
+  const ledgers = new Map<string, Ledger>();
   const started = Date.now();
   try {
     const topo = ns.build(HOSTS);
@@ -456,7 +503,9 @@ async function main (): Promise<void> {
       if (modeArg !== undefined && modeArg !== mode) continue;
       await makeCerts(certDir, topo);
       const cluster = new Cluster(topo, certDir, mode);
+      ledgers.set(mode, cluster.ledger);
       try {
+        await cluster.startProxies();
         for (const step of steps(ns, topo)) {
           if (only !== undefined && !step.name.includes(only) && !step.name.startsWith('start')) continue;
           process.stderr.write(`[${mode}] ${step.name}...\n`);
@@ -477,6 +526,7 @@ async function main (): Promise<void> {
     rmSync(certDir, { recursive: true, force: true });
   }
   process.stdout.write(table(results) + '\n');
+  for (const [mode, ledger] of ledgers) process.stdout.write(`\n${mode}: ledger by sender and by destination (all incarnations)\n${byPeer(ledger)}\n`);
   for (const r of results) if (r.notes) process.stdout.write(`- [${r.mode}] ${r.fault}: ${r.notes}\n`);
   process.stdout.write(`chaos: ${results.length} steps in ${((Date.now() - started) / 1000).toFixed(0)} s; ${failures.length === 0 ? 'all converged within the bound and every ledger balanced' : `${failures.length} failure(s)`}\n`);
   for (const failure of failures) process.stdout.write(`FAIL ${failure}\n`);
