@@ -62,7 +62,8 @@ function main (setup: VictimSetup): void {
   const delays: number[] = [];
   transport.on('error', (error: { code?: string }) => { errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1; });
   transport.on('digest', (sender: { id: string }, digest: Array<{ maxVersionSeen: number }>) => {
-    if (sender.id === 'legit') delays.push(Date.now() - digest[0]!.maxVersionSeen);
+    // maxVersionSeen is the send time; 1 marks the digest sent before the attack, not timed.
+    if (sender.id === 'legit' && digest[0]!.maxVersionSeen > 1) delays.push(Date.now() - digest[0]!.maxVersionSeen);
   });
   let monger: Monger | undefined;
   transport.listen(() => {

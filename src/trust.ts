@@ -14,7 +14,7 @@
  * is within its validity period, and, when CRLs are given, no certificate in it
  * is listed by a CRL that its issuer signed.
  */
-import { X509Certificate, verify as verifySignature, type KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 
 type Material = string | Buffer | Array<string | Buffer> | undefined;
@@ -48,10 +48,18 @@ function blocks (item: string | Buffer, label: string): Buffer[] {
 }
 
 /** The certificates in a `ca` or `cert` option (PEM strings may hold several). */
+type CryptoModule = typeof import('node:crypto');
+let cryptoModule: CryptoModule | undefined;
+/** `node:crypto` is loaded when a certificate is first parsed, not by require(): plain mode never needs it. */
+function crypto (): CryptoModule {
+  cryptoModule ??= require('node:crypto') as CryptoModule;
+  return cryptoModule;
+}
+
 export function parseCertificates (value: Material): X509Certificate[] {
   const certs: X509Certificate[] = [];
   for (const item of asList(value)) {
-    for (const der of blocks(item, 'CERTIFICATE')) certs.push(new X509Certificate(der));
+    for (const der of blocks(item, 'CERTIFICATE')) certs.push(new (crypto().X509Certificate)(der));
   }
   return certs;
 }
@@ -132,7 +140,7 @@ export function parseCrl (der: Buffer, cas: X509Certificate[]): Crl {
   const sig = der.subarray(signature.content + 1, signature.end);
   const issuer = cas.find((ca) => {
     try {
-      return verifySignature(digest, signed, ca.publicKey as KeyObject, sig);
+      return crypto().verify(digest, signed, ca.publicKey as KeyObject, sig);
     } catch {
       return false;
     }
@@ -156,7 +164,7 @@ export function parseCrl (der: Buffer, cas: X509Certificate[]): Crl {
 
 /** Builds the trust store of a secure context's `ca` and `crl` options; `roots` stand in for an unset `ca`. */
 export function trustStore (ca: Material, crl: Material, roots: readonly string[]): TrustStore {
-  const cas = ca === undefined ? roots.map((pem) => new X509Certificate(pem)) : parseCertificates(ca);
+  const cas = ca === undefined ? roots.map((pem) => new (crypto().X509Certificate)(pem)) : parseCertificates(ca);
   const crls: Crl[] = [];
   for (const item of asList(crl)) {
     for (const der of blocks(item, 'X509 CRL')) crls.push(parseCrl(der, cas));
@@ -169,7 +177,7 @@ export function presentedChain (certificate: PeerCertificate | undefined): X509C
   const chain: X509Certificate[] = [];
   let current = certificate as (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined;
   while (current?.raw !== undefined && chain.length < 10) {
-    chain.push(new X509Certificate(current.raw));
+    chain.push(new (crypto().X509Certificate)(current.raw));
     const next = current.issuerCertificate;
     if (next === undefined || next === current) break;
     current = next;
@@ -213,9 +221,49 @@ export function verifyChain (chain: X509Certificate[], store: TrustStore, now = 
     if (anchor !== undefined) return withinValidity(anchor, now);
     // A certificate that is itself in `ca` is trusted as it is.
     if (store.cas.some((ca) => ca.fingerprint256 === current!.fingerprint256)) return undefined;
-    const parent = rest.find((candidate) => issued(current!, candidate));
-    if (parent === undefined) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+    // Walk up what the peer presented, never through the same certificate twice.
+    const parent = rest.find((candidate) => candidate.fingerprint256 !== current!.fingerprint256 && issued(current!, candidate));
+    if (parent === undefined) {
+      if (depth === 0) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+      return issued(current, current) ? 'SELF_SIGNED_CERT_IN_CHAIN' : 'UNABLE_TO_GET_ISSUER_CERT';
+    }
+    rest.splice(rest.indexOf(parent), 1);
     current = parent;
   }
   return 'CERT_CHAIN_TOO_LONG';
+}
+
+/**
+ * Why a peer certificate seen on a live connection would not verify against
+ * `store` now, or undefined when it still does. A connection whose certificate
+ * cannot be read any more fails closed (`NO_CERTIFICATE`).
+ */
+export function liveCertificateProblem (certificate: PeerCertificate | undefined, store: TrustStore, now = Date.now()): string | undefined {
+  const chain = presentedChain(certificate);
+  return verifyChain(chain, store, now);
+}
+
+/** The subject CN of a peer certificate (several joined by commas), if it has one. */
+export function subjectOf (certificate: PeerCertificate | undefined): string | undefined {
+  const cn = certificate?.subject?.CN as string | string[] | undefined;
+  return Array.isArray(cn) ? cn.join(',') : cn;
+}
+
+/** When the first certificate in a `cert` option expires (ms since the epoch); undefined if unreadable (pfx). */
+export function certificateExpiry (cert: Material): number | undefined {
+  try {
+    const first = parseCertificates(cert)[0];
+    return first === undefined ? undefined : Date.parse(first.validTo);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first certificate of a `cert` option in PeerCertificate form (subject, subjectaltname), if readable. */
+export function parsePeerLike (cert: Material): PeerCertificate | undefined {
+  try {
+    return parseCertificates(cert)[0]?.toLegacyObject();
+  } catch {
+    return undefined;
+  }
 }

@@ -24,7 +24,7 @@ describe('compatibility with 0.1.6 configurations', () => {
     const t = track(new TcpTransport({ host: '', port: String(port) }));
     expect(t.host).to.equal('localhost');
     expect(t.port).to.equal(port);
-    await new Promise<void>((resolve) => t.listen({ host: HOST, port: String(port) as unknown as number }, resolve));
+    await new Promise<void>((resolve) => t.listen({ host: HOST, port: String(port) }, resolve));
     expect(t.address()!.port).to.equal(port);
   });
 

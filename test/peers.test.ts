@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { DigestEntry, Message } from '../src/message';
 import { PeerLedger } from '../src/peers';
+import { closeAll, codeOf, listening, rawClient, record, until } from './helpers';
 
 const transport = { host: '10.0.0.1', port: 9742 };
 function digest (sender: string, ids: string[], extra: Partial<DigestEntry> = {}): Message {
@@ -53,5 +54,29 @@ describe('PeerLedger', () => {
     const ledger = new PeerLedger(Infinity, 10);
     expect(ledger.admit(digest('a', ['x'.repeat(1000)])).dropped).to.equal(0);
     expect(ledger.size).to.equal(0);
+  });
+});
+
+describe('maxPeers in the transport', () => {
+  afterEach(closeAll);
+
+  it('keeps the digest entries of the peers it passes on within half of maxFrameSize, so the node\'s own digest stays sendable', async () => {
+    const maxFrameSize = 64 * 1024;
+    const receiver = await listening('plain', { maxFrameSize });
+    const seen = record(receiver);
+    // Entries as large as the schema allows: 256-character ids, 253-character hosts, four 64-character extras.
+    const extras = Object.fromEntries([1, 2, 3, 4].map((k) => [`x${k}`, 'e'.repeat(64)]));
+    for (let frame = 0; frame < 6; frame++) {
+      const digest = Array.from({ length: 30 }, (_, i) => ({ id: `${frame}-${i}-`.padEnd(256, 'i'), maxVersionSeen: 1, transport: { host: 'h'.repeat(253), port: 1, ...extras } }));
+      const socket = await rawClient('plain', receiver.port);
+      socket.end(JSON.stringify({ digest, sender: { id: 'fat' } }) + '\n');
+      await until(() => seen.digests.length === frame + 1);
+    }
+    const passed = seen.digests.flatMap(([, digest]) => digest as DigestEntry[]);
+    const own = JSON.stringify(passed.map((e) => ({ ...e, maxVersionSeen: Number.MAX_SAFE_INTEGER })));
+    expect(Buffer.byteLength(own)).to.be.at.most(maxFrameSize / 2);
+    expect(passed.length, 'some passed').to.be.above(10);
+    expect(receiver.stats().peers.dropped).to.equal(6 * 30 - passed.length);
+    expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_PEER_LIMIT']);
   });
 });

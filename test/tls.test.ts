@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect, createServer, type TLSSocket } from 'node:tls';
+import { TLSSocket, connect as tlsConnect, createServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { TransportOptions } from '../src/options';
 import {
@@ -48,9 +48,11 @@ describe('TLS', () => {
         socket.on('end', () => socket.end());
       });
       await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+      // TLS pools by default: the sender is closed first, so that server.close()
+      // does not wait for its pooled connections to go idle.
+      const sender = senderWith('peer-2');
       try {
         const port = (server.address() as AddressInfo).port;
-        const sender = senderWith('peer-2');
         const errors = record(sender).errors;
         sender.digest({ transport: { host: 'localhost', port } }, { id: 'by-name' }, []);
         await until(() => names.length === 1);
@@ -59,6 +61,7 @@ describe('TLS', () => {
         expect(names).to.deep.equal(['localhost', false]);
         expect(errors).to.deep.equal([]);
       } finally {
+        await sender.close();
         await new Promise((resolve) => server.close(resolve));
       }
     });
@@ -178,6 +181,28 @@ describe('TLS', () => {
       await until(() => seen.digests.length === 2);
       expect(sender.stats().connections.outbound).to.equal(2);
       expect(sender.stats().connections.resumed).to.equal(1);
+    });
+  });
+
+  describe('handshake cost', () => {
+    it('reads the server certificate chain once per full handshake (Node reads it for its identity check; the transport reuses it)', async () => {
+      const receiver = await listening('mtls');
+      const seen = record(receiver);
+      const sender = senderWith('peer-2', 'ca', {}, { keepAlive: false });
+      const original = TLSSocket.prototype.getPeerCertificate;
+      let detailed = 0;
+      TLSSocket.prototype.getPeerCertificate = function (this: TLSSocket, ...args: [boolean?]) {
+        if (args[0] === true) detailed++;
+        return original.apply(this, args as [true]);
+      } as typeof original;
+      try {
+        sender.digest(peerAt(receiver), { id: 'full' }, []);
+        await until(() => seen.digests.length === 1);
+      } finally {
+        TLSSocket.prototype.getPeerCertificate = original;
+      }
+      expect(sender.stats().connections.resumed).to.equal(0);
+      expect(detailed, 'detailed getPeerCertificate calls for one full handshake').to.equal(1);
     });
   });
 
