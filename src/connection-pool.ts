@@ -60,8 +60,6 @@ export class Remote {
   state: 'idle' | 'dialing' | 'open' = 'idle';
   /** The connection being opened, while `state` is 'dialing' and a socket exists. */
   private dialing: Dialing | undefined;
-  /** Whether the current socket is TLS (a plaintext one is cut at the migration deadline). */
-  secure = false;
   /** Frames not yet handed to the socket, from `head` on. */
   private frames: Buffer[] = [];
   private head = 0;
@@ -195,7 +193,6 @@ export class Remote {
       }, {
         accepted: (socket) => {
           this.dialing = undefined;
-          this.secure = secure;
           this.open(socket);
         },
         failed: (error) => {
@@ -411,24 +408,17 @@ export class ConnectionPool {
    * A rotation: every open connection ends after what it was handed, and every
    * one still being opened is abandoned and reopened with the new material.
    */
-  retireAll (): void {
+  retireAll (untrusted?: (socket: AnySocket, remote: Remote) => Error | undefined): void {
     for (const remote of [...this.remotes.values()]) {
-      if (remote.state === 'open') remote.detach().end();
-      else if (remote.state === 'dialing') remote.abandonDial();
-    }
-  }
-
-  /** Ends the open connections `predicate` picks (after what they were handed); returns them. */
-  retireWhere (predicate: (socket: AnySocket, remote: Remote) => boolean): AnySocket[] {
-    const retired: AnySocket[] = [];
-    for (const remote of [...this.remotes.values()]) {
-      if (remote.state === 'open' && predicate(remote.socket!, remote)) {
-        const socket = remote.detach();
-        socket.end();
-        retired.push(socket);
+      if (remote.state === 'open') {
+        // Checked before detaching: `untrusted` reports the connection once.
+        const problem = untrusted?.(remote.socket!, remote);
+        if (problem !== undefined) this.ctx.report(problem);
+        remote.detach().end();
+      } else if (remote.state === 'dialing') {
+        remote.abandonDial();
       }
     }
-    return retired;
   }
 
   /** Flushes queues (bounded by a short timeout), ends every connection, then calls back. */

@@ -62,7 +62,6 @@ export interface DialHandlers {
 export function dial (factory: SocketFactory, options: DialOptions, handlers: DialHandlers): Dialing {
   const { host, port } = options;
   const socket = factory.connect(options, options.secure, options.persistent);
-  const generation = factory.generationOf(socket);
   const remote = { remoteAddress: host, remotePort: port, peerId: options.peerId };
   const tlsDial = factory.secure && options.secure;
   let settled = false;
@@ -104,10 +103,6 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
 
   function accept (): void {
     if (settled) return;
-    if (generation !== factory.generation) {
-      abandon();
-      return;
-    }
     settled = true;
     cleanup();
     if (channels.outboundOpened.hasSubscribers) {

@@ -27,17 +27,19 @@ import {
   IdleTimeoutError,
   PeerLimitError,
   PeerUnauthorizedError,
+  PeerUntrustedError,
   PlaintextRefusedError,
   TlsHandshakeError,
   TransportError,
   withRemote
 } from './errors';
 import { FrameDecoder, FrameOverflow } from './frame-decoder';
-import { parseMessage, type Message } from './message';
+import { parseMessage, type Message, type Sender } from './message';
 import type { ResolvedOptions } from './options';
 import { TLS_HANDSHAKE, TLS_REFUSAL_ALERT, looksLikeTls, tlsToPlain } from './protocol-sniff';
 import { PeerLedger } from './peers';
 import type { AnySocket, SocketFactory } from './socket-factory';
+import { liveCertificateProblem, subjectOf } from './trust';
 
 /** Sender ids remembered for stats().plaintext.peers, so the set stays bounded. */
 const PLAINTEXT_PEERS_TRACKED = 4096;
@@ -70,6 +72,8 @@ export interface ListenerContext {
   deliver (message: Message, info: EventInfo): void;
   /** True past `tls.plaintext.until`. */
   pastPlaintextDeadline (): boolean;
+  /** A verified client certificate was seen (stats: the soonest-expiring one). */
+  notePeerCertificate (certificate: PeerCertificate): void;
 }
 
 /** Inbound counters; the transport's stats() copies them. */
@@ -115,6 +119,10 @@ interface Connection {
   plaintext: boolean;
   /** Why the connection was closed, when it failed. */
   error: Error | undefined;
+  /** The rotation generation of the secure context when it was accepted (TLS). */
+  generation: number;
+  /** The last sender delivered on it: what a function policy is asked again after a rotation. */
+  lastSender: Sender | undefined;
 }
 
 function remoteOf (conn: Connection): { remoteAddress: string | undefined; remotePort: number | undefined } {
@@ -305,6 +313,8 @@ export class Listener {
       certificate: undefined,
       plaintext: false,
       error: undefined,
+      generation: this.ctx.factory.generation,
+      lastSender: undefined,
       peerId: undefined
     };
     this.connections.add(conn);
@@ -403,6 +413,17 @@ export class Listener {
       if (cert && Object.keys(cert).length > 0) certificate = cert;
     }
     conn.certificate = certificate;
+    if (conn.generation !== factory.generation) {
+      // The handshake began before a rotation and ran on the old material:
+      // check the client's certificate again against the current CA and CRL.
+      const problem = this.untrusted(conn, socket);
+      if (problem !== undefined) {
+        this.fail(conn, new PeerUntrustedError(problem, subjectOf(certificate), remoteOf(conn)));
+        return;
+      }
+      conn.generation = factory.generation;
+    }
+    if (certificate !== undefined) this.ctx.notePeerCertificate(certificate);
     const info: EventInfo = { ...remoteOf(conn), secure: true, authorized: socket.authorized };
     if (certificate) info.certificate = { subject: { ...certificate.subject } as Record<string, string | string[]>, fingerprint256: certificate.fingerprint256 };
     (socket as ConnectionSocket)[kConnection] = conn;
@@ -524,10 +545,18 @@ export class Listener {
       return;
     }
     const tls = this.ctx.options.tls;
-    if (tls && !conn.plaintext && tls.authorize !== 'any' && !isAuthorized(tls.authorize, message.sender, conn.certificate)) {
+    if (tls && !conn.plaintext && tls.authorize !== 'any' &&
+      !isAuthorized(tls.authorize, message.sender, conn.certificate, { direction: 'inbound', ...remoteOf(conn) })) {
       this.refuseFrame(conn, new PeerUnauthorizedError(message.sender.id, remoteOf(conn)));
       return;
     }
+    if (conn.plaintext && this.ctx.pastPlaintextDeadline()) {
+      // The deadline timer closes plaintext connections at `until`; a frame
+      // read in the same turn as the deadline passed is refused here.
+      this.refuseFrame(conn, new PlaintextRefusedError(remoteOf(conn)));
+      return;
+    }
+    conn.lastSender = message.sender;
     if (conn.plaintext) this.notePlaintextPeer(message.sender.id);
     else if (tls?.authorize === 'sender-id') conn.peerId = message.sender.id;
     const verdict = this.peers.admit(message);
@@ -547,6 +576,53 @@ export class Listener {
   private notePlaintextPeer (id: string): void {
     this.stats.plaintextLastSeen = Date.now();
     if (this.plaintextPeers.size < PLAINTEXT_PEERS_TRACKED) this.plaintextPeers.add(id);
+  }
+
+  // ------------------------------------------------------------ rotation and deadlines
+
+  /**
+   * Why a TLS connection's client certificate would not be accepted now:
+   * the current CA and CRL, then the authorize policy for the last sender it
+   * spoke for. Undefined when it still would be, or when there is no client
+   * certificate to check (no requestCert).
+   */
+  private untrusted (conn: Connection, socket: TLSSocket): string | undefined {
+    const tls = this.ctx.options.tls!;
+    if (!tls.requestCert) return undefined;
+    const problem = liveCertificateProblem(socket.getPeerCertificate(true), this.ctx.factory.trust);
+    if (problem !== undefined) return problem;
+    if (tls.authorize !== 'any' && conn.lastSender !== undefined &&
+      !isAuthorized(tls.authorize, conn.lastSender, conn.certificate, { direction: 'inbound', ...remoteOf(conn) })) return 'authorize';
+    return undefined;
+  }
+
+  /**
+   * After a rotation: every open TLS connection whose client certificate no
+   * longer verifies (new CA, CRL, or policy) is closed and reported once.
+   * Handshakes still in progress are checked when they finish (onSecure).
+   * Returns how many were closed.
+   */
+  recheck (): number {
+    let closed = 0;
+    const factory = this.ctx.factory;
+    for (const conn of [...this.connections]) {
+      if (conn.closed || conn.plaintext || conn.info === undefined || !conn.info.secure) continue;
+      const problem = this.untrusted(conn, conn.socket as TLSSocket);
+      if (problem === undefined) {
+        conn.generation = factory.generation;
+        continue;
+      }
+      closed++;
+      this.fail(conn, new PeerUntrustedError(problem, subjectOf(conn.certificate), remoteOf(conn)));
+    }
+    return closed;
+  }
+
+  /** `tls.plaintext.until` has passed: every plaintext connection is closed with ERR_PLAINTEXT_REFUSED. */
+  cutPlaintext (): void {
+    for (const conn of [...this.connections]) {
+      if (conn.plaintext && !conn.closed) this.fail(conn, new PlaintextRefusedError(remoteOf(conn)));
+    }
   }
 
   // ------------------------------------------------------------ closing

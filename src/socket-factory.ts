@@ -269,11 +269,6 @@ export class SocketFactory {
     return socket;
   }
 
-  /** The generation an outbound socket was made with (the current one for plain sockets). */
-  generationOf (socket: AnySocket): number {
-    return this.outbound.get(socket)?.generation ?? this.generation;
-  }
-
   /**
    * The server certificate an outbound TLS socket proves: the one it presented,
    * or, on a resumed session, the one checked when the session was made.

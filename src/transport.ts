@@ -18,15 +18,21 @@ import {
   InvalidMessageError,
   MalformedPeerError,
   PeerUnauthorizedError,
+  PeerUntrustedError,
   TransportClosedError,
   withFrames,
   withRemote
 } from './errors';
 import { OutboundGate } from './outbound';
+import { watchCertificates, type CertificateFiles, type CertificateWatch } from './cert-files';
+import { certificateExpiry, liveCertificateProblem, parsePeerLike, subjectOf } from './trust';
+
+/** Peer identities whose certificate expiry stats() remembers. */
+const PEER_CERTIFICATES_TRACKED = 4096;
 import { Listener, type EventInfo } from './listener';
 import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
-import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -63,6 +69,15 @@ export interface TransportStats {
   frames: { in: number; out: number };
   /** Bytes read from inbound connections (in) and frame bytes written (out). */
   bytes: { in: number; out: number };
+  /**
+   * Certificate expiry, for alerting before it happens (ms since the epoch):
+   * this transport's active certificate, and the soonest-expiring certificate
+   * among the latest one seen from each peer identity (inbound and outbound).
+   */
+  certificates: {
+    expires: number | undefined;
+    peerSoonest: { expires: number; subject: string; fingerprint256: string } | undefined;
+  };
   /** Every error emitted, by code (network and peer failures, ours and Node's). */
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
@@ -117,6 +132,16 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** Plaintext per-message connections. */
   readonly #plainOnce: SendOnce;
   #closeWaiters: Array<() => void> = [];
+  /** Fires at `tls.plaintext.until` to close the plaintext connections still open. */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  /** When the active certificate expires (ms since the epoch), if it can be read. */
+  #ownExpiry: number | undefined;
+  /** Certificate files followed (watchCertificates). */
+  readonly #watches = new Set<CertificateWatch>();
+  /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
+  #localId: string | undefined;
+  /** Peer certificates seen, by identity: the latest one's expiry (bounded). */
+  readonly #peerCertificates = new Map<string, { expires: number; subject: string; fingerprint256: string }>();
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
   #closed = false;
@@ -148,8 +173,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       factory: this.#factory,
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
-      pastPlaintextDeadline: () => this.#pastDeadline()
+      pastPlaintextDeadline: () => this.#pastDeadline(),
+      notePeerCertificate: (certificate) => this.#notePeerCertificate(certificate)
     });
+    this.#ownExpiry = this.#options.tls === undefined ? undefined : certificateExpiry(this.#options.tls.context.cert);
     this.#plainOnce = new SendOnce({
       factory: this.#factory,
       connectTimeout: this.#options.connectTimeout,
@@ -206,6 +233,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.emit('listening');
     });
     this.server = server;
+    this.#armPlaintextDeadline();
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -244,12 +272,16 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (this.server) {
       pending++;
       this.server = null;
+      if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
       this.#listener.close(done);
     }
     if (this.#pool) {
       pending++;
       this.#pool.close(done);
     }
+    for (const watch of this.#watches) watch.close();
+    this.#watches.clear();
     for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
@@ -259,11 +291,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** Sends `{ deltas, sender: { id, transport } }` to `remotePeer`. */
   deltas (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, deltas: unknown): void {
+    this.#localId = localPeer.id;
     this.rpc(remotePeer, { deltas, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
   /** Sends `{ digest, sender: { id, transport } }` to `remotePeer`. */
   digest (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, digest: unknown): void {
+    this.#localId = localPeer.id;
     this.rpc(remotePeer, { digest, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
@@ -341,8 +375,44 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
     checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
     this.#factory.rotate(tlsOptions);
-    this.#pool?.retireAll();
+    this.#ownExpiry = certificateExpiry(this.#options.tls!.context.cert);
+    // Pooled connections all end after what they were handed (our own identity
+    // may be what changed); those whose server no longer verifies are reported.
+    this.#pool?.retireAll((socket, remote) => {
+      const certificate = this.#factory.serverCertificate(socket as TLSSocket);
+      const problem = this.#serverProblem(remote.expectedId ?? remote.peerId, remote.host, remote.port, certificate);
+      return problem === undefined ? undefined : new PeerUntrustedError(problem, subjectOf(certificate), remote.remote);
+    });
+    // Per-message dials still in their handshake start again with the new material.
     for (const dialing of [...this.#dialing]) dialing.abandon();
+    this.#listener.recheck();
+  }
+
+  /**
+   * Follows key, certificate, CA and optional CRL files: each change is
+   * debounced, read (again if a file is half-written), validated, and swapped
+   * in with setSecureContext(); a set that fails validation is refused with
+   * ERR_CERT_RELOAD and the current material stays. close() stops it too.
+   */
+  watchCertificates (files: CertificateFiles): CertificateWatch {
+    const tls = this.#options.tls;
+    if (tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+    validateCertificateFiles(files);
+    const watch = watchCertificates(files, {
+      apply: (material) => this.setSecureContext(material),
+      report: (error) => this.#report(error),
+      // Under 'sender-id' peers will check the certificate against this node's id.
+      expectedId: () => tls.authorize !== 'sender-id' ? undefined : this.#localId ?? subjectOf(parsePeerLike(tls.context.cert))
+    });
+    const handle: CertificateWatch = {
+      reload: () => watch.reload(),
+      close: () => {
+        this.#watches.delete(handle);
+        watch.close();
+      }
+    };
+    this.#watches.add(handle);
+    return handle;
   }
 
   /** A snapshot of the counters; see TransportStats. */
@@ -353,11 +423,20 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
+      certificates: { expires: this.#ownExpiry, peerSoonest: this.#soonestPeerCertificate() },
       errors: { ...s.errors },
       refusals: { ...l.refusals },
       peers: { known: this.#listener.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
+  }
+
+  #soonestPeerCertificate (): { expires: number; subject: string; fingerprint256: string } | undefined {
+    let soonest: { expires: number; subject: string; fingerprint256: string } | undefined;
+    for (const seen of this.#peerCertificates.values()) {
+      if (soonest === undefined || seen.expires < soonest.expires) soonest = seen;
+    }
+    return soonest === undefined ? undefined : { ...soonest };
   }
 
   // ---------------------------------------------------------------- sending
@@ -394,11 +473,46 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * function policy is asked with `direction: 'outbound'`.
    */
   #checkServer (peerId: string | undefined, host: string, port: number, pending: number, certificate: PeerCertificate | undefined): Error | undefined {
-    const policy = this.#options.tls!.authorize;
-    if (policy === 'any') return undefined;
-    const peer = { id: peerId!, transport: { host, port } };
-    if (isAuthorized(policy, peer, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port })) return undefined;
+    if (certificate !== undefined) this.#notePeerCertificate(certificate);
+    if (this.#serverAuthorized(peerId, host, port, certificate)) return undefined;
     return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port, peerId });
+  }
+
+  #serverAuthorized (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined): boolean {
+    const policy = this.#options.tls!.authorize;
+    if (policy === 'any') return true;
+    return isAuthorized(policy, { id: peerId!, transport: { host, port } }, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port });
+  }
+
+  /** After a rotation: why an open connection's server would not be accepted now (CA, CRL, policy). */
+  #serverProblem (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined): string | undefined {
+    return liveCertificateProblem(certificate, this.#factory.trust) ?? (this.#serverAuthorized(peerId, host, port, certificate) ? undefined : 'authorize');
+  }
+
+  #notePeerCertificate (certificate: PeerCertificate): void {
+    const expires = Date.parse(certificate.valid_to);
+    if (Number.isNaN(expires)) return;
+    const subject = subjectOf(certificate) ?? certificate.fingerprint256;
+    const known = this.#peerCertificates;
+    // Keyed by identity, so a peer's renewed certificate replaces its old one.
+    known.delete(subject);
+    known.set(subject, { expires, subject, fingerprint256: certificate.fingerprint256 });
+    if (known.size > PEER_CERTIFICATES_TRACKED) known.delete(known.keys().next().value!);
+  }
+
+  /** Arms the timer that closes plaintext connections at `tls.plaintext.until`. */
+  #armPlaintextDeadline (): void {
+    const until = this.#options.tls?.plaintext.until;
+    if (until === undefined || !this.#options.tls!.plaintext.accept || this.#deadlineTimer !== undefined) return;
+    const wait = until - Date.now();
+    if (wait <= 0) return;
+    // setTimeout holds at most 2^31-1 ms (about 24.8 days); longer waits re-arm.
+    this.#deadlineTimer = setTimeout(() => {
+      this.#deadlineTimer = undefined;
+      if (this.#pastDeadline()) this.#listener.cutPlaintext();
+      else this.#armPlaintextDeadline();
+    }, Math.min(wait, 0x7fffffff));
+    this.#deadlineTimer.unref();
   }
 
   /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */

@@ -221,9 +221,49 @@ export function verifyChain (chain: X509Certificate[], store: TrustStore, now = 
     if (anchor !== undefined) return withinValidity(anchor, now);
     // A certificate that is itself in `ca` is trusted as it is.
     if (store.cas.some((ca) => ca.fingerprint256 === current!.fingerprint256)) return undefined;
-    const parent = rest.find((candidate) => issued(current!, candidate));
-    if (parent === undefined) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+    // Walk up what the peer presented, never through the same certificate twice.
+    const parent = rest.find((candidate) => candidate.fingerprint256 !== current!.fingerprint256 && issued(current!, candidate));
+    if (parent === undefined) {
+      if (depth === 0) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+      return issued(current, current) ? 'SELF_SIGNED_CERT_IN_CHAIN' : 'UNABLE_TO_GET_ISSUER_CERT';
+    }
+    rest.splice(rest.indexOf(parent), 1);
     current = parent;
   }
   return 'CERT_CHAIN_TOO_LONG';
+}
+
+/**
+ * Why a peer certificate seen on a live connection would not verify against
+ * `store` now, or undefined when it still does. A connection whose certificate
+ * cannot be read any more fails closed (`NO_CERTIFICATE`).
+ */
+export function liveCertificateProblem (certificate: PeerCertificate | undefined, store: TrustStore, now = Date.now()): string | undefined {
+  const chain = presentedChain(certificate);
+  return verifyChain(chain, store, now);
+}
+
+/** The subject CN of a peer certificate (several joined by commas), if it has one. */
+export function subjectOf (certificate: PeerCertificate | undefined): string | undefined {
+  const cn = certificate?.subject?.CN as string | string[] | undefined;
+  return Array.isArray(cn) ? cn.join(',') : cn;
+}
+
+/** When the first certificate in a `cert` option expires (ms since the epoch); undefined if unreadable (pfx). */
+export function certificateExpiry (cert: Material): number | undefined {
+  try {
+    const first = parseCertificates(cert)[0];
+    return first === undefined ? undefined : Date.parse(first.validTo);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first certificate of a `cert` option in PeerCertificate form (subject, subjectaltname), if readable. */
+export function parsePeerLike (cert: Material): PeerCertificate | undefined {
+  try {
+    return parseCertificates(cert)[0]?.toLegacyObject();
+  } catch {
+    return undefined;
+  }
 }

@@ -48,9 +48,11 @@ describe('TLS', () => {
         socket.on('end', () => socket.end());
       });
       await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+      // TLS pools by default: the sender is closed first, so that server.close()
+      // does not wait for its pooled connections to go idle.
+      const sender = senderWith('peer-2');
       try {
         const port = (server.address() as AddressInfo).port;
-        const sender = senderWith('peer-2');
         const errors = record(sender).errors;
         sender.digest({ transport: { host: 'localhost', port } }, { id: 'by-name' }, []);
         await until(() => names.length === 1);
@@ -59,6 +61,7 @@ describe('TLS', () => {
         expect(names).to.deep.equal(['localhost', false]);
         expect(errors).to.deep.equal([]);
       } finally {
+        await sender.close();
         await new Promise((resolve) => server.close(resolve));
       }
     });
