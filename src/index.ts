@@ -3,6 +3,7 @@
  * constructor itself, as 0.1.6 did, with the named exports hung on it;
  * `esm/index.mjs` gives ESM importers the same default and named exports.
  */
+import type * as certFiles from './cert-files';
 import * as errors from './errors';
 import * as message from './message';
 import * as options from './options';
@@ -55,6 +56,8 @@ namespace TcpTransport {
   export type OutboundOptions = options.OutboundOptions;
   export type LookupFunction = options.LookupFunction;
   export type NetworkList = options.NetworkList;
+  export type CertificateFiles = certFiles.CertificateFiles;
+  export type CertificateWatch = certFiles.CertificateWatch;
   export type EventInfo = transport.EventInfo;
   export type TransportEvents = transport.TransportEvents;
   export type TransportStats = transport.TransportStats;

@@ -6,6 +6,7 @@
 import type { LookupAddress, LookupAllOptions } from 'node:dns';
 import type { BlockList } from 'node:net';
 import type { PeerCertificate, SecureContextOptions } from 'node:tls';
+import type { CertificateFiles } from './cert-files';
 import type { Sender } from './message';
 import { allowList, type AllowList } from './socket-factory';
 
@@ -53,7 +54,7 @@ export interface OutboundOptions {
    * @default 512
    */
   maxConnections?: number;
-  /** Outbound sockets open or opening at once to one destination address and port. @default 64 */
+  /** Outbound sockets open or opening at once to one destination address and port. @default 256 */
   maxPerDestination?: number;
   /**
    * keepAlive remotes held at once; at the cap the least recently used idle one
@@ -251,7 +252,7 @@ export const DEFAULTS = Object.freeze({
   tlsAuthorize: 'any' as const,
   tlsSessionCache: 256,
   outboundMaxConnections: 512,
-  outboundMaxPerDestination: 64,
+  outboundMaxPerDestination: 256,
   outboundMaxPooledRemotes: 256
 });
 
@@ -578,4 +579,23 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     allowFrom: allowList('options.allowFrom', options.allowFrom),
     outbound: resolveOutbound(options.outbound)
   };
+}
+
+const CERTIFICATE_FILE_NAMES: Record<keyof CertificateFiles, true> = {
+  key: true, cert: true, ca: true, crl: true, id: true, debounce: true, interval: true, watch: true, retries: true
+};
+
+/** Validates the argument of watchCertificates(); throws a TypeError naming the field. */
+export function validateCertificateFiles (files: unknown): asserts files is CertificateFiles {
+  if (!isPlainObject(files)) throw new TypeError(`watchCertificates(files): files must be an object; got ${describe(files)}`);
+  checkNames('files', files, new Set(Object.keys(CERTIFICATE_FILE_NAMES)), 'an option of watchCertificates()');
+  for (const name of ['key', 'cert', 'ca'] as const) {
+    if (typeof files[name] !== 'string' || files[name].length === 0) throw new TypeError(`files.${name} must be a file path; got ${describe(files[name])}`);
+  }
+  if (files.crl !== undefined && (typeof files.crl !== 'string' || files.crl.length === 0)) throw new TypeError(`files.crl must be a file path; got ${describe(files.crl)}`);
+  if (files.id !== undefined && (typeof files.id !== 'string' || files.id.length === 0)) throw new TypeError(`files.id must be a non-empty string; got ${describe(files.id)}`);
+  positiveInteger('files.debounce', files.debounce, 1);
+  positiveInteger('files.interval', files.interval, 1);
+  nonNegativeInteger('files.retries', files.retries, 0);
+  optionalBoolean('files.watch', files.watch, true);
 }

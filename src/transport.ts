@@ -24,14 +24,15 @@ import {
   withRemote
 } from './errors';
 import { OutboundGate } from './outbound';
-import { certificateExpiry, liveCertificateProblem, subjectOf } from './trust';
+import { watchCertificates, type CertificateFiles, type CertificateWatch } from './cert-files';
+import { certificateExpiry, liveCertificateProblem, parsePeerLike, subjectOf } from './trust';
 
 /** Peer identities whose certificate expiry stats() remembers. */
 const PEER_CERTIFICATES_TRACKED = 4096;
 import { Listener, type EventInfo } from './listener';
 import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
-import { checkSecureContextNames, resolveOptions, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
 
 export type { EventInfo } from './listener';
@@ -135,6 +136,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Certificate files followed (watchCertificates). */
+  readonly #watches = new Set<CertificateWatch>();
+  /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
+  #localId: string | undefined;
   /** Peer certificates seen, by identity: the latest one's expiry (bounded). */
   readonly #peerCertificates = new Map<string, { expires: number; subject: string; fingerprint256: string }>();
   #closing = false;
@@ -275,6 +280,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pending++;
       this.#pool.close(done);
     }
+    for (const watch of this.#watches) watch.close();
+    this.#watches.clear();
     for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
@@ -284,11 +291,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** Sends `{ deltas, sender: { id, transport } }` to `remotePeer`. */
   deltas (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, deltas: unknown): void {
+    this.#localId = localPeer.id;
     this.rpc(remotePeer, { deltas, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
   /** Sends `{ digest, sender: { id, transport } }` to `remotePeer`. */
   digest (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, digest: unknown): void {
+    this.#localId = localPeer.id;
     this.rpc(remotePeer, { digest, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
@@ -377,6 +386,33 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     // Per-message dials still in their handshake start again with the new material.
     for (const dialing of [...this.#dialing]) dialing.abandon();
     this.#listener.recheck();
+  }
+
+  /**
+   * Follows key, certificate, CA and optional CRL files: each change is
+   * debounced, read (again if a file is half-written), validated, and swapped
+   * in with setSecureContext(); a set that fails validation is refused with
+   * ERR_CERT_RELOAD and the current material stays. close() stops it too.
+   */
+  watchCertificates (files: CertificateFiles): CertificateWatch {
+    const tls = this.#options.tls;
+    if (tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+    validateCertificateFiles(files);
+    const watch = watchCertificates(files, {
+      apply: (material) => this.setSecureContext(material),
+      report: (error) => this.#report(error),
+      // Under 'sender-id' peers will check the certificate against this node's id.
+      expectedId: () => tls.authorize !== 'sender-id' ? undefined : this.#localId ?? subjectOf(parsePeerLike(tls.context.cert))
+    });
+    const handle: CertificateWatch = {
+      reload: () => watch.reload(),
+      close: () => {
+        this.#watches.delete(handle);
+        watch.close();
+      }
+    };
+    this.#watches.add(handle);
+    return handle;
   }
 
   /** A snapshot of the counters; see TransportStats. */

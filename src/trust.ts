@@ -258,3 +258,12 @@ export function certificateExpiry (cert: Material): number | undefined {
     return undefined;
   }
 }
+
+/** The first certificate of a `cert` option in PeerCertificate form (subject, subjectaltname), if readable. */
+export function parsePeerLike (cert: Material): PeerCertificate | undefined {
+  try {
+    return parseCertificates(cert)[0]?.toLegacyObject();
+  } catch {
+    return undefined;
+  }
+}

@@ -121,3 +121,22 @@ describe("'sender-id' both ways between two transports", () => {
     expect(seenB.digests).to.have.length(1);
   });
 });
+
+describe('stats().certificates', () => {
+  afterEach(closeAll);
+
+  it("reports this transport's certificate expiry and the soonest-expiring peer certificate seen, both ways", async () => {
+    const { X509Certificate } = await import('node:crypto');
+    const expiry = (peer: string): number => Date.parse(new X509Certificate(pem(peer).cert).validTo);
+    const receiver = await listening('mtls', {}, 'peer-1');
+    const seen = record(receiver);
+    const sender = senderId('any');
+    expect(sender.stats().certificates).to.deep.equal({ expires: expiry('peer-2'), peerSoonest: undefined });
+    sender.digest(at(receiver, 'peer-1'), { id: 'peer-2' }, []);
+    await until(() => seen.digests.length === 1);
+    expect(receiver.stats().certificates.expires).to.equal(expiry('peer-1'));
+    expect(receiver.stats().certificates.peerSoonest).to.include({ subject: 'peer-2', expires: expiry('peer-2') });
+    expect(sender.stats().certificates.peerSoonest).to.include({ subject: 'peer-1', expires: expiry('peer-1') });
+    expect(new TcpTransport({ host: HOST, port: 0 }).stats().certificates).to.deep.equal({ expires: undefined, peerSoonest: undefined });
+  });
+});

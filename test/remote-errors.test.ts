@@ -151,6 +151,8 @@ describe('errors about a remote', () => {
         expect(failed.code).to.equal('ERR_PROTOCOL_MISMATCH');
         expect(failed.message).to.match(/speaks TLS/);
         expect(failed).to.include({ remoteAddress: HOST, remotePort: receiver.port, peerId: 'node-b' });
+        // The one frame written was refused: certainly lost, and said so.
+        expect(failed).to.include({ framesWritten: 1, framesLost: 1 });
         expect(inbound.digests).to.have.length(0);
       });
     }
