@@ -41,6 +41,7 @@ import { PeerLedger } from './peers';
 import type { AnySocket, SocketFactory } from './socket-factory';
 import { liveCertificateProblem, subjectOf } from './trust';
 
+const CR = 0x0d;
 /** Sender ids remembered for stats().plaintext.peers, so the set stays bounded. */
 const PLAINTEXT_PEERS_TRACKED = 4096;
 /** Refusals are reported at most once per source per this many ms (the first one at once). */
@@ -502,7 +503,6 @@ export class Listener {
       }
     }
     const now = this.now;
-    conn.lastActive = now;
     this.stats.bytesIn += chunk.length;
     let frames: Buffer[];
     const decoder = conn.decoder;
@@ -515,6 +515,9 @@ export class Listener {
     // The frame deadline starts at a frame's first byte; later bytes never move it.
     if (decoder.buffered === 0) conn.frameStarted = 0;
     else if (conn.frameStarted === 0 || frames.length > 0) conn.frameStarted = now;
+    // Empty lines (a lone "\r" may start one) are not activity: a "\n" every
+    // few seconds would otherwise hold a slot forever without a message.
+    if (frames.length > 0 || decoder.buffered > 1 || (decoder.buffered === 1 && chunk[chunk.length - 1] !== CR)) conn.lastActive = now;
     for (let i = 0; i < frames.length && !conn.closed; i++) this.onFrame(conn, frames[i]!);
   }
 
