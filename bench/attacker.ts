@@ -15,6 +15,8 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 export type AttackKind =
   /** Hold connections mid-frame, one byte every `dripMs` (0: hold idle), reconnecting whenever closed. */
   | 'drip'
+  /** Hold connections between frames, sending only empty lines ("\n", "\r" then "\n") every `dripMs`. */
+  | 'blank-lines'
   /** Open TLS connections (full handshakes, no resumption) as fast as `connections` allow, close once done. */
   | 'handshake'
   /** Send one frame of `frameBytes` one byte per write: one TCP segment or TLS record each. */
@@ -100,6 +102,7 @@ class Attacker {
         continue;
       }
       if (kind === 'drip') await this.drip(socket);
+      else if (kind === 'blank-lines') await this.blankLines(socket);
       else if (kind === 'one-byte') await this.oneByte(socket);
       else if (kind === 'poison') await this.send(socket, poisonFrame(this.plan, source, index, sent));
       else await this.costly(socket);
@@ -138,6 +141,15 @@ class Attacker {
     this.write(socket, '{"digest":[');
     const dripMs = this.plan.dripMs ?? 0;
     const timer = dripMs > 0 ? setInterval(() => this.write(socket, ' '), dripMs) : undefined;
+    await closedOf(socket);
+    clearInterval(timer);
+  }
+
+  /** Never a frame: a bare "\n", then "\r", then "\n", one write every dripMs, until the server closes. */
+  private async blankLines (socket: Socket): Promise<void> {
+    const bytes = ['\n', '\r', '\n'];
+    let i = 0;
+    const timer = setInterval(() => this.write(socket, bytes[i++ % bytes.length]!), this.plan.dripMs ?? 100);
     await closedOf(socket);
     clearInterval(timer);
   }

@@ -54,7 +54,7 @@ export interface OutboundOptions {
    * @default 512
    */
   maxConnections?: number;
-  /** Outbound sockets open or opening at once to one destination address and port. @default 64 */
+  /** Outbound sockets open or opening at once to one destination address and port. @default 256 */
   maxPerDestination?: number;
   /**
    * keepAlive remotes held at once; at the cap the least recently used idle one
@@ -252,7 +252,7 @@ export const DEFAULTS = Object.freeze({
   tlsAuthorize: 'any' as const,
   tlsSessionCache: 256,
   outboundMaxConnections: 512,
-  outboundMaxPerDestination: 64,
+  outboundMaxPerDestination: 256,
   outboundMaxPooledRemotes: 256
 });
 

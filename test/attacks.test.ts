@@ -161,6 +161,22 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
     });
   }
 
+  // Empty lines reach the decoder the same way in every mode: plain shows it without a certificate.
+  it('[plain] connections sending only empty lines are closed at idleTimeout and never delivered', async () => {
+    const victim = await listening('plain', { ...SMALL, idleTimeout: 600 });
+    const seen = record(victim);
+    // An empty line every 100 ms: a bare "\n", and a "\r" whose "\n" follows in a later write.
+    const attacker = await attack({ kind: 'blank-lines', sources: ['127.0.0.13'], connections: 4, dripMs: 100 }, victim.port);
+    try {
+      await until(() => seen.errors.filter((e) => codeOf(e) === 'ERR_IDLE_TIMEOUT').length >= 4, 10000, 'the blank-line holders closed at idleTimeout');
+    } finally {
+      const done = await attacker.stop();
+      report('blank lines [plain]', { attacker: done });
+    }
+    expect(seen.errors.map(codeOf).filter((code) => code !== 'ERR_IDLE_TIMEOUT')).to.deep.equal([]);
+    expect(seen.deltas.length + seen.digests.length).to.equal(0);
+  });
+
   it('[plain] a reconnect storm from one source is refused by rate before it is read', async () => {
     const victim = await listening('plain', { ...SMALL, maxConnectionsPerSource: 1000 });
     const seen = record(victim);
