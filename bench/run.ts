@@ -59,7 +59,7 @@ const SMOKE_LIMIT = 60000;
 
 const USAGE = `npm run bench [-- options]
   (default) 5 rounds of 250 ms warm-up + 600 ms measured per case and size,
-            then clusters of 10, 50 and 100 peers (about 6 minutes in all)
+            then clusters of 10, 50 and 100 peers (about 7 minutes in all)
   --rounds N            rounds of the throughput cases (default 5)
   --measure MS          measured window per run (default 600)
   --warmup MS           warm-up per run (default 250)
