@@ -93,6 +93,8 @@ export interface ListenerStats {
 }
 
 interface Connection {
+  /** The listener holding it: the shared socket handlers below reach it from here. */
+  listener: Listener;
   raw: Socket;
   /**
    * The gossipmonger id the remote's certificate speaks for, once a message
@@ -135,6 +137,15 @@ function monotonicNow (): number {
 function remoteOf (conn: Connection): { remoteAddress: string | undefined; remotePort: number | undefined } {
   return { remoteAddress: conn.remoteAddress, remotePort: conn.remotePort };
 }
+
+/**
+ * A connection's sockets (the raw one, and the TLS one over it) point to it,
+ * so one set of handlers serves every connection: Node calls a listener with
+ * the socket as `this`. In plain mode a connection carries one message, so
+ * four closures per connection were a measurable part of it.
+ */
+const kConnection = Symbol('gossipmonger-tls-transport:connection');
+type ConnectionSocket = AnySocket & { [kConnection]: Connection };
 
 export class Listener {
   server: Server | null = null;
@@ -295,6 +306,7 @@ export class Listener {
     }
     this.stats.accepted++;
     const conn: Connection = {
+      listener: this,
       raw,
       source,
       acceptedAt: now,
@@ -318,8 +330,9 @@ export class Listener {
     if (channels.inboundAccepted.hasSubscribers) channels.inboundAccepted.publish({ remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
     const factory = this.ctx.factory;
     if (factory.secure) this.byRaw.set(raw, conn);
-    raw.on('error', (error) => this.fail(conn, error));
-    raw.once('close', () => this.forget(conn));
+    (raw as ConnectionSocket)[kConnection] = conn;
+    raw.on('error', Listener.onSocketError);
+    raw.on('close', Listener.onSocketClose);
     if (!factory.secure) {
       this.readPlain(conn);
       return;
@@ -422,7 +435,8 @@ export class Listener {
     if (certificate !== undefined) this.ctx.notePeerCertificate(certificate);
     const info: EventInfo = { ...remoteOf(conn), secure: true, authorized: socket.authorized };
     if (certificate) info.certificate = { subject: { ...certificate.subject } as Record<string, string | string[]>, fingerprint256: certificate.fingerprint256 };
-    socket.once('close', () => this.forget(conn));
+    (socket as ConnectionSocket)[kConnection] = conn;
+    socket.on('close', Listener.onSocketClose);
     this.read(conn, socket, info);
   }
 
@@ -448,7 +462,7 @@ export class Listener {
 
   /** Frames straight from the accepted TCP socket: plain mode, or plaintext during a migration. */
   private readPlain (conn: Connection): void {
-    this.read(conn, conn.raw, { ...remoteOf(conn), secure: false, authorized: false });
+    this.read(conn, conn.raw, { remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, secure: false, authorized: false });
   }
 
   private read (conn: Connection, socket: AnySocket, info: EventInfo): void {
@@ -457,9 +471,32 @@ export class Listener {
     // TLS: the handshake is done. Plain: the sweep waits for the first byte.
     if (socket !== conn.raw) conn.started = true;
     conn.lastActive = this.now;
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('end', () => this.onEnd(conn));
-    if (socket !== conn.raw) socket.on('error', (error) => this.fail(conn, error));
+    socket.on('data', Listener.onSocketData);
+    socket.on('end', Listener.onSocketEnd);
+    if (socket !== conn.raw) socket.on('error', Listener.onSocketError);
+  }
+
+  // The shared socket handlers (`this` is the socket; see kConnection).
+
+  private static onSocketData (this: ConnectionSocket, chunk: Buffer): void {
+    const conn = this[kConnection];
+    conn.listener.onData(conn, chunk);
+  }
+
+  private static onSocketEnd (this: ConnectionSocket): void {
+    const conn = this[kConnection];
+    conn.listener.onEnd(conn);
+  }
+
+  private static onSocketError (this: ConnectionSocket, error: Error): void {
+    const conn = this[kConnection];
+    conn.listener.fail(conn, error);
+  }
+
+  /** 'close' of the raw socket or of the TLS one over it: forget() runs once either way. */
+  private static onSocketClose (this: ConnectionSocket): void {
+    const conn = this[kConnection];
+    conn.listener.forget(conn);
   }
 
   private onData (conn: Connection, chunk: Buffer): void {
