@@ -16,14 +16,17 @@
  * - Remotes are capped (`outbound.maxPooledRemotes`): at the cap the least
  *   recently used idle one is retired, else the frame is refused.
  * - A socket let go of (idle, rotation, eviction) is ended and must close
- *   within `closeTimeout`, else it is destroyed; at most `maxRetiring` wait.
+ *   within `closeTimeout`, else it is destroyed; at most `maxRemotes` wait.
  */
 import type { PeerCertificate } from 'node:tls';
-import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, ProtocolMismatchError, withFrames, withRemote } from './errors';
+import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from './errors';
 import { looksLikeTls, plaintextToTls } from './protocol-sniff';
 import { dial, type Dialing } from './dial';
 import type { OutboundGate } from './outbound';
 import type { AnySocket, SocketFactory } from './socket-factory';
+
+/** Frames handed to one connection, and how many of those it has flushed. */
+interface FrameCount { written: number; flushed: number }
 
 /** Frames written per batch before yielding. */
 const BATCH_FRAMES = 256;
@@ -64,9 +67,13 @@ export class Remote {
   private frames: Buffer[] = [];
   private head = 0;
   queuedBytes = 0;
-  /** Frames handed to the socket, and how many of those it has flushed. */
-  private written = 0;
-  private flushed = 0;
+  /**
+   * Frames handed to the current socket, and how many of those it has
+   * flushed: one object per connection, so that a socket let go of (a
+   * rotation) keeps its own count and its late flushes do not count for the next.
+   */
+  private counts: FrameCount = { written: 0, flushed: 0 };
+  private onFlushed: () => void = () => {};
   /** The socket corked in this tick, if any (the connection may change before it is uncorked). */
   private corked: AnySocket | undefined;
   private scheduled = false;
@@ -111,10 +118,10 @@ export class Remote {
     if (this.state === 'idle') this.connect();
   }
 
-  private readonly onFlushed = (): void => {
-    this.flushed++;
-    if (this.closing && this.queued === 0 && this.flushed === this.written) this.socket?.end();
-  };
+  private flushedOne (counts: FrameCount): void {
+    counts.flushed++;
+    if (counts === this.counts && this.closing && this.queued === 0 && counts.flushed === counts.written) this.socket?.end();
+  }
 
   private readonly uncork = (): void => {
     const socket = this.corked;
@@ -132,7 +139,7 @@ export class Remote {
       socket.cork();
       process.nextTick(this.uncork);
     }
-    this.written++;
+    this.counts.written++;
     this.pool.ctx.countOut(frame.length);
     return socket.write(frame, this.onFlushed);
   }
@@ -153,7 +160,7 @@ export class Remote {
     if (this.head === this.frames.length) {
       this.frames = [];
       this.head = 0;
-      if (this.closing && this.flushed === this.written) socket.end();
+      if (this.closing && this.counts.flushed === this.counts.written) socket.end();
     } else if (!socket.writableNeedDrain && !this.scheduled) {
       // More to send and room for it: yield first, so one busy remote cannot
       // hold the event loop.
@@ -232,8 +239,9 @@ export class Remote {
     this.pool.ctx.accepted(socket);
     this.socket = socket;
     this.state = 'open';
-    this.written = 0;
-    this.flushed = 0;
+    const counts: FrameCount = { written: 0, flushed: 0 };
+    this.counts = counts;
+    this.onFlushed = () => this.flushedOne(counts);
     let failure: Error | undefined;
     socket.on('error', (error) => { failure = error; });
     socket.on('drain', this.flush);
@@ -283,7 +291,7 @@ export class Remote {
   detach (): AnySocket {
     const socket = this.socket!;
     this.release();
-    this.pool.track(socket);
+    this.pool.track(socket, this.counts, this.remote);
     if (this.queued === 0) this.pool.forget(this);
     else if (!this.closing) this.connect();
     return socket;
@@ -291,13 +299,16 @@ export class Remote {
 
   private closed (socket: AnySocket, failure: Error | undefined): void {
     if (this.socket !== socket) return;
-    const lost = this.written - this.flushed;
+    const { written, flushed } = this.counts;
+    const lost = written - flushed;
     this.release();
+    // Closing, the frames still queued go nowhere: they are counted as dropped.
+    const dropped = this.closing ? this.queued : 0;
     if (failure instanceof ProtocolMismatchError) {
       // A TLS listener refused the plaintext connection: every frame on it is lost.
-      this.pool.ctx.report(withFrames(failure, { framesWritten: this.written, framesLost: this.written }));
-    } else if (lost > 0 || failure !== undefined) {
-      this.pool.ctx.report(new ConnectionLostError(lost, this.written, { ...this.remote, cause: failure }));
+      this.pool.ctx.report(withFrames(failure, { framesWritten: written, framesLost: written, framesDropped: dropped }));
+    } else if (lost > 0 || failure !== undefined || dropped > 0) {
+      this.pool.ctx.report(withFrames(new ConnectionLostError(lost, written, { ...this.remote, cause: failure }), { framesDropped: dropped }));
     }
     if (this.queued > 0 && !this.closing) this.connect();
     else {
@@ -316,12 +327,17 @@ export class Remote {
   close (): void {
     this.closing = true;
     const socket = this.socket;
-    if (this.state === 'open' && socket !== undefined && this.queued === 0 && this.flushed === this.written) socket.end();
+    if (this.state === 'open' && socket !== undefined && this.queued === 0 && this.counts.flushed === this.counts.written) socket.end();
   }
 
   destroy (): void {
+    const dropped = this.queued;
     this.dropQueue();
-    this.socket?.destroy();
+    if (dropped > 0) {
+      this.pool.ctx.report(withFrames(new CloseTimeoutError(`close(): ${dropped} queued frame(s) not flushed in time were dropped`, this.remote), { framesDropped: dropped }));
+    }
+    // With an error, so that the frames it still held are reported lost (closed()).
+    this.socket?.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
     this.dialing?.socket.destroy();
   }
 }
@@ -382,12 +398,25 @@ export class ConnectionPool {
    * never closes its side would hold it forever, so it is destroyed after
    * `closeTimeout`; and at most `maxRemotes` wait at once, the oldest destroyed first.
    */
-  track (socket: AnySocket): void {
+  track (socket: AnySocket, counts?: FrameCount, remote?: RemoteInfo): void {
     if (this.retiring.has(socket)) return;
     const ctx = this.ctx;
+    // Frames handed to it and not yet flushed are lost if it breaks or is destroyed: say so.
+    let failure: Error | undefined;
+    let timedOut: Error | undefined;
+    socket.on('error', (error) => { failure = error; });
+    socket.once('close', () => {
+      // A close timeout was reported already, with these counts.
+      if (counts === undefined || (failure !== undefined && failure === timedOut)) return;
+      const lost = counts.written - counts.flushed;
+      if (lost > 0 || failure !== undefined) ctx.report(new ConnectionLostError(lost, counts.written, { ...remote, cause: failure }));
+    });
     const timer = setTimeout(() => {
-      ctx.report(new CloseTimeoutError(`remote did not close within ${ctx.closeTimeout} ms after we ended the connection; destroyed`, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort }));
-      socket.destroy();
+      const error = new CloseTimeoutError(`remote did not close within ${ctx.closeTimeout} ms after we ended the connection; destroyed`, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+      if (counts !== undefined) withFrames(error, { framesWritten: counts.written, framesLost: counts.written - counts.flushed });
+      timedOut = error;
+      ctx.report(error);
+      socket.destroy(error);
     }, ctx.closeTimeout);
     timer.unref();
     this.retiring.set(socket, timer);
@@ -426,7 +455,7 @@ export class ConnectionPool {
     this.closeCallbacks.push(callback);
     const timer = setTimeout(() => {
       for (const remote of this.remotes.values()) remote.destroy();
-      for (const socket of this.retiring.keys()) socket.destroy();
+      for (const socket of this.retiring.keys()) socket.destroy(new CloseTimeoutError('close(): a connection let go of did not close in time; destroyed'));
     }, CLOSE_FLUSH_TIMEOUT);
     timer.unref();
     this.closeCallbacks.push(() => clearTimeout(timer));

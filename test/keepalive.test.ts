@@ -8,6 +8,7 @@ import { createServer as tlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { HOST, ca, closeAll, codeOf, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until, type Mode } from './helpers';
 import { TcpTransport } from './helpers';
+import { Ledger, type ReportedError } from './chaos/ledger';
 
 /** A server that accepts (completing TLS) and never reads. */
 async function stalledServer (mode: Mode): Promise<{ server: Server; stop: () => Promise<void> }> {
@@ -242,5 +243,52 @@ describe('keepAlive close()', () => {
     });
     expect(code).to.equal(0);
     expect(out.trim()).to.equal('closed');
+  });
+});
+
+describe('keepAlive: every frame accounted for when connections are let go of', () => {
+  afterEach(closeAll);
+
+  /** Sends `n` 16 KB frames to a server that never reads, and keeps the sender's books. */
+  async function flood (sender: TcpTransport, port: number, n: number): Promise<{ ledger: Ledger; errors: Error[] }> {
+    const ledger = new Ledger();
+    const errors = record(sender).errors;
+    sender.on('error', (error) => ledger.reported('s', 'r', error as ReportedError));
+    const value = 'v'.repeat(16 * 1024);
+    for (let i = 0; i < n; i++) {
+      ledger.sent('s', 'r');
+      sender.deltas({ transport: { host: HOST, port } }, { id: 'flood' }, [['flood', 'k', value, i]]);
+      if (i % 50 === 0) await sleep(1);
+    }
+    return { ledger, errors };
+  }
+
+  it('reports the unflushed frames of a connection retired by a rotation that then breaks', async () => {
+    const { server, stop } = await stalledServer('tls');
+    const port = (server.address() as AddressInfo).port;
+    const sender = track(transport('tls', { keepAlive: { maxQueuedBytes: 64 * 1024 * 1024 } }, 'peer-2'));
+    const { ledger, errors } = await flood(sender, port, 400);
+    await sleep(200);
+    // Rotation: the open connection is let go of with frames still in its buffer.
+    sender.setSecureContext({ ca: ca() });
+    await sleep(50);
+    await stop();
+    await until(() => ledger.totals().unbalanced.length === 0, 5000, `every frame accounted for: ${JSON.stringify(ledger.rows())} ${errors.map(codeOf).join()}`);
+    expect(errors.map(codeOf)).to.include('ERR_CONNECTION_LOST');
+  });
+
+  it('reports the frames close() drops when they cannot be flushed in time', async () => {
+    const { server, stop } = await stalledServer('plain');
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const sender = transport('plain', { keepAlive: { maxQueuedBytes: 64 * 1024 * 1024 } });
+      const { ledger, errors } = await flood(sender, port, 600);
+      await new Promise<void>((resolve) => sender.close(resolve));
+      const dropped = errors.filter((e) => (e as { framesDropped?: number }).framesDropped !== undefined && codeOf(e) === 'ERR_CLOSE_TIMEOUT');
+      expect(dropped, errors.map(codeOf).join()).to.have.length(1);
+      expect(ledger.totals().unbalanced, JSON.stringify(ledger.rows())).to.deep.equal([]);
+    } finally {
+      await stop();
+    }
   });
 });

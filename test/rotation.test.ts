@@ -5,7 +5,9 @@
  * against a plaintext connection held open across it.
  */
 import { expect } from 'chai';
+import { fork } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
 import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
 import { SocketFactory } from '../src/socket-factory';
 import { resolveOptions } from '../src/options';
@@ -183,19 +185,23 @@ describe('authorize policy re-checked at a rotation', () => {
 describe('tls.plaintext.until against live connections', () => {
   afterEach(closeAll);
 
-  it('closes a plaintext connection opened before the deadline, at the deadline, with ERR_PLAINTEXT_REFUSED', async () => {
-    const until0 = Date.now() + 400;
+  it('closes a plaintext connection opened before the deadline at the deadline: a forger in its own process delivers nothing after it', async () => {
+    const until0 = Date.now() + 600;
     const receiver = await listening('mtls', { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, plaintext: { accept: true, until: until0 } } });
     const seen = record(receiver);
-    const socket = netConnect({ host: HOST, port: receiver.port, localAddress: '127.0.0.2' });
-    socket.on('error', () => {});
-    await next(socket, 'connect');
-    socket.write(digestFrame('before') + '\r\n');
-    await until(() => seen.digests.length === 1);
-    await closed(socket, 3000);
-    expect(Date.now()).to.be.at.least(until0);
+    const deliveredAt: number[] = [];
+    receiver.on('digest', () => deliveredAt.push(Date.now()));
+    // From 127.0.0.2: 5 frames 50 ms apart, a pause of 1.5 s across the deadline, then more.
+    const child = fork(join(__dirname, 'plaintext-forger.js'), [String(receiver.port), '5', '1500'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(deliveredAt, 'the frames before the deadline arrive').to.have.length(5);
+    expect(deliveredAt.every((t) => t < until0)).to.equal(true);
+    // The connection was closed during the pause: the forger never wrote again.
+    expect(Number(out.trim()), 'frames the forger could write').to.equal(5);
     expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_PLAINTEXT_REFUSED']);
-    expect(seen.digests).to.have.length(1);
+    expect(receiver.stats().connections.open).to.equal(0);
   });
 
   it('refuses a plaintext frame read after the deadline even before the timer has run', async () => {

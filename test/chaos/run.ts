@@ -15,7 +15,7 @@
  * CHAOS_LOG=FILE appends every line the peers print, timed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -312,7 +312,7 @@ async function makeCerts (dir: string, topo: Topology): Promise<void> {
 /** A CRL from `ca` revoking `cert`, made by the openssl command line. */
 function makeCrl (dir: string, ca: string, cert: string): string {
   const work = join(dir, 'crl');
-  execFileSync('mkdir', ['-p', work]);
+  mkdirSync(work, { recursive: true });
   writeFileSync(join(work, 'index.txt'), '');
   writeFileSync(join(work, 'crlnumber'), '01\n');
   writeFileSync(join(work, 'openssl.cnf'), [
