@@ -101,7 +101,8 @@ export class Admission {
     } else {
       // Seen again: move to the back, so the table forgets the least recently seen first.
       this.sources.delete(source);
-      if (ratePerSource !== Infinity) state.tokens = Math.min(ratePerSource, state.tokens + (now - state.at) * ratePerSource / 1000);
+      // Time never runs backwards here: a clock stepped back must not drain every bucket.
+      if (ratePerSource !== Infinity) state.tokens = Math.min(ratePerSource, state.tokens + Math.max(0, now - state.at) * ratePerSource / 1000);
       state.at = now;
     }
     this.sources.set(source, state);

@@ -16,7 +16,7 @@
  * - Remotes are capped (`outbound.maxPooledRemotes`): at the cap the least
  *   recently used idle one is retired, else the frame is refused.
  * - A socket let go of (idle, rotation, eviction) is ended and must close
- *   within `closeTimeout`, else it is destroyed; at most `maxRetiring` wait.
+ *   within `closeTimeout`, else it is destroyed; at most `maxRemotes` wait.
  */
 import type { PeerCertificate } from 'node:tls';
 import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from './errors';

@@ -249,7 +249,7 @@ export class DestinationRefusedError extends TransportError {
 }
 
 export class OutboundLimitError extends TransportError {
-  /** Which cap: 'maxInFlight', 'maxPerDestination' or 'maxRemotes'. */
+  /** Which cap: 'maxConnections', 'maxPerDestination' or 'maxPooledRemotes' (the outbound.* option). */
   readonly limit: string;
   readonly max: number;
   constructor (limit: string, max: number, options?: TransportErrorOptions) {

@@ -126,6 +126,14 @@ interface Connection {
   lastSender: Sender | undefined;
 }
 
+/**
+ * Milliseconds that only move forward (Date.now()'s scale): deadlines and
+ * token buckets must not stall, or drain, when the wall clock is stepped back.
+ */
+function monotonicNow (): number {
+  return performance.timeOrigin + performance.now();
+}
+
 function remoteOf (conn: Connection): { remoteAddress: string | undefined; remotePort: number | undefined } {
   return { remoteAddress: conn.remoteAddress, remotePort: conn.remotePort };
 }
@@ -161,8 +169,8 @@ export class Listener {
   private readonly refusalLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   private readonly peerLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   private readonly peers: PeerLedger;
-  /** The coarse clock: Date.now() as of the last sweep or accept. */
-  private now = Date.now();
+  /** The coarse clock: `monotonicNow()` as of the last sweep or accept. */
+  private now = monotonicNow();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor (private readonly ctx: ListenerContext) {
@@ -222,7 +230,7 @@ export class Listener {
   }
 
   private sweep (): void {
-    const now = this.now = Date.now();
+    const now = this.now = monotonicNow();
     const { idleTimeout, handshakeTimeout, frameTimeout } = this.ctx.options;
     for (const conn of this.connections) {
       // Whichever deadline passed first decides the error.
@@ -272,7 +280,7 @@ export class Listener {
   // ------------------------------------------------------------ admission
 
   private onConnection (raw: Socket): void {
-    const now = this.now = Date.now();
+    const now = this.now = monotonicNow();
     const source = sourceOf(raw.remoteAddress);
     if (this.closing) {
       this.refuse(raw, source, 'closing');

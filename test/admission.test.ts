@@ -42,6 +42,17 @@ describe('admission', () => {
       expect(a.admit('x', 0)).to.equal(undefined);
     });
 
+    it('keeps a bucket when the clock it is given steps back, and refills it from there', () => {
+      const a = new Admission({ maxPerSource: 100, ratePerSource: 50, maxSources: 100 });
+      const t = 10_000_000;
+      expect(a.admit('x', t)).to.equal(undefined);
+      // An hour back: no refill, but no hour-long debt either.
+      expect(a.admit('x', t - 3_600_000)).to.equal(undefined);
+      for (let i = 0; i < 48; i++) a.admit('x', t - 3_600_000);
+      expect(a.admit('x', t - 3_600_000)).to.equal('source-rate');
+      expect(a.admit('x', t - 3_600_000 + 100)).to.equal(undefined);
+    });
+
     it('allows a burst of one second\'s worth, then the sustained rate', () => {
       const a = new Admission({ maxPerSource: Infinity, ratePerSource: 10, maxSources: 100 });
       let admitted = 0;

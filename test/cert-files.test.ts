@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { CertificateWatch } from '../src/cert-files';
-import { HOST, ca, closeAll, codeOf, digestFrame, listening, next, pem, record, sleep, until, type TcpTransport } from './helpers';
+import { HOST, TcpTransport, ca, closeAll, codeOf, digestFrame, listening, next, pem, record, sleep, track, until } from './helpers';
+import { HAVE_OPENSSL, makeCrl } from './trust-fixtures';
 
 let dir: string;
 const file = (name: string): string => join(dir, name);
@@ -123,6 +124,24 @@ describe('TcpTransport#watchCertificates', () => {
     writeSet({ ...pem('next-peer-1'), ca: ca('next-ca') });
     await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), 3000, 'the polled change');
     expect(errors).to.deep.equal([]);
+  });
+
+  (HAVE_OPENSSL ? it : it.skip)('applies a CRL file: the revoked peer\'s live connection closes; a CRL from another CA is refused', async () => {
+    writeFileSync(file('crl.pem'), makeCrl('ca', []));
+    const { t, errors } = await watched({ crl: file('crl.pem') });
+    const seen = record(t);
+    const peer = track(new TcpTransport({ host: HOST, port: 0, keepAlive: true, tls: { ...pem('peer-2'), ca: ca(), requestCert: true } }));
+    record(peer);
+    peer.digest({ id: 'peer-1', transport: { host: HOST, port: t.port } }, { id: 'peer-2' }, []);
+    await until(() => seen.digests.length === 1);
+    writeFileSync(file('crl.pem'), makeCrl('next-ca', []));
+    await until(() => errors.length === 1, 3000, 'the foreign CRL to be refused');
+    expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'crl' });
+    expect(t.stats().connections.open).to.equal(1);
+    writeFileSync(file('crl.pem'), makeCrl('ca', ['peer-2']));
+    await until(() => errors.length === 2, 3000, 'the revoked connection to close');
+    expect(errors[1]).to.include({ code: 'ERR_PEER_UNTRUSTED', reason: 'CERT_REVOKED', subject: 'peer-2' });
+    await until(() => t.stats().connections.open === 0);
   });
 
   it('throws naming the field for a bad argument, and needs TLS', async () => {

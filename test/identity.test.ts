@@ -34,8 +34,9 @@ for (const keepAlive of [false, true]) {
       expect(seen.digests).to.have.length(0);
     });
 
-    it('delivers to a server whose certificate names the peer id (CN or SAN URI), resuming its session on the next connection', async () => {
-      const receiver = await listening('mtls', {}, 'peer-1');
+    it('delivers to a server whose certificate names the peer id (CN or SAN URI), resuming its session on the next connection, checked both ways', async () => {
+      // The receiver checks 'sender-id' too: on the server side a resumed session keeps the client certificate.
+      const receiver = await listening('mtls', { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, authorize: 'sender-id' } }, 'peer-1');
       const seen = record(receiver);
       const sender = senderId('sender-id', { keepAlive: keepAlive ? { idleTimeout: 50 } : false });
       const errors = record(sender).errors;
@@ -50,6 +51,7 @@ for (const keepAlive of [false, true]) {
       sender.digest(at(receiver, 'spiffe://gossipmonger.test/peer-1'), { id: 'peer-2' }, []);
       await until(() => seen.digests.length === 3);
       expect(errors).to.deep.equal([]);
+      expect(seen.errors).to.deep.equal([]);
       expect(sender.stats().connections.resumed).to.be.at.least(1);
     });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { closeAll, next, record, track, TcpTransport, MODES } from './helpers';
+import { closeAll, codeOf, listening, next, record, tcpFrom, track, until, TcpTransport, MODES } from './helpers';
 import { transportSuite } from './transport.suite';
 
 for (const mode of MODES) transportSuite(mode);
@@ -39,6 +39,30 @@ describe('TcpTransport', () => {
         TcpTransport.prototype.emit = emit;
       }
       expect(emitted).to.equal(0);
+    });
+  });
+
+  describe('inbound deadlines and the wall clock', () => {
+    it('closes a stalled frame at frameTimeout even when the wall clock steps back an hour meanwhile, and still admits its source', async () => {
+      const victim = await listening('plain', { frameTimeout: 300, idleTimeout: 60000 });
+      const seen = record(victim);
+      const socket = tcpFrom(victim.port, '127.0.0.15');
+      socket.write('{"digest":[');
+      await until(() => victim.stats().bytes.in > 0, 3000, 'the half frame read');
+      const realNow = Date.now;
+      // An NTP step, or an operator fixing the clock: Date.now() jumps an hour back.
+      Date.now = () => realNow() - 3_600_000;
+      try {
+        await until(() => seen.errors.some((e) => codeOf(e) === 'ERR_FRAME_TIMEOUT'), 5000, 'the stalled frame closed');
+        const again = tcpFrom(victim.port, '127.0.0.15');
+        again.write('{"digest":[');
+        await until(() => seen.errors.length >= 2, 5000, 'the second stalled frame closed');
+        expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_FRAME_TIMEOUT', 'ERR_FRAME_TIMEOUT']);
+        again.destroy();
+      } finally {
+        Date.now = realNow;
+        socket.destroy();
+      }
     });
   });
 });
