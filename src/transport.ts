@@ -23,17 +23,17 @@ import {
   withFrames,
   withRemote
 } from './errors';
-import { OutboundGate } from './outbound';
+import { OutboundGate, type Lease } from './outbound';
 import { watchCertificates, type CertificateFiles, type CertificateWatch } from './cert-files';
 import { certificateExpiry, liveCertificateProblem, parsePeerLike, subjectOf } from './trust';
-
-/** Peer identities whose certificate expiry stats() remembers. */
-const PEER_CERTIFICATES_TRACKED = 4096;
 import { Listener, type EventInfo } from './listener';
 import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
 import { checkSecureContextNames, resolveOptions, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './socket-factory';
+
+/** Peer identities whose certificate expiry stats() remembers. */
+const PEER_CERTIFICATES_TRACKED = 4096;
 
 export type { EventInfo } from './listener';
 
@@ -515,29 +515,33 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#deadlineTimer.unref();
   }
 
-  /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
-  #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
+  /**
+   * Takes the outbound slots for one per-message connection, then calls
+   * `send`; a refusal is reported with its one frame dropped.
+   */
+  #throughGate (peerId: string | undefined, host: string, port: number, send: (lease: Lease, address: string | undefined) => void): void {
     this.#gate.open(host, port, (refused, lease, address) => {
       if (refused !== undefined) this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
-      else this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease!);
+      else send(lease!, address);
     });
+  }
+
+  /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
+  #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
+    this.#throughGate(peerId, host, port, (lease, address) => this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease));
   }
 
   /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
   #sendOnce (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
-    this.#gate.open(host, port, (refused, lease, address) => {
-      if (refused !== undefined) {
-        this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
-        return;
-      }
-      this.#dialOnce(peerId, host, port, address, frame, () => lease!.release());
-    });
+    this.#throughGate(peerId, host, port, (lease, address) => this.#dialOnce(peerId, host, port, address, frame, () => lease.release()));
   }
 
   #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, release: () => void): void {
     const timeout = this.#options.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
     this.#stats.outbound++;
+    // Set when a rotation hands this dial's outbound slots over to a new one.
+    let handedOver = false;
     const dialing = dial(this.#factory, {
       host,
       port,
@@ -583,7 +587,6 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         else this.#dialOnce(peerId, host, port, address, frame, release);
       }
     });
-    let handedOver = false;
     const socket = dialing.socket;
     this.#dialing.add(dialing);
     this.#outbound.add(socket);

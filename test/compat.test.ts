@@ -5,8 +5,8 @@
  * partition.
  */
 import { expect } from 'chai';
-import { Gossipmonger, OldTcpTransport as Old, freePort, stopGossip, type OldTransport } from '../scripts/typed-packages';
-import { HOST, TcpTransport, closeAll, codeOf, listening, rawClient, record, track, until } from './helpers';
+import { OldTcpTransport as Old, freePort, type OldTransport } from '../scripts/typed-packages';
+import { HOST, TcpTransport, closeAll, codeOf, convergeOver, listening, rawClient, record, track, until } from './helpers';
 
 async function sendRaw (port: number, text: string): Promise<void> {
   (await rawClient('plain', port)).end(text);
@@ -68,23 +68,7 @@ describe('compatibility with 0.1.6 configurations', () => {
       ours.push(t);
       endpoints.push({ transport: t, port: t.port });
     }
-    const peers = endpoints.map(({ transport: t, port }, i) => {
-      const peer = new Gossipmonger({ id: `p${i}`, transport: { host: HOST, port } }, {
-        transport: t,
-        GOSSIP_INTERVAL: 50,
-        seeds: i === 0 ? [] : [{ id: 'p0', transport: { host: HOST, port: oldPort } }]
-      });
-      peer.on('error', () => {});
-      peer.update(`k${i}`, `v${i}`);
-      return peer;
-    });
-    for (const peer of peers) peer.gossip();
-    const converged = (): boolean => peers.every((peer, i) => endpoints.every((_, j) => i === j || peer.storage.get(`p${j}`)?.data[`k${j}`]?.[0] === `v${j}`));
-    try {
-      await until(converged, 15000, 'convergence with a 0.1.6 node advertising a string port');
-    } finally {
-      stopGossip(peers);
-    }
+    await convergeOver(endpoints, 50, 'convergence with a 0.1.6 node advertising a string port');
     for (const t of ours) expect(t.stats().errors.ERR_INVALID_MESSAGE ?? 0, 'no message refused for its string port').to.equal(0);
   });
 });

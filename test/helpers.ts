@@ -10,6 +10,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import TcpTransport = require('../src/index');
 import type { TransportOptions } from '../src/options';
 import { DEFAULT_CERT_DIR, loadPem, type Pem } from '../scripts/generate-certs';
+import { Gossipmonger, stopGossip } from '../scripts/typed-packages';
 
 export type Mode = 'plain' | 'tls' | 'mtls';
 export const MODES: Mode[] = ['plain', 'tls', 'mtls'];
@@ -168,3 +169,28 @@ export function digestFrame (id = 'sender', extra: Record<string, unknown> = {})
 }
 
 export { TcpTransport };
+
+/**
+ * Runs gossipmonger peers p0..pN-1 over `endpoints` (p0 seeds the rest), each
+ * holding k<i> = v<i>, until every peer has every other peer's value, then
+ * stops them. Fails with `what` when they do not converge within 15 s.
+ */
+export async function convergeOver (endpoints: ReadonlyArray<{ transport: unknown; port: number | string }>, interval: number, what: string): Promise<void> {
+  const peers = endpoints.map(({ transport: t, port }, i) => {
+    const peer = new Gossipmonger({ id: `p${i}`, transport: { host: HOST, port } }, {
+      transport: t,
+      GOSSIP_INTERVAL: interval,
+      seeds: i === 0 ? [] : [{ id: 'p0', transport: { host: HOST, port: endpoints[0]!.port } }]
+    });
+    peer.on('error', () => {});
+    peer.update(`k${i}`, `v${i}`);
+    return peer;
+  });
+  for (const peer of peers) peer.gossip();
+  const converged = (): boolean => peers.every((peer, i) => endpoints.every((_, j) => i === j || peer.storage.get(`p${j}`)?.data[`k${j}`]?.[0] === `v${j}`));
+  try {
+    await until(converged, 15000, what);
+  } finally {
+    stopGossip(peers);
+  }
+}

@@ -4,8 +4,8 @@
  * deadline that ends the plaintext window on its own.
  */
 import { expect } from 'chai';
-import { Gossipmonger, OldTcpTransport as Old, freePort, stopGossip, type OldTransport } from '../scripts/typed-packages';
-import { HOST, closeAll, codeOf, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from './helpers';
+import { OldTcpTransport as Old, freePort, type OldTransport } from '../scripts/typed-packages';
+import { HOST, closeAll, codeOf, convergeOver, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from './helpers';
 
 const migrating = (step: 'accept-and-send' | 'accept', peer = 'peer-1', until?: number): ReturnType<typeof tlsFor> =>
   tlsFor('tls', peer, { plaintext: step === 'accept-and-send' ? { accept: true, send: true, until } : { accept: true, until } });
@@ -36,23 +36,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
       endpoints.push({ transport: t, port: t.port });
     }
     const n = endpoints.length;
-    const peers = endpoints.map(({ transport: t, port }, i) => {
-      const peer = new Gossipmonger({ id: `p${i}`, transport: { host: HOST, port } }, {
-        transport: t,
-        GOSSIP_INTERVAL: 100,
-        seeds: i === 0 ? [] : [{ id: 'p0', transport: { host: HOST, port: endpoints[0]!.port } }]
-      });
-      peer.on('error', () => {});
-      peer.update(`k${i}`, `v${i}`);
-      return peer;
-    });
-    for (const peer of peers) peer.gossip();
-    const converged = (): boolean => peers.every((peer, i) => endpoints.every((_, j) => i === j || peer.storage.get(`p${j}`)?.data[`k${j}`]?.[0] === `v${j}`));
-    try {
-      await until(converged, 15000, 'convergence of the mixed cluster');
-    } finally {
-      stopGossip(peers);
-    }
+    await convergeOver(endpoints, 100, 'convergence of the mixed cluster');
     const plaintextPeers = ours.reduce((sum, t) => sum + t.stats().plaintext.peers, 0);
     expect(plaintextPeers, 'our peers saw 0.1.6 senders in plaintext').to.be.above(0);
     expect(n).to.equal(5);
