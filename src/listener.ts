@@ -539,6 +539,12 @@ export class Listener {
       return;
     }
     if (last !== null) this.onFrame(conn, last);
+    // The sender has said all it will, and a receiver writes nothing back:
+    // close now. On plain TCP that is the FIN that Node's automatic end()
+    // would send, without its shutdown() call and the stream's finish round
+    // (one connection per message makes that a measurable part of it). A TLS
+    // socket is left to end on its own, with its close_notify.
+    if (!conn.closed && conn.socket === conn.raw) conn.raw.destroy();
   }
 
   private decodeError (conn: Connection, error: unknown): Error {
