@@ -355,10 +355,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     // Plaintext during a migration goes one connection per message even with
     // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
     if (!secure) {
-      if (this.#pool && !this.#factory.secure) this.#pool.send(peerId, host, port, encode(line, size));
+      if (this.#pool && !this.#factory.secure) this.#pool.send(peerId, host, port, line + '\r\n', size + 2);
       else this.#sendPlainOnce(peerId, host, port, line, size);
     } else if (this.#pool) {
-      this.#pool.send(peerId, host, port, encode(line, size));
+      this.#pool.send(peerId, host, port, line + '\r\n', size + 2);
     } else {
       this.#sendOnce(peerId, host, port, encode(line, size));
     }
