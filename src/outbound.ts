@@ -56,10 +56,52 @@ export class OutboundGate {
 
   /**
    * Takes the slots for one connection to `host:port` and checks the
-   * destination. Calls back synchronously when no name has to be resolved.
+   * destination, when that needs no name resolution (an IP literal, or no
+   * policy on names): a lease, or the refusal. Undefined when a name must be
+   * resolved first: open() does that. (The per-message hot path: no closure,
+   * no callback.)
+   */
+  openNow (host: string, port: number): Lease | Error | undefined {
+    const options = this.options;
+    const literal = isAddress(host);
+    if (!literal && (options.allow !== undefined || options.lookup !== undefined)) return undefined;
+    if (this.inFlight >= options.maxConnections) {
+      return new OutboundLimitError('maxConnections', options.maxConnections, { remoteAddress: host, remotePort: port });
+    }
+    if (literal && options.allow !== undefined && !options.allow.allows(host)) {
+      return new DestinationRefusedError(host, host, { remoteAddress: host, remotePort: port });
+    }
+    this.inFlight++;
+    const lease = new Lease(this);
+    return this.admit(lease, host, port, undefined) ?? lease;
+  }
+
+  /** Takes the per-destination slot for `address` (or `host`); the refusal, if it is full. */
+  private admit (lease: Lease, host: string, port: number, address: string | undefined): Error | undefined {
+    const key = `${address ?? host}:${port}`;
+    const open = this.toDestination(key);
+    if (open >= this.options.maxPerDestination) {
+      lease.release();
+      return new OutboundLimitError('maxPerDestination', this.options.maxPerDestination, { remoteAddress: host, remotePort: port });
+    }
+    this.perDestination.set(key, open + 1);
+    lease.destination = key;
+    return undefined;
+  }
+
+  /**
+   * As openNow(), resolving the name first when it must be checked; calls
+   * back synchronously when no name has to be resolved.
    */
   open (host: string, port: number, callback: OpenCallback): void {
+    const now = this.openNow(host, port);
+    if (now !== undefined) {
+      if (now instanceof Lease) callback(undefined, now, undefined);
+      else callback(now, undefined, undefined);
+      return;
+    }
     const options = this.options;
+    const allow = options.allow;
     const remote: RemoteInfo = { remoteAddress: host, remotePort: port };
     if (this.inFlight >= options.maxConnections) {
       callback(new OutboundLimitError('maxConnections', options.maxConnections, remote), undefined, undefined);
@@ -67,32 +109,6 @@ export class OutboundGate {
     }
     this.inFlight++;
     const lease = new Lease(this);
-    const admit = (address: string | undefined): void => {
-      const key = `${address ?? host}:${port}`;
-      if (this.toDestination(key) >= options.maxPerDestination) {
-        lease.release();
-        callback(new OutboundLimitError('maxPerDestination', options.maxPerDestination, remote), undefined, undefined);
-        return;
-      }
-      this.perDestination.set(key, this.toDestination(key) + 1);
-      lease.destination = key;
-      callback(undefined, lease, address);
-    };
-    const allow = options.allow;
-    if (isAddress(host)) {
-      if (allow !== undefined && !allow.allows(host)) {
-        lease.release();
-        callback(new DestinationRefusedError(host, host, remote), undefined, undefined);
-        return;
-      }
-      admit(undefined);
-      return;
-    }
-    if (allow === undefined && options.lookup === undefined) {
-      // No policy on names: Node resolves as it connects, as 0.1.6 did.
-      admit(undefined);
-      return;
-    }
     const lookup = options.lookup ?? dnsLookup;
     let answered = false;
     const done = (error: NodeJS.ErrnoException | null, addresses: Array<{ address: string }> | undefined): void => {
@@ -110,7 +126,9 @@ export class OutboundGate {
         }), undefined, undefined);
         return;
       }
-      admit(chosen.address);
+      const refused = this.admit(lease, host, port, chosen.address);
+      if (refused !== undefined) callback(refused, undefined, undefined);
+      else callback(undefined, lease, chosen.address);
     };
     try {
       lookup(host, { all: true }, done);

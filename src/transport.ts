@@ -23,7 +23,7 @@ import {
   withFrames,
   withRemote
 } from './errors';
-import { OutboundGate, type Lease } from './outbound';
+import { Lease, OutboundGate } from './outbound';
 import { watchCertificates, type CertificateFiles, type CertificateWatch } from './cert-files';
 import { certificateExpiry, liveCertificateProblem, parsePeerLike, subjectOf } from './trust';
 import { Listener, type EventInfo } from './listener';
@@ -105,6 +105,11 @@ function encode (line: string, size: number): Buffer {
   frame[size] = 0x0d;
   frame[size + 1] = 0x0a;
   return frame;
+}
+
+/** Where a send was going, for its error (built on error paths only, not for every message). */
+function remoteInfo (host: string, port: number, peerId: string | undefined): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
+  return { remoteAddress: host, remotePort: port, peerId };
 }
 
 function validPort (port: unknown): number | undefined {
@@ -315,18 +320,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#report(new MalformedPeerError({ peerId }));
       return;
     }
-    const remote = { remoteAddress: host, remotePort: port, peerId };
     if (this.#closed) {
       // gossipmonger has no stop: its timer keeps calling digest() after close().
       // Report once, count every drop.
-      if (this.#droppedAfterClose++ === 0) this.#report(new TransportClosedError(1, remote));
+      if (this.#droppedAfterClose++ === 0) this.#report(new TransportClosedError(1, remoteInfo(host, port, peerId)));
       else this.#count('ERR_TRANSPORT_CLOSED');
       return;
     }
     if ((peerId === undefined || peerId.length === 0) && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
       // Under 'sender-id' the server must prove the id we send to; with no id
       // there is nothing it could prove, so nothing is sent.
-      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, ...remote }));
+      this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, ...remoteInfo(host, port, peerId) }));
       return;
     }
     let line: string | undefined;
@@ -338,17 +342,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remote, cause: error }));
+        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
         return;
       }
     }
     if (line === undefined) {
-      this.#report(new InvalidMessageError('payload must encode to one line of JSON', remote));
+      this.#report(new InvalidMessageError('payload must encode to one line of JSON', remoteInfo(host, port, peerId)));
       return;
     }
     const size = Buffer.byteLength(line);
     if (size > this.#options.maxFrameSize) {
-      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remote));
+      this.#report(new FrameTooLargeError(this.#options.maxFrameSize, `outbound frame of ${size} bytes exceeds maxFrameSize of ${this.#options.maxFrameSize}; not sent`, remoteInfo(host, port, peerId)));
       return;
     }
     const secure = this.#sendSecure();
@@ -521,14 +525,22 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    */
   #throughGate (peerId: string | undefined, host: string, port: number, send: (lease: Lease, address: string | undefined) => void): void {
     this.#gate.open(host, port, (refused, lease, address) => {
-      if (refused !== undefined) this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+      if (refused !== undefined) this.#refusedByGate(refused, peerId);
       else send(lease!, address);
     });
   }
 
+  #refusedByGate (refused: Error, peerId: string | undefined): void {
+    this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+  }
+
   /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
   #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
-    this.#throughGate(peerId, host, port, (lease, address) => this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease));
+    // The default mode's hot path: decided at once unless a name must be resolved and checked.
+    const now = this.#gate.openNow(host, port);
+    if (now instanceof Lease) this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, undefined, now);
+    else if (now !== undefined) this.#refusedByGate(now, peerId);
+    else this.#throughGate(peerId, host, port, (lease, address) => this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease));
   }
 
   /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
