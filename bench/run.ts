@@ -48,6 +48,14 @@ interface Settings {
   clusterModes: string | undefined;
 }
 
+/**
+ * Warm-up of a measured run. Fresh processes deliver at a third to a half of
+ * their steady rate in their first 250 ms and reach it after about a second
+ * (V8 compiling the hot paths; measured with BENCH_TIMELINE=1 for every case):
+ * a shorter warm-up measures start-up, and penalises whichever side runs more
+ * code. 1250 ms measures the rate a long-running node sees.
+ */
+const WARMUP = 1250;
 const WORKER = join(__dirname, 'worker.js');
 const CLUSTER = join(__dirname, 'cluster.js');
 /** Messages a smoke run must deliver after its warm-up ones. */
@@ -58,11 +66,12 @@ const SMOKE_WINDOW = 4;
 const SMOKE_LIMIT = 60000;
 
 const USAGE = `npm run bench [-- options]
-  (default) 5 rounds of 250 ms warm-up + 600 ms measured per case and size,
-            then clusters of 10, 50 and 100 peers (about 7 minutes in all)
+  (default) 5 rounds of 1250 ms warm-up + 600 ms measured per case and size,
+            then clusters of 10, 50 and 100 peers (about 9 minutes in all)
   --rounds N            rounds of the throughput cases (default 5)
   --measure MS          measured window per run (default 600)
-  --warmup MS           warm-up per run (default 250)
+  --warmup MS           warm-up per run (default 1250: every case reaches its steady
+                        rate within about a second of a fresh start; BENCH_TIMELINE shows it)
   --only TEXT[,TEXT]    only the cases whose name contains one of these, besides the 0.1.6 baseline
   --clusters LIST       cluster sizes, comma-separated, or "none" (default 10,50,100)
   --interval MS         gossip interval of the clusters (default 50)
@@ -75,10 +84,12 @@ const USAGE = `npm run bench [-- options]
   --clusters-only       skip the throughput cases
   --cluster-modes TEXT  only the cluster rows whose label contains TEXT (e.g. "mutual TLS")
   BENCH_PROFILE=DIR      CPU profile of every worker in DIR/<case>/<role>/ (node --cpu-prof)
+  BENCH_TIMELINE=1       messages delivered per 250 ms through each run, warm-up included (on stderr)
+  BENCH_SPLIT=1          each run's rate and CPU per message, sender and receiver apart (on stderr)
 `;
 
 function parseArgs (argv: string[]): Settings {
-  const settings: Settings = { rounds: 5, warmup: 250, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 40000, jobs: 4, clustersOnly: false, clusterModes: undefined };
+  const settings: Settings = { rounds: 5, warmup: WARMUP, measure: 600, smoke: false, only: undefined, clusters: [10, 50, 100], interval: 50, clusterTimeout: 40000, jobs: 4, clustersOnly: false, clusterModes: undefined };
   const number = (flag: string, value: string | undefined, min: number): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number >= ${min}`);
@@ -186,12 +197,23 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
     });
     receiver.on('message', relay);
     sender.send({ type: 'start' } satisfies ToWorker);
+    // BENCH_TIMELINE: messages delivered per 250 ms from the start, to see how long a fresh pair takes to reach its rate.
+    let timeline: NodeJS.Timeout | undefined;
+    const line: number[] = [];
+    if (process.env.BENCH_TIMELINE) {
+      let last = 0;
+      timeline = setInterval(() => { line.push(counts.total - last); last = counts.total; }, 250);
+    }
     if (settings.smoke) await reached('total', 2);
     else await sleep(settings.warmup);
     receiver.send({ type: 'measure' } satisfies ToWorker);
     sender.send({ type: 'measure' } satisfies ToWorker);
     if (settings.smoke) await reached('measured', SMOKE_COUNT);
     else await sleep(settings.measure);
+    if (timeline !== undefined) {
+      clearInterval(timeline);
+      process.stderr.write(`\n${label}, delivered per 250 ms: ${line.join(' ')}\n`);
+    }
     const resultPromise = nextMessage(receiver, 'result');
     const receiverIdle = keep ? nextMessage(receiver, 'idle') : undefined;
     receiver.send({ type: 'stop' } satisfies ToWorker);
@@ -201,6 +223,7 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
     sender.send({ type: 'stop' } satisfies ToWorker);
     const sent = await sentPromise;
     await Promise.all([receiverIdle, senderIdle]);
+    if (process.env.BENCH_SPLIT) process.stderr.write(`\n${label}: sender ${(1000 * sent.cpuMs / result.count).toFixed(0)} receiver ${(1000 * result.cpuMs / result.count).toFixed(0)} us/msg, ${((result.count * 1000) / result.ms).toFixed(0)}/s\n`);
     return {
       rate: (result.count * 1000) / result.ms,
       p50: result.p50,
@@ -309,7 +332,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
 
   lines.push(settings.smoke
     ? `Smoke run (Node ${process.version}): every case once until it delivered ${SMOKE_COUNT} messages, ${settings.jobs} at a time; the figures mean nothing.`
-    : `Node ${process.version}, ${settings.rounds} round(s), ${settings.measure} ms measured per run; sender and receiver in separate processes on loopback.`);
+    : `Node ${process.version}, ${settings.rounds} round(s), ${settings.warmup} ms warm-up and ${settings.measure} ms measured per run; sender and receiver in separate processes on loopback.`);
   lines.push('');
   lines.push('| case | message | msgs/s median (min-max) | p50 ms | p99 ms | CPU µs/msg | receiver peak RSS | vs 0.1.6 |');
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
