@@ -223,7 +223,7 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
     sender.send({ type: 'stop' } satisfies ToWorker);
     const sent = await sentPromise;
     await Promise.all([receiverIdle, senderIdle]);
-    if (process.env.BENCH_SPLIT) process.stderr.write(`\n${label}: sender ${(1000 * sent.cpuMs / result.count).toFixed(0)} receiver ${(1000 * result.cpuMs / result.count).toFixed(0)} us/msg, ${((result.count * 1000) / result.ms).toFixed(0)}/s\n`);
+    if (process.env.BENCH_SPLIT) process.stderr.write(`\n${label}: sender ${(1000 * sent.cpuMs / result.count).toFixed(0)} receiver ${(1000 * result.cpuMs / result.count).toFixed(0)} us/msg, ${((result.count * 1000) / result.ms).toFixed(0)}/s, sender errors ${sent.errors}\n`);
     return {
       rate: (result.count * 1000) / result.ms,
       p50: result.p50,
@@ -235,8 +235,11 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
     };
   } finally {
     if (relay) receiver.off('message', relay);
-    // Let fresh workers exit by themselves (a profile is written on exit), then make sure.
-    if (!keep) await Promise.all([receiver, sender].map((child) => child && exited(child, 2000)));
+    // Let fresh workers exit by themselves once let go of (a profile is written on exit), then make sure.
+    if (!keep) {
+      for (const child of [receiver, sender]) if (child?.connected) child.disconnect();
+      await Promise.all([receiver, sender].map((child) => child && exited(child, 2000)));
+    }
   }
 }
 
@@ -362,7 +365,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   }
   const errors = [...results.values()].flat().reduce((sum, r) => sum + (Number.isFinite(r.errors) ? r.errors : 0), 0);
   lines.push('');
-  lines.push(`Sender errors over all runs: ${errors} (connections reset while a run was being stopped count here).`);
+  lines.push(`Sender errors over all runs: ${errors} (every error a sender reported, warm-up included; the receiver outlives the sender's count).`);
 }
 
 // ------------------------------------------------------------------ clusters

@@ -40,11 +40,18 @@ function tlsOptions (spec: CaseSpec, peer: string): Record<string, unknown> | un
 /** Handles the orchestrator's messages for the case in progress. */
 let handler: ((message: ToWorker) => void) | undefined;
 
-/** After 'stop': exit, or (keep) close what the case opened and wait for the next case. */
+/**
+ * After 'stop': exit, or (keep) close what the case opened and wait for the
+ * next case. A measured run's worker exits when the orchestrator lets go of
+ * it, once both sides have reported: a receiver that exited at once would
+ * reset the sender's connections in flight before the sender had counted its
+ * errors (a busy sender reads its 'stop' late).
+ */
 function finished (keep: boolean, cleanup: () => Promise<void>): void {
   handler = undefined;
   if (!keep) {
-    setTimeout(() => process.exit(0), 20);
+    process.once('disconnect', () => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
     return;
   }
   cleanup().then(() => send({ type: 'idle' }), (error: unknown) => {
