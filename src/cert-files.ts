@@ -15,13 +15,20 @@
  *   node's id. On failure the transport keeps its current material and
  *   ERR_CERT_RELOAD is reported, once per distinct bad set.
  */
-import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import { certificateIdentities } from './authorize';
 import { CertReloadError } from './errors';
-import { parseCertificates, trustStore, verifyChain } from './trust';
+import { loadCrypto, parseCertificates, trustStore, verifyChain } from './trust';
+
+type FsPromises = typeof import('node:fs/promises');
+let fsPromises: FsPromises | undefined;
+/** Loaded by the first watch, not by require(): most transports never watch files. */
+function loadFsPromises (): FsPromises {
+  fsPromises ??= require('node:fs/promises') as FsPromises;
+  return fsPromises;
+}
 
 export interface CertificateFiles {
   /** Path of the PEM private key. */
@@ -70,7 +77,7 @@ export function validateSet (key: string, cert: string, ca: string, crl: string 
   let privateKey: KeyObject;
   let chain: X509Certificate[];
   try {
-    privateKey = createPrivateKey(key);
+    privateKey = loadCrypto().createPrivateKey(key);
     chain = parseCertificates(cert);
     if (chain.length === 0) throw new Error('no certificate in the cert file');
     if (parseCertificates(ca).length === 0) throw new Error('no certificate in the ca file');
@@ -121,12 +128,12 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
   const load = async (): Promise<boolean> => {
     let contents: string[];
     try {
-      contents = await Promise.all(paths.map((path) => readFile(path, 'utf8')));
+      contents = await Promise.all(paths.map((path) => loadFsPromises().readFile(path, 'utf8')));
     } catch (error) {
       return retry('read', (error as Error).message);
     }
     if (closed) return false;
-    const digest = createHash('sha256').update(contents.join('\0')).digest('hex');
+    const digest = loadCrypto().createHash('sha256').update(contents.join('\0')).digest('hex');
     if (digest === applied) return false;
     const [key, cert, ca, crl] = contents as [string, string, string, string | undefined];
     let failure: [string, string] | undefined;
@@ -162,7 +169,7 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
 
   const poll = async (): Promise<void> => {
     try {
-      const stats = await Promise.all(paths.map((path) => stat(path)));
+      const stats = await Promise.all(paths.map((path) => loadFsPromises().stat(path)));
       const now = stats.map((s) => `${s.size}:${s.mtimeMs}:${s.ino}`).join('|');
       if (signature !== '' && now !== signature) schedule();
       signature = now;

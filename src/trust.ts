@@ -51,7 +51,7 @@ function blocks (item: string | Buffer, label: string): Buffer[] {
 type CryptoModule = typeof import('node:crypto');
 let cryptoModule: CryptoModule | undefined;
 /** `node:crypto` is loaded when a certificate is first parsed, not by require(): plain mode never needs it. */
-function crypto (): CryptoModule {
+export function loadCrypto (): CryptoModule {
   cryptoModule ??= require('node:crypto') as CryptoModule;
   return cryptoModule;
 }
@@ -59,7 +59,7 @@ function crypto (): CryptoModule {
 export function parseCertificates (value: Material): X509Certificate[] {
   const certs: X509Certificate[] = [];
   for (const item of asList(value)) {
-    for (const der of blocks(item, 'CERTIFICATE')) certs.push(new (crypto().X509Certificate)(der));
+    for (const der of blocks(item, 'CERTIFICATE')) certs.push(new (loadCrypto().X509Certificate)(der));
   }
   return certs;
 }
@@ -140,7 +140,7 @@ export function parseCrl (der: Buffer, cas: X509Certificate[]): Crl {
   const sig = der.subarray(signature.content + 1, signature.end);
   const issuer = cas.find((ca) => {
     try {
-      return crypto().verify(digest, signed, ca.publicKey as KeyObject, sig);
+      return loadCrypto().verify(digest, signed, ca.publicKey as KeyObject, sig);
     } catch {
       return false;
     }
@@ -164,7 +164,7 @@ export function parseCrl (der: Buffer, cas: X509Certificate[]): Crl {
 
 /** Builds the trust store of a secure context's `ca` and `crl` options; `roots` stand in for an unset `ca`. */
 export function trustStore (ca: Material, crl: Material, roots: readonly string[]): TrustStore {
-  const cas = ca === undefined ? roots.map((pem) => new (crypto().X509Certificate)(pem)) : parseCertificates(ca);
+  const cas = ca === undefined ? roots.map((pem) => new (loadCrypto().X509Certificate)(pem)) : parseCertificates(ca);
   const crls: Crl[] = [];
   for (const item of asList(crl)) {
     for (const der of blocks(item, 'X509 CRL')) crls.push(parseCrl(der, cas));
@@ -177,7 +177,7 @@ export function presentedChain (certificate: PeerCertificate | undefined): X509C
   const chain: X509Certificate[] = [];
   let current = certificate as (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined;
   while (current?.raw !== undefined && chain.length < 10) {
-    chain.push(new (crypto().X509Certificate)(current.raw));
+    chain.push(new (loadCrypto().X509Certificate)(current.raw));
     const next = current.issuerCertificate;
     if (next === undefined || next === current) break;
     current = next;
