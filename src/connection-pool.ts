@@ -30,16 +30,26 @@ import type { AnySocket, SocketFactory } from './socket-factory';
  * Frames handed to one connection, how many of those it has flushed, and the
  * bytes it still holds. Frames are strings (Node encodes them as it writes:
  * a Buffer per frame cost a copy and an allocation outside the heap), so the
- * socket's own writableLength counts UTF-16 units; the UTF-8 bytes are
- * counted here, and the write callbacks, called in order, give them back.
+ * socket's own writableLength counts UTF-16 units; the bytes are counted
+ * here (see `charge`), and the write callbacks, called in order, give them back.
  */
 interface FrameCount {
   written: number;
   flushed: number;
-  /** UTF-8 bytes of the frames written and not yet flushed. */
+  /** Bytes charged for the frames written and not yet flushed. */
   unflushedBytes: number;
-  /** Their sizes, oldest first. */
+  /** Their charges, oldest first. */
   sizes: Fifo<number>;
+}
+
+/**
+ * What a frame counts against maxQueuedBytes: the memory it holds, or its
+ * UTF-8 size if that is more. V8 keeps a string of ASCII (or Latin-1) at one
+ * byte per character, and any other string at two, so a frame whose UTF-8
+ * size differs from its length may hold up to twice its length.
+ */
+function charge (frame: string, size: number): number {
+  return size === frame.length ? size : Math.max(size, 2 * frame.length);
 }
 
 function newCount (): FrameCount {
@@ -81,7 +91,7 @@ export class Remote {
   state: 'idle' | 'dialing' | 'open' = 'idle';
   /** The connection being opened, while `state` is 'dialing' and a socket exists. */
   private dialing: Dialing | undefined;
-  /** Frames not yet handed to the socket, and their UTF-8 sizes. */
+  /** Frames not yet handed to the socket, and their UTF-8 sizes. `queuedBytes` is their charge. */
   private frames = new Fifo<string>();
   private sizes = new Fifo<number>();
   queuedBytes = 0;
@@ -121,8 +131,13 @@ export class Remote {
   /** `frame`: one line, terminator included; `size`: its UTF-8 length. */
   send (frame: string, size: number): void {
     const ctx = this.pool.ctx;
-    const buffered = this.socket === undefined ? 0 : this.counts.unflushedBytes;
-    if (this.queuedBytes + buffered + size > ctx.maxQueuedBytes) {
+    // What the socket still holds. A write the kernel took at once leaves
+    // writableLength (UTF-16 units, at most 3 bytes each) at once, and the
+    // charged count only when its callback runs, a tick later.
+    const socket = this.socket;
+    const buffered = socket === undefined ? 0 : Math.min(this.counts.unflushedBytes, 3 * socket.writableLength);
+    const cost = charge(frame, size);
+    if (this.queuedBytes + buffered + cost > ctx.maxQueuedBytes) {
       ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
       return;
     }
@@ -133,7 +148,7 @@ export class Remote {
     }
     this.frames.push(frame);
     this.sizes.push(size);
-    this.queuedBytes += size;
+    this.queuedBytes += cost;
     if (this.state === 'idle') this.connect();
   }
 
@@ -161,9 +176,10 @@ export class Remote {
       process.nextTick(this.uncork);
     }
     const counts = this.counts;
+    const cost = charge(frame, size);
     counts.written++;
-    counts.unflushedBytes += size;
-    counts.sizes.push(size);
+    counts.unflushedBytes += cost;
+    counts.sizes.push(cost);
     this.pool.ctx.countOut(size);
     return socket.write(frame, 'utf8', this.onFlushed);
   }
@@ -177,7 +193,7 @@ export class Remote {
     while (this.frames.length > 0 && n < BATCH_FRAMES) {
       const size = this.sizes.shift()!;
       const frame = this.frames.shift()!;
-      this.queuedBytes -= size;
+      this.queuedBytes -= charge(frame, size);
       const ok = this.write(socket, frame, size);
       n++;
       if (!ok) break;

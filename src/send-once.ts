@@ -5,9 +5,11 @@
  * This is the default mode's hot path, so it costs one small record per
  * message: the listeners are shared module functions (Node calls them with
  * the socket as `this`), and one sweep timer for all connections bounds each
- * one's connect and the exchange after it: a connection with no progress
- * (connected, frame flushed, bytes or FIN back) for `connectTimeout` is
- * destroyed, within a quarter of that. Profiled against 0.1.6, the closures,
+ * one's steps: connected within `connectTimeout` of the dial, frame flushed
+ * within `connectTimeout` of the connect, closed by the remote within
+ * `connectTimeout` of the flush (each enforced within a quarter of it). Bytes
+ * back are no progress: a receiver never writes, so a remote that trickles
+ * bytes cannot hold the socket (and with it an outbound slot). Profiled against 0.1.6, the closures,
  * the second timer and the Buffer copy per message of the general dial path
  * cost about 40 us of sender CPU per message, a fifth of the whole; a timer
  * per socket (re-armed on every read and write) cost as much again under load.
@@ -43,7 +45,7 @@ interface Pending {
   failure: Error | undefined;
   /** The outbound slots this connection holds until it closes. */
   readonly lease: Lease;
-  /** Progress events so far (connect, flush, data), and as of the last sweep. */
+  /** Steps done so far (connect, flush), and as of the last sweep. */
   progress: number;
   seen: number;
   /** When `seen` was last different (performance.now() ms). */
@@ -61,7 +63,7 @@ export class SendOnce {
 
   constructor (readonly ctx: SendOnceContext) {}
 
-  /** Destroys every connection that has made no progress for connectTimeout. */
+  /** Destroys every connection whose current step has taken connectTimeout. */
   private readonly sweep = (): void => {
     const now = performance.now();
     const timeout = this.ctx.connectTimeout;
@@ -122,7 +124,6 @@ function onFlushed (this: SendSocket): void {
 
 function onData (this: SendSocket, chunk: Buffer): void {
   const pending = this[kPending];
-  pending.progress++;
   // Bytes back are a TLS listener refusing our plaintext (it answers with an alert record).
   if (pending.failure !== undefined || !looksLikeTls(chunk)) return;
   // The listener refused the frame: certainly lost.

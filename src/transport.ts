@@ -578,12 +578,22 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
           // otherwise it may or may not have arrived.
           this.#report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
         });
-        // Bounds the rest of the exchange: a remote that never closes does not hold us.
-        connected.setTimeout(timeout, () => connected.destroy(new ConnectTimeoutError(timeout, remote)));
+        // Bounds the rest of the exchange: the frame flushed within `timeout`,
+        // then the remote's close within `timeout`. Bytes back do not extend
+        // it (a receiver never writes), so a remote that trickles bytes
+        // cannot hold the socket.
+        const expire = (): void => { connected.destroy(new ConnectTimeoutError(timeout, remote)); };
+        let deadline = setTimeout(expire, timeout);
+        connected.once('close', () => clearTimeout(deadline));
         // A gossip receiver never writes: read and drop, so that its FIN is seen.
         connected.on('data', () => {});
         this.#countOut(frame.length);
-        connected.end(frame, (error?: Error | null) => { if (!error) flushed = true; });
+        connected.end(frame, (error?: Error | null) => {
+          if (error) return;
+          flushed = true;
+          clearTimeout(deadline);
+          if (!connected.destroyed) deadline = setTimeout(expire, timeout);
+        });
       },
       failed: (error) => {
         this.#dialing.delete(dialing);

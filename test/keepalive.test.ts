@@ -292,3 +292,62 @@ describe('keepAlive: every frame accounted for when connections are let go of', 
     }
   });
 });
+
+describe('keepAlive: maxQueuedBytes counts what queued frames hold', () => {
+  afterEach(closeAll);
+
+  /** A TCP server that accepts and never answers: a TLS connection to it never opens, so every frame queues. */
+  async function silentServer (): Promise<{ port: number; stop: () => Promise<void> }> {
+    const sockets = new Set<import('node:net').Socket>();
+    const server = netServer((socket) => { sockets.add(socket); socket.on('error', () => {}); });
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      stop: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    };
+  }
+
+  // A frame of ASCII is held at one byte a character; one character above
+  // U+00FF makes V8 hold the whole frame at two. The budget counts the more
+  // of its UTF-8 size and what it holds, so queued memory stays under it.
+  for (const [kind, tail] of [['ASCII', 'b'], ['two-byte', '\u4e2d']] as const) {
+    it(`queues ${kind} frames up to maxQueuedBytes of memory, exactly`, async () => {
+      const { port, stop } = await silentServer();
+      try {
+        const limit = 256 * 1024;
+        const sender = track(transport('tls', { keepAlive: { maxQueuedBytes: limit }, connectTimeout: 5000 }, 'peer-2'));
+        const errors = record(sender).errors;
+        const message = { deltas: [['q', 'k', 'a'.repeat(5000) + tail, 1]], sender: { id: 'q' } };
+        const line = JSON.stringify(message) + '\r\n';
+        const utf8 = Buffer.byteLength(line);
+        const held = kind === 'ASCII' ? line.length : 2 * line.length;
+        const fits = Math.floor(limit / Math.max(utf8, held));
+        const n = 2 * fits + 5;
+        for (let i = 0; i < n; i++) sender.rpc({ id: 'q', transport: { host: HOST, port } }, message);
+        await sleep(20);
+        expect(errors.length, 'frames refused').to.equal(n - fits);
+        expect(errors.every((e) => codeOf(e) === 'ERR_BACKPRESSURE')).to.equal(true);
+      } finally {
+        await Promise.all([closeAll(), stop()]);
+      }
+    });
+  }
+
+  it('[plain] does not count against it what the kernel has already taken (a burst to a reading peer)', async () => {
+    const receiver = await listening('plain');
+    const seen = record(receiver);
+    const sender = track(transport('plain', { keepAlive: { maxQueuedBytes: 64 * 1024 } }, 'peer-2'));
+    const errors = record(sender).errors;
+    const message = { digest: [], sender: { id: 'burst', blob: 'z'.repeat(20000) } };
+    sender.rpc(peerAt(receiver), message);
+    await until(() => seen.digests.length === 1, 5000, 'the connection to open');
+    // 5 x 20 KB in one tick, each written at once (not corked: 16 KB and more): the
+    // kernel takes them as they are written, so none waits in this process.
+    for (let i = 0; i < 5; i++) sender.rpc(peerAt(receiver), message);
+    await until(() => seen.digests.length === 6, 5000, 'the burst');
+    expect(errors).to.deep.equal([]);
+  });
+});

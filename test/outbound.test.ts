@@ -279,3 +279,43 @@ describe('reflection flood through gossipmonger (attacker in its own process)', 
     expect(r.legit).to.equal(true);
   });
 });
+
+describe('a receiver that trickles bytes back (attacker in its own process)', function () {
+  this.timeout(15000);
+  afterEach(closeAll);
+
+  for (const mode of ['plain', 'tls'] as Mode[]) {
+    it(`[${mode}] cannot hold per-message connections, nor their outbound slots: each ends at connectTimeout`, async () => {
+      const child = fork(join(__dirname, 'trickle-receiver.js'), [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      try {
+        const [{ port }] = await new Promise<[{ port: number }]>((resolve) => child.once('message', (message) => resolve([message as { port: number }])));
+        const connectTimeout = 300;
+        const sender = track(new TcpTransport({
+          host: HOST,
+          port: 0,
+          connectTimeout,
+          keepAlive: false,
+          outbound: { maxConnections: 4, maxPerDestination: 4 },
+          ...(mode === 'tls' ? { tls: { ...pem('peer-2'), ca: ca() } } : {})
+        }));
+        const errors = record(sender).errors;
+        // What a digest naming the attacker's peers makes gossipmonger do: send to them, every slot.
+        for (let i = 0; i < 4; i++) sender.digest({ id: `trickler-${i}`, transport: { host: HOST, port } }, { id: 'victim' }, []);
+        // The trickle goes on: every connection must still end, one step's
+        // timeout after its frame was flushed (within a quarter of it).
+        await until(() => errors.length === 4, 10 * connectTimeout, 'every trickled connection to time out');
+        expect(errors.map(codeOf)).to.deep.equal(Array(4).fill('ERR_CONNECT_TIMEOUT'));
+        for (const error of errors) expect(error).to.include({ remotePort: port, framesWritten: 1 });
+        await until(() => sender.stats().connections.outboundOpen === 0, 2000, 'the slots to be given back');
+        // The slots are free again: an honest peer gets its gossip.
+        const honest = await listening(mode);
+        const seen = record(honest);
+        sender.digest({ id: 'honest', transport: { host: HOST, port: honest.port } }, { id: 'victim' }, []);
+        await until(() => seen.digests.length === 1, 5000, 'the honest delivery');
+        expect(errors).to.have.length(4);
+      } finally {
+        child.disconnect();
+      }
+    });
+  }
+});
