@@ -18,6 +18,65 @@ import { lookup as dnsLookup } from 'node:dns';
 import { DestinationRefusedError, OutboundLimitError, type RemoteInfo } from './errors';
 import type { ResolvedOptions } from './options';
 import { isAddress } from './socket-factory';
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * The one spelling of a destination host that maxPerDestination counts, so
+ * that `127.0.0.1`, `127.1`, `0x7f000001`, `2130706433` and
+ * `::ffff:127.0.0.1` share one budget, as do `::1` and `0:0:0:0:0:0:0:1`, and
+ * `Example.ORG.` and `example.org`. Different names for one address (a
+ * wildcard DNS domain) are only told apart by resolving them first:
+ * `outbound.allow` or `outbound.lookup` does that, and the address is counted.
+ */
+export function destinationOf (host: string): string {
+  if (isIPv4(host)) return host;
+  if (isIPv6(host)) return canonicalIPv6(host);
+  const name = host.toLowerCase();
+  const numeric = /^[0-9a-fx.]+$/.test(name) ? numericIPv4(name) : undefined;
+  if (numeric !== undefined) return numeric;
+  return name.endsWith('.') ? name.slice(0, -1) : name;
+}
+
+/** The compressed lower-case form of an IPv6 address; an IPv4-mapped one is its IPv4 address. */
+function canonicalIPv6 (address: string): string {
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    // A zone index (fe80::1%eth0) is no URL host: counted as written.
+    return address.toLowerCase();
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped === null) return canonical;
+  const high = parseInt(mapped[1]!, 16);
+  const low = parseInt(mapped[2]!, 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+/**
+ * The dotted IPv4 address a numeric host name stands for, as the system
+ * resolver reads it (inet_aton: one to four parts, each decimal, octal with a
+ * leading 0, or hexadecimal with 0x; the last part fills the remaining bytes).
+ * Undefined when it is not such a number.
+ */
+function numericIPv4 (name: string): string | undefined {
+  const parts = name.split('.');
+  if (parts.length > 4) return undefined;
+  const values: number[] = [];
+  for (const part of parts) {
+    let value: number;
+    if (/^0x[0-9a-f]*$/.test(part)) value = part.length === 2 ? 0 : parseInt(part.slice(2), 16);
+    else if (/^0[0-7]*$/.test(part)) value = parseInt(part, 8);
+    else if (/^[1-9][0-9]*$/.test(part)) value = parseInt(part, 10);
+    else return undefined;
+    values.push(value);
+  }
+  const last = values.pop()!;
+  if (values.some((v) => v > 255) || last >= 2 ** (8 * (4 - values.length))) return undefined;
+  let n = last;
+  values.forEach((v, i) => { n += v * 2 ** (8 * (3 - i)); });
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
 
 export class Lease {
   private released = false;
@@ -78,7 +137,7 @@ export class OutboundGate {
 
   /** Takes the per-destination slot for `address` (or `host`); the refusal, if it is full. */
   private admit (lease: Lease, host: string, port: number, address: string | undefined): Error | undefined {
-    const key = `${address ?? host}:${port}`;
+    const key = `${destinationOf(address ?? host)}:${port}`;
     const open = this.toDestination(key);
     if (open >= this.options.maxPerDestination) {
       lease.release();

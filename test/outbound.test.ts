@@ -9,6 +9,8 @@ import { BlockList, connect, createServer, type Server, type Socket } from 'node
 import { join } from 'node:path';
 import { Gossipmonger, stopGossip, type Monger } from '../scripts/typed-packages';
 import { HOST, TcpTransport, ca, closeAll, codeOf, listening, pem, record, sleep, track, until, type Mode } from './helpers';
+import { OutboundGate, destinationOf } from '../src/outbound';
+import { resolveOptions } from '../src/options';
 
 /** A TCP server on `host` that counts connections and never closes or answers them. */
 async function sink (host: string, options: { allowHalfOpen?: boolean } = {}): Promise<{ port: number; open: () => number; total: () => number; peak: () => number; stop: () => Promise<void> }> {
@@ -318,4 +320,36 @@ describe('a receiver that trickles bytes back (attacker in its own process)', fu
       }
     });
   }
+});
+
+describe('outbound.maxPerDestination counts one address however it is spelt', () => {
+  // Each spelling below names 127.0.0.1 or ::1 to the system resolver and to connect().
+  const loopback4 = ['127.0.0.1', '127.1', '2130706433', '0x7f000001', '127.000.000.001', '0177.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1'];
+  const loopback6 = ['::1', '0::1', '0:0:0:0:0:0:0:1', '0000:0000:0000:0000:0000:0000:0000:0001'];
+  const names = ['localhost', 'LOCALHOST', 'localhost.'];
+
+  it('gives every spelling of an address, and of a name, one budget', () => {
+    const gate = new OutboundGate(resolveOptions({ outbound: { maxPerDestination: 1 } }).outbound);
+    const admitted = (hosts: string[]): string[] => hosts.filter((host) => {
+      let ok = false;
+      gate.open(host, 9742, (refused) => { ok = refused === undefined; });
+      return ok;
+    });
+    expect(admitted(loopback4)).to.deep.equal(['127.0.0.1']);
+    expect(admitted(loopback6)).to.deep.equal(['::1']);
+    expect(admitted(names)).to.deep.equal(['localhost']);
+    // Another port is another destination.
+    let other = false;
+    gate.open('127.1', 9743, (refused) => { other = refused === undefined; });
+    expect(other).to.equal(true);
+  });
+
+  it('names the canonical form of every spelling', () => {
+    for (const host of loopback4) expect(destinationOf(host), host).to.equal('127.0.0.1');
+    for (const host of loopback6) expect(destinationOf(host), host).to.equal('::1');
+    expect(destinationOf('Example.ORG.')).to.equal('example.org');
+    expect(destinationOf('2001:DB8::1')).to.equal('2001:db8::1');
+    // Not numbers the resolver reads as an address: left as names.
+    for (const host of ['1.2.3.4.5', '256.1.1.1', '08', 'deadbeef', '4294967296']) expect(destinationOf(host), host).to.equal(host);
+  });
 });
