@@ -124,15 +124,22 @@ export class OutboundGate {
     const options = this.options;
     const literal = isAddress(host);
     if (!literal && (options.allow !== undefined || options.lookup !== undefined)) return undefined;
-    if (this.inFlight >= options.maxConnections) {
-      return new OutboundLimitError('maxConnections', options.maxConnections, { remoteAddress: host, remotePort: port });
-    }
+    const lease = this.reserve(host, port);
+    if (!(lease instanceof Lease)) return lease;
     if (literal && options.allow !== undefined && !options.allow.allows(host)) {
+      lease.release();
       return new DestinationRefusedError(host, host, { remoteAddress: host, remotePort: port });
     }
-    this.inFlight++;
-    const lease = new Lease(this);
     return this.admit(lease, host, port, undefined) ?? lease;
+  }
+
+  /** Takes a slot under maxConnections (a socket open or opening, resolution included); the refusal when none is left. */
+  private reserve (host: string, port: number): Lease | Error {
+    if (this.inFlight >= this.options.maxConnections) {
+      return new OutboundLimitError('maxConnections', this.options.maxConnections, { remoteAddress: host, remotePort: port });
+    }
+    this.inFlight++;
+    return new Lease(this);
   }
 
   /** Takes the per-destination slot for `address` (or `host`); the refusal, if it is full. */
@@ -159,15 +166,14 @@ export class OutboundGate {
       else callback(now, undefined, undefined);
       return;
     }
+    const lease = this.reserve(host, port);
+    if (!(lease instanceof Lease)) {
+      callback(lease, undefined, undefined);
+      return;
+    }
     const options = this.options;
     const allow = options.allow;
     const remote: RemoteInfo = { remoteAddress: host, remotePort: port };
-    if (this.inFlight >= options.maxConnections) {
-      callback(new OutboundLimitError('maxConnections', options.maxConnections, remote), undefined, undefined);
-      return;
-    }
-    this.inFlight++;
-    const lease = new Lease(this);
     const lookup = options.lookup ?? dnsLookup;
     let answered = false;
     const done = (error: NodeJS.ErrnoException | null, addresses: Array<{ address: string }> | undefined): void => {

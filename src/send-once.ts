@@ -9,10 +9,11 @@
  * within `connectTimeout` of the connect, closed by the remote within
  * `connectTimeout` of the flush (each enforced within a quarter of it). Bytes
  * back are no progress: a receiver never writes, so a remote that trickles
- * bytes cannot hold the socket (and with it an outbound slot). Profiled against 0.1.6, the closures,
- * the second timer and the Buffer copy per message of the general dial path
- * cost about 40 us of sender CPU per message, a fifth of the whole; a timer
- * per socket (re-armed on every read and write) cost as much again under load.
+ * bytes cannot hold the socket (and with it an outbound slot). Profiled
+ * against 0.1.6, the closures, the second timer and the Buffer copy per
+ * message of the general dial path cost about 40 us of sender CPU per
+ * message, a fifth of the whole; a timer per socket (re-armed on every read
+ * and write) cost as much again under load.
  *
  * TLS per message goes through dial.ts, which knows when a TLS remote has
  * accepted the connection.
