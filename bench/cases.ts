@@ -16,7 +16,11 @@ export type CaseName =
   | 'keepAlive mtls'
   | 'bare net connect/end'
   | 'bare net socket'
-  | 'bare tls socket';
+  | 'bare tls socket'
+  | 'tcp-0.1.6, receiver alone'
+  | 'plain per message, receiver alone'
+  | 'tcp-0.1.6, sender alone'
+  | 'plain per message, sender alone';
 
 export interface CaseSpec {
   name: CaseName;
@@ -28,6 +32,14 @@ export interface CaseSpec {
   resume: boolean;
   /** Subscribe to every diagnostics channel of the transport, in both processes. */
   diagnostics?: boolean;
+  /**
+   * Only this side runs `impl`; the other is the bare floor (connect/write/end,
+   * or line splitting and JSON.parse). So a side's cost is measured against
+   * the same peer for every implementation.
+   */
+  alone?: 'sender' | 'receiver';
+  /** What the "vs 0.1.6" column compares with (default: tcp-0.1.6). */
+  baseline?: CaseName;
 }
 
 export const CASES: CaseSpec[] = [
@@ -42,8 +54,17 @@ export const CASES: CaseSpec[] = [
   { name: 'keepAlive tls', impl: 'ours', mode: 'tls', keepAlive: true, resume: true },
   { name: 'keepAlive mtls', impl: 'ours', mode: 'mtls', keepAlive: true, resume: true },
   { name: 'bare net socket', impl: 'bare', mode: 'plain', keepAlive: true, resume: false },
-  { name: 'bare tls socket', impl: 'bare', mode: 'tls', keepAlive: true, resume: false }
+  { name: 'bare tls socket', impl: 'bare', mode: 'tls', keepAlive: true, resume: false },
+  { name: 'tcp-0.1.6, receiver alone', impl: 'old', mode: 'plain', keepAlive: false, resume: false, alone: 'receiver', baseline: 'tcp-0.1.6, receiver alone' },
+  { name: 'plain per message, receiver alone', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, alone: 'receiver', baseline: 'tcp-0.1.6, receiver alone' },
+  { name: 'tcp-0.1.6, sender alone', impl: 'old', mode: 'plain', keepAlive: false, resume: false, alone: 'sender', baseline: 'tcp-0.1.6, sender alone' },
+  { name: 'plain per message, sender alone', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, alone: 'sender', baseline: 'tcp-0.1.6, sender alone' }
 ];
+
+/** The implementation one side of a case runs. */
+export function implOf (spec: CaseSpec, role: 'sender' | 'receiver'): CaseSpec['impl'] {
+  return spec.alone === undefined || spec.alone === role ? spec.impl : 'bare';
+}
 
 export type SizeName = '1 KB digest' | '64 KB deltas';
 export const SIZES: SizeName[] = ['1 KB digest', '64 KB deltas'];

@@ -27,6 +27,9 @@ interface Result {
   count: number;
   /** CPU time of sender and receiver over the measured part, per message delivered, in microseconds. */
   cpuPerMessage: number;
+  /** The same, each side apart. */
+  senderCpuPerMessage: number;
+  receiverCpuPerMessage: number;
 }
 
 interface Settings {
@@ -35,7 +38,7 @@ interface Settings {
   measure: number;
   /** Count-based runs: each case must deliver this many messages (no time window). */
   smoke: boolean;
-  /** Only cases whose name contains this (0.1.6 always runs: it is the baseline). */
+  /** Only cases whose name contains this, and the 0.1.6 case each is compared with. */
   only: string | undefined;
   clusters: number[];
   interval: number;
@@ -72,7 +75,9 @@ const USAGE = `npm run bench [-- options]
   --measure MS          measured window per run (default 600)
   --warmup MS           warm-up per run (default 1250: every case reaches its steady
                         rate within about a second of a fresh start; BENCH_TIMELINE shows it)
-  --only TEXT[,TEXT]    only the cases whose name contains one of these, besides the 0.1.6 baseline
+  --only TEXT[,TEXT]    only the cases whose name contains one of these (and the 0.1.6
+                        case each one is compared with); "alone" selects the cases that
+                        run one side against a bare peer, which the default run leaves out
   --clusters LIST       cluster sizes, comma-separated, or "none" (default 10,50,100)
   --interval MS         gossip interval of the clusters (default 50)
   --cluster-timeout MS  give a cluster up after this long (default 40000); a mode that
@@ -231,7 +236,9 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
       peakRss: result.peakRss,
       errors: sent.errors,
       count: result.count,
-      cpuPerMessage: (1000 * (sent.cpuMs + result.cpuMs)) / result.count
+      cpuPerMessage: (1000 * (sent.cpuMs + result.cpuMs)) / result.count,
+      senderCpuPerMessage: (1000 * sent.cpuMs) / result.count,
+      receiverCpuPerMessage: (1000 * result.cpuMs) / result.count
     };
   } finally {
     if (relay) receiver.off('message', relay);
@@ -291,6 +298,11 @@ function median (values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The case a case's "vs 0.1.6" column compares with. */
+function baselineOf (name: CaseName): CaseName {
+  return CASES.find((spec) => spec.name === name)?.baseline ?? 'tcp-0.1.6';
+}
+
 const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
 
 // ------------------------------------------------------------------ throughput
@@ -298,8 +310,14 @@ const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toLocaleSt
 async function throughput (settings: Settings, lines: string[]): Promise<void> {
   const results = new Map<string, Result[]>();
   const key = (c: CaseName, s: SizeName): string => `${c}|${s}`;
-  const selected = CASES.map((spec, index) => ({ spec, index }))
-    .filter(({ spec }) => settings.only === undefined || spec.impl === 'old' || settings.only.split(',').some((part) => spec.name.includes(part)));
+  // The cases asked for, and what their "vs 0.1.6" column compares with. The
+  // one-side-alone cases run when asked for by name (and in the smoke run).
+  const asked = (spec: CaseSpec): boolean => settings.only !== undefined
+    ? settings.only.split(',').some((part) => spec.name.includes(part))
+    : settings.smoke || spec.alone === undefined;
+  const wanted = new Set(CASES.filter(asked).map((spec) => spec.name));
+  for (const name of [...wanted]) wanted.add(baselineOf(name));
+  const selected = CASES.map((spec, index) => ({ spec, index })).filter(({ spec }) => wanted.has(spec.name));
   const total = settings.rounds * SIZES.length * selected.length;
   let done = 0;
   const began = Date.now();
@@ -343,7 +361,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
     for (const { spec } of selected) {
       const list = results.get(key(spec.name, size))!;
       const rates = list.map((r) => r.rate);
-      lines.push(`| ${spec.name} | ${size} | ${fmt(median(rates))} (${fmt(Math.min(...rates))}-${fmt(Math.max(...rates))}) | ${fmt(median(list.map((r) => r.p50)), 2)} | ${fmt(median(list.map((r) => r.p99)), 2)} | ${fmt(median(list.map((r) => r.cpuPerMessage)), 0)} | ${fmt(Math.max(...list.map((r) => r.peakRss)) / 1048576, 0)} MiB | ${fmt(ratio(spec.name, 'tcp-0.1.6', size), 2)}x |`);
+      lines.push(`| ${spec.name} | ${size} | ${fmt(median(rates))} (${fmt(Math.min(...rates))}-${fmt(Math.max(...rates))}) | ${fmt(median(list.map((r) => r.p50)), 2)} | ${fmt(median(list.map((r) => r.p99)), 2)} | ${fmt(median(list.map((r) => r.cpuPerMessage)), 0)} | ${fmt(Math.max(...list.map((r) => r.peakRss)) / 1048576, 0)} MiB | ${fmt(ratio(spec.name, baselineOf(spec.name), size), 2)}x |`);
     }
   }
   lines.push('');
@@ -356,12 +374,30 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
     ['per-message plain vs bare connect/end floor', 'plain per message', 'bare net connect/end', 'as close to 1x as it gets', undefined],
     ['0.1.6 vs bare connect/end floor', 'tcp-0.1.6', 'bare net connect/end', 'for reference', undefined],
     ['per message with a diagnostics subscriber vs without', 'plain per message, diagnostics subscriber', 'plain per message', '~1.0x (nobody subscribed costs nothing)', undefined],
-    ['per-message TLS resumed vs full', 'tls per message (resumed)', 'tls per message (full)', '> 1x', (r) => r > 1]
+    ['per-message TLS resumed vs full', 'tls per message (resumed)', 'tls per message (full)', '> 1x', (r) => r > 1],
+    ['per-message plain receiver vs 0.1.6 receiver, both against a bare sender', 'plain per message, receiver alone', 'tcp-0.1.6, receiver alone', 'for reference', undefined],
+    ['per-message plain sender vs 0.1.6 sender, both against a bare receiver', 'plain per message, sender alone', 'tcp-0.1.6, sender alone', 'for reference', undefined]
   ];
   for (const [label, a, b, goal, met] of targets) {
     const value = ratio(a, b, '1 KB digest');
     if (!Number.isFinite(value)) continue;
     lines.push(`| ${label} | ${fmt(value, 2)}x | ${goal} | ${settings.smoke ? 'n/a (smoke)' : met === undefined ? '-' : met(value) ? 'yes' : 'no'} |`);
+  }
+  // One side alone: its CPU per message against the same bare peer, this transport beside 0.1.6.
+  const sides: Array<[string, CaseName, CaseName, 'senderCpuPerMessage' | 'receiverCpuPerMessage']> = [
+    ['receiver (sender: bare connect/write/end)', 'plain per message, receiver alone', 'tcp-0.1.6, receiver alone', 'receiverCpuPerMessage'],
+    ['sender (receiver: bare line splitting and JSON.parse)', 'plain per message, sender alone', 'tcp-0.1.6, sender alone', 'senderCpuPerMessage']
+  ];
+  const sideRows = sides.filter(([, ours, old]) => results.has(key(ours, '1 KB digest')) && results.has(key(old, '1 KB digest')));
+  if (sideRows.length > 0) {
+    lines.push('');
+    lines.push('| per message, plain, one side alone (1 KB digest) | 0.1.6 CPU µs/msg | this transport CPU µs/msg | difference (median of per-round differences) |');
+    lines.push('| --- | --- | --- | --- |');
+    for (const [label, ours, old, field] of sideRows) {
+      const a = results.get(key(ours, '1 KB digest'))!;
+      const b = results.get(key(old, '1 KB digest'))!;
+      lines.push(`| ${label} | ${fmt(median(b.map((r) => r[field])), 0)} | ${fmt(median(a.map((r) => r[field])), 0)} | ${fmt(median(a.map((r, i) => r[field] - b[i]![field])), 0)} |`);
+    }
   }
   const errors = [...results.values()].flat().reduce((sum, r) => sum + (Number.isFinite(r.errors) ? r.errors : 0), 0);
   lines.push('');

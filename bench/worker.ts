@@ -14,7 +14,7 @@ import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import TcpTransport = require('../src/index');
 import { channels } from '../src/diagnostics';
 import { FrameDecoder } from '../src/frame-decoder';
-import { CASES, SIZES, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';
+import { CASES, SIZES, implOf, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';
 
 const HOST = '127.0.0.1';
 const CERTS = join(__dirname, '..', '..', 'certs');
@@ -79,7 +79,8 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
 
   let port: number;
   let cleanup: () => Promise<void>;
-  if (spec.impl === 'old') {
+  const impl = implOf(spec, 'receiver');
+  if (impl === 'old') {
     port = await freePort();
     const t = new Old({ host: HOST, port });
     t.on('error', () => {});
@@ -87,7 +88,7 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
     t.on('digest', onMessage);
     await new Promise<void>((resolve) => t.listen(resolve));
     cleanup = () => new Promise((resolve) => t.close(() => resolve()));
-  } else if (spec.impl === 'ours') {
+  } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-1');
     // One sender on one address opening thousands of connections a second is a
     // load test, not an attack: the per-source limits are lifted here.
@@ -161,11 +162,12 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
   let cleanup = (): Promise<void> => Promise.resolve();
   const message = (): unknown => ({ ...body, sender: { ...senderInfo, t: now() } });
 
-  if (spec.impl === 'old') {
+  const impl = implOf(spec, 'sender');
+  if (impl === 'old') {
     const t = new Old({ host: HOST, port: 1 });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
-  } else if (spec.impl === 'ours') {
+  } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-2');
     // 128 connections at once to one receiver is the harness, not a runaway:
     // the per-destination cap (64) is lifted as the receiver's per-source ones are.
