@@ -79,13 +79,17 @@ function keyOptions (keyType: KeyType): { keyType: KeyType; keySize?: number; cu
   return keyType === 'rsa' ? { keyType, keySize: 2048 } : { keyType, curve: 'P-256' };
 }
 
-/** A self-signed CA that may sign certificates and nothing else. */
-export async function makeCa (cn: string, keyType: KeyType = 'ec', days = 365): Promise<Pem> {
+/**
+ * A CA that may sign certificates and nothing else: self-signed, or an
+ * intermediate signed by `issuer`.
+ */
+export async function makeCa (cn: string, keyType: KeyType = 'ec', days = 365, issuer?: Pem): Promise<Pem> {
   const generate = await selfsigned();
   const pems = await generate([{ name: 'commonName', value: cn }], {
     ...keyOptions(keyType),
     algorithm: 'sha256',
     notAfterDate: new Date(Date.now() + days * DAY),
+    ...(issuer === undefined ? {} : { ca: issuer }),
     extensions: [
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true }

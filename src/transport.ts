@@ -25,7 +25,7 @@ import {
 } from './errors';
 import { Lease, OutboundGate } from './outbound';
 import { watchCertificates, type CertificateFiles, type CertificateWatch } from './cert-files';
-import { certificateExpiry, liveCertificateProblem, parsePeerLike, subjectOf } from './trust';
+import { certificateExpiry, parsePeerLike, subjectOf, verifyChain } from './trust';
 import { Listener, type EventInfo } from './listener';
 import { SendOnce } from './send-once';
 import type { Delta, DigestEntry, Message, Sender } from './message';
@@ -490,7 +490,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** After a rotation: why an open connection's server would not be accepted now (CA, CRL, policy). */
   #serverProblem (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined): string | undefined {
-    return liveCertificateProblem(certificate, this.#factory.trust) ?? (this.#serverAuthorized(peerId, host, port, certificate) ? undefined : 'authorize');
+    return verifyChain(this.#factory.serverChain(certificate), this.#factory.trust) ?? (this.#serverAuthorized(peerId, host, port, certificate) ? undefined : 'authorize');
   }
 
   #notePeerCertificate (certificate: PeerCertificate): void {

@@ -29,6 +29,8 @@ export interface Crl {
 export interface TrustStore {
   cas: X509Certificate[];
   crls: Crl[];
+  /** The subjects of `cas` (nameKey), computed on first use. */
+  caNames?: Set<string>;
 }
 
 function asList (value: Material): Array<string | Buffer> {
@@ -170,6 +172,42 @@ export function trustStore (ca: Material, crl: Material, roots: readonly string[
     for (const der of blocks(item, 'X509 CRL')) crls.push(parseCrl(der, cas));
   }
   return { cas, crls };
+}
+
+/** A distinguished name in Node's legacy object form, as a string that is equal exactly when the names are. */
+function nameKey (name: unknown): string {
+  return JSON.stringify(name ?? null);
+}
+
+/**
+ * True when a CA of `store` is named as the certificate's issuer: the chain
+ * Node would read for it is the certificate and that CA, nothing the peer
+ * sent in between. (Names are compared as Node renders them; which CA of
+ * that name signed it is decided, by signature, only when needed.)
+ */
+export function issuerNamedIn (certificate: PeerCertificate, store: TrustStore): boolean {
+  store.caNames ??= new Set(store.cas.map((ca) => nameKey(ca.toLegacyObject().subject)));
+  return store.caNames.has(nameKey(certificate.issuer));
+}
+
+/**
+ * The chain of a leaf read alone (`getPeerCertificate(false)`), as
+ * `getPeerCertificate(true)` would have given it: the leaf, then its issuers
+ * from `store` (the one it was verified against) up to a self-issued one.
+ * Where two CAs of `store` could have issued a certificate, both are listed,
+ * and verifyChain() follows the one whose signature holds.
+ */
+export function chainFromStore (certificate: PeerCertificate, store: TrustStore): X509Certificate[] {
+  if (certificate.raw === undefined) return [];
+  const chain = [new (loadCrypto().X509Certificate)(certificate.raw)];
+  for (let i = 0; i < chain.length && chain.length < 10; i++) {
+    const current = chain[i]!;
+    if (current.checkIssued(current)) continue;
+    for (const ca of store.cas) {
+      if (current.checkIssued(ca) && !chain.includes(ca)) chain.push(ca);
+    }
+  }
+  return chain;
 }
 
 /** The chain a peer presented, leaf first, from `getPeerCertificate(true)`. */

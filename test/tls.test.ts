@@ -185,7 +185,7 @@ describe('TLS', () => {
   });
 
   describe('handshake cost', () => {
-    it('reads the server certificate chain once per full handshake (Node reads it for its identity check; the transport reuses it)', async () => {
+    it('reads no certificate chain for a full handshake per message (Node\'s identity check gets the leaf alone, 0.6-0.8 ms less CPU)', async () => {
       const receiver = await listening('mtls');
       const seen = record(receiver);
       const sender = senderWith('peer-2', 'ca', {}, { keepAlive: false });
@@ -202,7 +202,7 @@ describe('TLS', () => {
         TLSSocket.prototype.getPeerCertificate = original;
       }
       expect(sender.stats().connections.resumed).to.equal(0);
-      expect(detailed, 'detailed getPeerCertificate calls for one full handshake').to.equal(1);
+      expect(detailed, 'detailed getPeerCertificate calls for one full handshake').to.equal(0);
     });
   });
 
