@@ -156,6 +156,8 @@ export class SocketFactory {
   private store: TrustStore | undefined;
   /** Leaf certificates read alone, and the trust store each was verified against (serverChain). */
   private readonly leafStores = new WeakMap<PeerCertificate, TrustStore>();
+  /** The generation whose trust store could not be built, if any (caStore). */
+  private unreadableStore = -1;
   /**
    * Bumped by every rotation. Sockets and cached sessions carry the generation
    * they were made with, so nothing made with older material is reused.
@@ -264,8 +266,9 @@ export class SocketFactory {
     const check = tls.checkServerIdentity ?? defaultCheckServerIdentity;
     const tag: OutboundTag = { key, generation: this.generation, offered: session, verified: undefined, pending: undefined, presented: undefined };
     // The leaf alone is read for the default identity check against our own
-    // `ca` (a check of the caller's own gets the whole chain, as Node gives it).
-    const leafStore = tls.checkServerIdentity === undefined ? this.caStore() : undefined;
+    // `ca`. A check or an authorize policy of the caller's own gets the whole
+    // chain, as Node gives it.
+    const leafStore = tls.checkServerIdentity === undefined && typeof tls.authorize !== 'function' ? this.caStore() : undefined;
     const socket = tlsConnect({
       host: address,
       port,
@@ -315,21 +318,33 @@ export class SocketFactory {
   }
 
   /**
-   * The chain behind a certificate serverCertificate() returned, leaf first,
-   * as getPeerCertificate(true) gave it when the connection was made: what a
-   * rotation verifies against the new CA and CRL.
+   * The chain behind the certificate serverCertificate() returns, leaf first,
+   * as getPeerCertificate(true) gives it: what a rotation verifies against the
+   * new CA and CRL. Where the leaf was read alone, a connection that made a
+   * full handshake is read again now (the socket still holds its chain); a
+   * resumed one holds none, and its chain is rebuilt from the `ca` its session
+   * was verified against (intermediates the server sent then are not kept).
    */
-  serverChain (certificate: PeerCertificate | undefined): X509Certificate[] {
+  serverChain (socket: TLSSocket): X509Certificate[] {
+    const certificate = this.serverCertificate(socket);
     const store = certificate === undefined ? undefined : this.leafStores.get(certificate);
-    return store === undefined ? presentedChain(certificate) : chainFromStore(certificate!, store);
+    if (store === undefined) return presentedChain(certificate);
+    if (!socket.isSessionReused()) {
+      const whole = socket.getPeerCertificate(true);
+      if (whole?.raw !== undefined) return presentedChain(whole);
+    }
+    return chainFromStore(certificate!, store);
   }
 
   /** The trust store of our own `ca`, if one is set and readable (never the public roots). */
   private caStore (): TrustStore | undefined {
-    if (this.tls?.context.ca === undefined) return undefined;
+    if (this.tls?.context.ca === undefined || this.unreadableStore === this.generation) return undefined;
     try {
       return this.trust;
     } catch {
+      // Not retried for every connection (a CRL list can hold one that no CA
+      // of `ca` signed, which OpenSSL ignores and our parser refuses).
+      this.unreadableStore = this.generation;
       return undefined;
     }
   }

@@ -7,6 +7,7 @@
  * connection (per message, or pooled in connection-pool.ts) -> socket.
  */
 import { EventEmitter } from 'node:events';
+import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 import { isAuthorized } from './authorize';
@@ -384,7 +385,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     // may be what changed); those whose server no longer verifies are reported.
     this.#pool?.retireAll((socket, remote) => {
       const certificate = this.#factory.serverCertificate(socket as TLSSocket);
-      const problem = this.#serverProblem(remote.expectedId ?? remote.peerId, remote.host, remote.port, certificate);
+      const problem = this.#serverProblem(remote.expectedId ?? remote.peerId, remote.host, remote.port, certificate, this.#factory.serverChain(socket as TLSSocket));
       return problem === undefined ? undefined : new PeerUntrustedError(problem, subjectOf(certificate), remote.remote);
     });
     // Per-message dials still in their handshake start again with the new material.
@@ -489,8 +490,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   /** After a rotation: why an open connection's server would not be accepted now (CA, CRL, policy). */
-  #serverProblem (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined): string | undefined {
-    return verifyChain(this.#factory.serverChain(certificate), this.#factory.trust) ?? (this.#serverAuthorized(peerId, host, port, certificate) ? undefined : 'authorize');
+  #serverProblem (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined, chain: X509Certificate[]): string | undefined {
+    return verifyChain(chain, this.#factory.trust) ?? (this.#serverAuthorized(peerId, host, port, certificate) ? undefined : 'authorize');
   }
 
   #notePeerCertificate (certificate: PeerCertificate): void {

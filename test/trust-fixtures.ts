@@ -122,3 +122,36 @@ export async function holdingProxy (targetPort: number, direction: 'to-client' |
     }
   };
 }
+
+let serialNumber = Date.now() % 1e9;
+
+/** A key and certificate made by the openssl command line, in PEM and as files. */
+export interface Issued {
+  cert: string;
+  key: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * A P-256 certificate for `subject` (e.g. '/CN=x') made by the openssl command
+ * line in `dir`, signed by `issuer` (self-signed without one), with subject
+ * and authority key identifiers, which the selfsigned library does not add:
+ * with them, two CAs of one name are told apart by their keys.
+ */
+export function issueWithKeyIds (dir: string, name: string, subject: string, issuer: Issued | undefined, options: { ca?: boolean; san?: string } = {}): Issued {
+  const file = (ext: string): string => join(dir, `${name}.${ext}`);
+  execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file('key')], { stdio: 'ignore' });
+  writeFileSync(file('ext'), [
+    options.ca ? 'basicConstraints=critical,CA:TRUE' : 'basicConstraints=CA:FALSE',
+    options.ca ? 'keyUsage=critical,keyCertSign,cRLSign' : 'keyUsage=critical,digitalSignature',
+    ...(options.ca ? [] : ['extendedKeyUsage=serverAuth,clientAuth']),
+    'subjectKeyIdentifier=hash',
+    ...(issuer ? ['authorityKeyIdentifier=keyid'] : []),
+    ...(options.san ? [`subjectAltName=${options.san}`] : [])
+  ].join('\n') + '\n');
+  execFileSync('openssl', ['req', '-new', '-key', file('key'), '-subj', subject, '-out', file('csr')], { stdio: 'ignore' });
+  const signer = issuer ? ['-CA', issuer.certFile, '-CAkey', issuer.keyFile] : ['-signkey', file('key')];
+  execFileSync('openssl', ['x509', '-req', '-in', file('csr'), ...signer, '-set_serial', String(++serialNumber), '-days', '30', '-sha256', '-extfile', file('ext'), '-out', file('crt')], { stdio: 'ignore' });
+  return { cert: readFileSync(file('crt'), 'utf8'), key: readFileSync(file('key'), 'utf8'), certFile: file('crt'), keyFile: file('key') };
+}
