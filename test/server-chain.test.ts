@@ -73,7 +73,7 @@ function client (caPem: string): Client {
     async resume (port: number) {
       const full = await connect(port);
       factory.verified(full, factory.serverCertificate(full)!);
-      await until(() => factory.cachedSessions === 1, 3000, 'a session ticket');
+      await until(() => factory.cachedSessions === 1, 10000, 'a session ticket');
       const resumed = await connect(port);
       expect(resumed.isSessionReused(), 'resumed').to.equal(true);
       return { full, resumed };
@@ -223,7 +223,7 @@ describe('the server certificate an outbound TLS connection reads', () => {
         sender.digest({ id: 'peer-1', transport: { host: HOST, port } }, { id: 'peer-2' }, []);
         await until(() => sender.stats().frames.out === 2, 5000, 'the second digest sent');
         sender.setSecureContext({ ...pem('next-peer-2'), ca: ca('next-ca') });
-        await until(() => errors.length === 1, 3000, 'the report');
+        await until(() => errors.length === 1, 10000, 'the report');
         expect(codeOf(errors[0])).to.equal('ERR_PEER_UNTRUSTED');
       } finally {
         server.close();
