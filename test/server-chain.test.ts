@@ -164,7 +164,7 @@ describe('the server certificate an outbound TLS connection reads', () => {
   });
 
   it('reads the chain a server sends with its leaf (an intermediate CA) at the handshake; one in our own ca is rebuilt up to the root', async function () {
-    this.timeout(10000);
+    this.timeout(30000);
     const intermediate = await makeCa('gossipmonger intermediate CA', 'ec', 30, pem('ca'));
     const leafPem = await makePeer(intermediate, { cn: 'peer-behind-intermediate', ...LOOPBACK });
     const sent = await serve(leafPem, [intermediate.cert]);
@@ -198,7 +198,7 @@ describe('the server certificate an outbound TLS connection reads', () => {
   });
 
   (HAVE_OPENSSL ? it : it.skip)("reads a full-handshake connection's chain again at a rotation: a same-name intermediate renewed with a new key is no false alarm", async function () {
-    this.timeout(10000);
+    this.timeout(30000);
     const dir = mkdtempSync(join(tmpdir(), 'gm-chain-'));
     try {
       // Our ca lists the root and the intermediate's old certificate; the
