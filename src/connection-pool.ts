@@ -39,7 +39,7 @@ interface FrameCount {
   /** Bytes charged for the frames written and not yet flushed. */
   unflushedBytes: number;
   /** Their charges, oldest first. */
-  sizes: Fifo<number>;
+  charges: Fifo<number>;
 }
 
 /**
@@ -53,7 +53,7 @@ function charge (frame: string, size: number): number {
 }
 
 function newCount (): FrameCount {
-  return { written: 0, flushed: 0, unflushedBytes: 0, sizes: new Fifo() };
+  return { written: 0, flushed: 0, unflushedBytes: 0, charges: new Fifo() };
 }
 
 /** Frames written per batch before yielding. */
@@ -154,7 +154,7 @@ export class Remote {
 
   /** A write callback: the socket is done with its oldest frame. */
   private flushedOne (counts: FrameCount): void {
-    counts.unflushedBytes -= counts.sizes.shift()!;
+    counts.unflushedBytes -= counts.charges.shift()!;
     counts.flushed++;
     if (counts === this.counts && this.closing && this.queued === 0 && counts.flushed === counts.written) this.socket?.end();
   }
@@ -179,7 +179,7 @@ export class Remote {
     const counts = this.counts;
     counts.written++;
     counts.unflushedBytes += cost;
-    counts.sizes.push(cost);
+    counts.charges.push(cost);
     this.pool.ctx.countOut(size);
     return socket.write(frame, 'utf8', this.onFlushed);
   }

@@ -15,10 +15,10 @@
  * given back when the socket closes (`Lease.release`).
  */
 import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import { DestinationRefusedError, OutboundLimitError, type RemoteInfo } from './errors';
 import type { ResolvedOptions } from './options';
 import { isAddress } from './socket-factory';
-import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * The one spelling of a destination host that maxPerDestination counts, so
@@ -29,8 +29,9 @@ import { isIPv4, isIPv6 } from 'node:net';
  * `outbound.allow` or `outbound.lookup` does that, and the address is counted.
  */
 export function destinationOf (host: string): string {
-  if (isIPv4(host)) return host;
-  if (isIPv6(host)) return canonicalIPv6(host);
+  const family = isIP(host);
+  if (family === 4) return host;
+  if (family === 6) return canonicalIPv6(host);
   const name = host.toLowerCase();
   const numeric = /^[0-9a-fx.]+$/.test(name) ? numericIPv4(name) : undefined;
   if (numeric !== undefined) return numeric;
