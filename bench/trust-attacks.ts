@@ -19,7 +19,7 @@ import { readdirSync } from 'node:fs';
 import TcpTransport = require('../src/index');
 import { Gossipmonger, stopGossip } from '../scripts/typed-packages';
 import { loadPem } from '../scripts/generate-certs';
-import { HAVE_OPENSSL, holdingProxy, makeCrl } from '../test/trust-fixtures';
+import { HAVE_OPENSSL, holdingProxy, makeCrl } from '../test/support/trust-fixtures';
 
 const HOST = '127.0.0.1';
 const ca = (name = 'ca'): string => loadPem(name).cert;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
 import TcpTransport = require('../src/index');
 import { channels } from '../src/diagnostics';
-import { FrameDecoder } from '../src/frame-decoder';
+import { FrameDecoder } from '../src/inbound/frame-decoder';
 import { CASES, SIZES, implOf, payloadFor, windowFor, type CaseSpec, type FromWorker, type ToWorker } from './cases';
 
 const HOST = '127.0.0.1';

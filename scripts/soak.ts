@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import TcpTransport = require('../src/index');
 import { makeCa, makePeer, type Pem } from './generate-certs';
 import { Gossipmonger, type Monger } from './typed-packages';
-import { FaultProxy } from '../test/fault-proxy';
+import { FaultProxy } from '../test/support/fault-proxy';
 
 const HOST = '127.0.0.1';
 const PEERS = 10;

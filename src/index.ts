@@ -3,9 +3,8 @@
  * constructor itself, as 0.1.6 did, with the named exports hung on it;
  * `esm/index.mjs` gives ESM importers the same default and named exports.
  */
-import type * as certFiles from './cert-files';
 import * as errors from './errors';
-import * as message from './message';
+import * as message from './wire/message';
 import * as options from './options';
 import * as transport from './transport';
 
@@ -56,8 +55,8 @@ namespace TcpTransport {
   export type OutboundOptions = options.OutboundOptions;
   export type LookupFunction = options.LookupFunction;
   export type NetworkList = options.NetworkList;
-  export type CertificateFiles = certFiles.CertificateFiles;
-  export type CertificateWatch = certFiles.CertificateWatch;
+  export type CertificateFiles = options.CertificateFiles;
+  export type CertificateWatch = options.CertificateWatch;
   export type EventInfo = transport.EventInfo;
   export type TransportEvents = transport.TransportEvents;
   export type TransportStats = transport.TransportStats;

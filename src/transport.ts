@@ -10,9 +10,9 @@ import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
-import { isAuthorized } from './authorize';
-import { ConnectionPool } from './connection-pool';
-import { dial, type Dialing } from './dial';
+import { isAuthorized } from './tls/identity';
+import { ConnectionPool } from './outbound/pool';
+import { dial, type Dialing } from './outbound/dial';
 import {
   ConnectTimeoutError,
   FrameTooLargeError,
@@ -24,19 +24,19 @@ import {
   withFrames,
   withRemote
 } from './errors';
-import { Lease, OutboundGate } from './outbound';
-import { watchCertificates, type CertificateFiles, type CertificateWatch } from './cert-files';
-import { certificateExpiry, parsePeerLike, subjectOf, verifyChain } from './trust';
-import { Listener, type EventInfo } from './listener';
-import { SendOnce } from './send-once';
-import type { Delta, DigestEntry, Message, Sender } from './message';
-import { checkSecureContextNames, resolveOptions, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
-import { SocketFactory, type AnySocket } from './socket-factory';
+import { Lease, OutboundGate } from './outbound/gate';
+import { watchCertificates } from './tls/cert-files';
+import { certificateExpiry, parsePeerLike, subjectOf, verifyChain } from './tls/trust';
+import { Listener, type EventInfo } from './inbound/server';
+import { SendOnce } from './outbound/plain-once';
+import type { Delta, DigestEntry, Message, Sender } from './wire/message';
+import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { SocketFactory, type AnySocket } from './tls/socket-factory';
 
 /** Peer identities whose certificate expiry stats() remembers. */
 const PEER_CERTIFICATES_TRACKED = 4096;
 
-export type { EventInfo } from './listener';
+export type { EventInfo } from './inbound/server';
 
 /** Typed events (`transport.on('deltas', (sender, deltas, info) => ...)`). */
 export interface TransportEvents {

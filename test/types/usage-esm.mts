@@ -1,4 +1,4 @@
-// Compiled by test/module.test.ts: an ES module importing the package gets
+// Compiled by test/integration/module.test.ts: an ES module importing the package gets
 // ESM typings (esm/index.d.mts) with the default and the named exports.
 import TcpTransport, { TcpTransport as Named, TransportError, ConnectionClosedError, type TransportOptions, type EventInfo } from 'gossipmonger-tls-transport';
 

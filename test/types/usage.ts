@@ -1,4 +1,4 @@
-// Compiled with `tsc --noEmit -p test/types` by test/module.test.ts: the
+// Compiled with `tsc --noEmit -p test/types` by test/integration/module.test.ts: the
 // documented usage must type-check, and a wrong option type must not.
 import TcpTransport = require('gossipmonger-tls-transport');
 import type { EventInfo, TransportOptions } from 'gossipmonger-tls-transport';

@@ -1,0 +1,4 @@
+/** Options: public types, the defaults, and validation. */
+export * from './types';
+export * from './defaults';
+export * from './validate';

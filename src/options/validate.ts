@@ -1,0 +1,315 @@
+/**
+ * Options validated eagerly: a wrong option is a programmer's mistake, so it
+ * throws at construction and names the option (with the nearest known name
+ * for a misspelling). The caller's object is never mutated.
+ */
+import type { SecureContextOptions } from 'node:tls';
+import { allowList } from '../net/addresses';
+import { DEFAULTS, type ResolvedOptions, type ResolvedTls } from './defaults';
+import type { CertificateFiles, KeepAliveOptions, LookupFunction, OutboundOptions, PlaintextMigration, TlsOptions, TransportOptions } from './types';
+
+/**
+ * Option names, checked so that a misspelt option throws instead of being
+ * ignored. Each list is a `Record` over the keys of its options type, so the
+ * compiler refuses a new option that is missing here.
+ */
+const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
+  host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
+  handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
+  connectionsPerSecondPerSource: true, maxPeers: true, cluster: true, allowFrom: true, outbound: true
+};
+
+/**
+ * The keys of TlsOptions that are ours, not secure-context material: our own,
+ * and the few tls.connect/createServer options that make sense for a peer.
+ */
+const TLS_OWN_NAMES: Record<Exclude<keyof TlsOptions, keyof SecureContextOptions>, true> = {
+  requestCert: true, rejectUnauthorized: true, authorize: true, servername: true, checkServerIdentity: true, sessionCache: true, plaintext: true
+};
+
+/**
+ * Node's secure-context options (tls.createSecureContext), passed through as
+ * they are. ALPNCallback is left out: the transport sets it for `cluster`.
+ * https://nodejs.org/docs/latest-v20.x/api/tls.html#tlscreatesecurecontextoptions
+ */
+const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCallback'>, true> = {
+  allowPartialTrustChain: true, ca: true, cert: true, sigalgs: true, ciphers: true, clientCertEngine: true, crl: true,
+  dhparam: true, ecdhCurve: true, honorCipherOrder: true, key: true, privateKeyEngine: true, privateKeyIdentifier: true,
+  maxVersion: true, minVersion: true, passphrase: true, pfx: true, secureOptions: true, secureProtocol: true,
+  sessionIdContext: true, ticketKeys: true, sessionTimeout: true
+};
+
+const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true };
+const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
+
+/** Keys of TlsOptions that are ours, not secure-context material. */
+export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(TLS_OWN_NAMES));
+const SECURE_CONTEXT_KEYS: ReadonlySet<string> = new Set(Object.keys(SECURE_CONTEXT_NAMES));
+const TLS_KEYS: ReadonlySet<string> = new Set([...TLS_OWN_KEYS, ...SECURE_CONTEXT_KEYS]);
+const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
+const OUTBOUND_KEYS: ReadonlySet<string> = new Set(Object.keys(OUTBOUND_NAMES));
+const TOP_KEYS: ReadonlySet<string> = new Set(Object.keys(TOP_OPTION_NAMES));
+
+/** Node tls.connect/createServer options the transport sets itself or does not support, with why. */
+const TLS_UNSUPPORTED: Readonly<Record<string, string>> = {
+  ALPNCallback: 'the transport sets it; use options.cluster',
+  ALPNProtocols: 'the transport sets it; use options.cluster',
+  SNICallback: 'one certificate serves every peer; rotate it with setSecureContext()',
+  session: 'the transport keeps TLS sessions itself (tls.sessionCache)',
+  host: 'set options.host', port: 'set options.port',
+  handshakeTimeout: 'it is a top-level option: options.handshakeTimeout'
+};
+
+/** Optimal string alignment distance (Levenshtein with adjacent swaps), case-insensitive. */
+function editDistance (a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) d.push([i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known name closest to `name`, if it is a near miss: a different case
+ * (`requestcert`), British spelling (`authorise`), a typo or a swap. Close
+ * means at most 1 edit for short names, 2 from 6 characters, 3 from 12.
+ */
+export function nearestName (name: string, known: Iterable<string>): string | undefined {
+  const budget = name.length < 6 ? 1 : name.length < 12 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= budget ? best : undefined;
+}
+
+/** For setSecureContext(): secure-context options only, by name. */
+export function checkSecureContextNames (path: string, value: Record<string, unknown>): void {
+  for (const key of Object.keys(value)) {
+    if (TLS_OWN_KEYS.has(key)) throw new TypeError(`${path}.${key} cannot change after construction`);
+  }
+  checkNames(path, value, SECURE_CONTEXT_KEYS, 'a secure-context option', TLS_UNSUPPORTED);
+}
+
+/** Throws a TypeError for the first key of `value` not in `known`, suggesting the nearest. */
+function checkNames (path: string, value: Record<string, unknown>, known: ReadonlySet<string>, what: string, why: Readonly<Record<string, string>> = {}): void {
+  for (const key of Object.keys(value)) {
+    if (known.has(key)) continue;
+    const reason = Object.hasOwn(why, key) ? why[key] : undefined;
+    if (reason !== undefined) throw new TypeError(`${path}.${key} is not supported: ${reason}`);
+    const near = nearestName(key, known);
+    throw new TypeError(`${path}.${key} is not ${what}${near === undefined ? '' : `; did you mean ${path}.${near}?`}`);
+  }
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function positiveInteger (name: string, value: unknown, fallback: number, allowInfinity = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`options.${name} must be a positive integer${allowInfinity ? ' or Infinity' : ''}; got ${describe(value)}`);
+  }
+  if (allowInfinity && value === Infinity) return value;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`options.${name} must be a positive integer${allowInfinity ? ' or Infinity' : ''}; got ${describe(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInteger (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`options.${name} must be a non-negative integer; got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`options.${name} must be a non-negative integer; got ${describe(value)}`);
+  return value;
+}
+
+function optionalBoolean (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`options.${name} must be a boolean; got ${describe(value)}`);
+  return value;
+}
+
+function describe (value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * Validates `port` wherever it appears (constructor and listen). A decimal
+ * string is accepted and turned into a number: 0.1.6 accepted one.
+ */
+export function validatePort (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value === 'string' && /^[0-9]{1,5}$/.test(value)) value = Number(value);
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be an integer from 0 to 65535; got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new RangeError(`${name} must be an integer from 0 to 65535; got ${describe(value)}`);
+  return value;
+}
+
+/**
+ * Validates `host` wherever it appears (constructor and listen). An empty
+ * string means the default, as in 0.1.6 (`options.host || 'localhost'`).
+ */
+export function validateHost (name: string, value: unknown, fallback: string): string {
+  if (value === undefined || value === '') return fallback;
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string; got ${describe(value)}`);
+  return value;
+}
+
+function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls | undefined {
+  if (value === undefined) {
+    if (cluster !== undefined) throw new TypeError('options.cluster needs options.tls: the cluster name travels in the TLS handshake');
+    return undefined;
+  }
+  if (!isPlainObject(value)) throw new TypeError(`options.tls must be an object of Node TLS options; got ${describe(value)}`);
+  checkNames('options.tls', value, TLS_KEYS, 'a TLS option of TcpTransport (Node secure-context options and the tls.* options in the README)', TLS_UNSUPPORTED);
+  const context: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    if (!TLS_OWN_KEYS.has(key)) context[key] = value[key];
+  }
+  if (context.minVersion === undefined) context.minVersion = DEFAULTS.tlsMinVersion;
+  else if (typeof context.minVersion !== 'string' || !TLS_VERSIONS.has(context.minVersion)) {
+    throw new RangeError(`options.tls.minVersion must be 'TLSv1.2' or 'TLSv1.3'; got ${describe(context.minVersion)}`);
+  }
+  if ((context.cert === undefined) !== (context.key === undefined)) {
+    throw new TypeError('options.tls.key and options.tls.cert go together: give both or neither');
+  }
+  const requestCert = optionalBoolean('tls.requestCert', value.requestCert, DEFAULTS.tlsRequestCert);
+  const rejectUnauthorized = optionalBoolean('tls.rejectUnauthorized', value.rejectUnauthorized, DEFAULTS.tlsRejectUnauthorized);
+  const authorize = value.authorize ?? DEFAULTS.tlsAuthorize;
+  if (authorize !== 'any' && authorize !== 'sender-id' && typeof authorize !== 'function') {
+    throw new TypeError(`options.tls.authorize must be 'any', 'sender-id' or a function; got ${describe(authorize)}`);
+  }
+  if (authorize !== 'any' && !requestCert) {
+    throw new TypeError('options.tls.authorize other than \'any\' needs options.tls.requestCert: true (no client certificate, no identity to check)');
+  }
+  if (value.servername !== undefined && (typeof value.servername !== 'string' || value.servername.length === 0)) {
+    throw new TypeError(`options.tls.servername must be a non-empty string; got ${describe(value.servername)}`);
+  }
+  if (value.checkServerIdentity !== undefined && typeof value.checkServerIdentity !== 'function') {
+    throw new TypeError(`options.tls.checkServerIdentity must be a function; got ${describe(value.checkServerIdentity)}`);
+  }
+  return {
+    context: context as SecureContextOptions,
+    requestCert,
+    rejectUnauthorized,
+    authorize: authorize as ResolvedTls['authorize'],
+    servername: value.servername as string | undefined,
+    checkServerIdentity: value.checkServerIdentity as TlsOptions['checkServerIdentity'],
+    sessionCache: nonNegativeInteger('tls.sessionCache', value.sessionCache, DEFAULTS.tlsSessionCache),
+    plaintext: resolvePlaintext(value.plaintext)
+  };
+}
+
+function resolvePlaintext (value: unknown): ResolvedTls['plaintext'] {
+  if (value === undefined) return { accept: false, send: false, until: undefined };
+  if (!isPlainObject(value)) throw new TypeError(`options.tls.plaintext must be an object; got ${describe(value)}`);
+  checkNames('options.tls.plaintext', value, new Set(Object.keys(PLAINTEXT_NAMES)), 'an option');
+  const accept = optionalBoolean('tls.plaintext.accept', value.accept, false);
+  const send = optionalBoolean('tls.plaintext.send', value.send, false);
+  let until: number | undefined;
+  if (value.until !== undefined) {
+    const raw = value.until;
+    until = raw instanceof Date ? raw.getTime() : typeof raw === 'number' || typeof raw === 'string' ? new Date(raw).getTime() : NaN;
+    if (Number.isNaN(until)) throw new TypeError(`options.tls.plaintext.until must be a Date, a timestamp or a date string; got ${describe(raw)}`);
+  }
+  return { accept, send, until };
+}
+
+function resolveKeepAlive (value: unknown, tls: boolean): ResolvedOptions['keepAlive'] {
+  if (value === undefined) value = tls ? DEFAULTS.keepAliveWithTls : DEFAULTS.keepAlive;
+  if (value === false) return undefined;
+  if (value === true) return { idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes };
+  if (!isPlainObject(value)) throw new TypeError(`options.keepAlive must be a boolean or an object; got ${describe(value)}`);
+  checkNames('options.keepAlive', value, new Set(Object.keys(KEEP_ALIVE_NAMES)), 'an option');
+  return {
+    idleTimeout: positiveInteger('keepAlive.idleTimeout', value.idleTimeout, DEFAULTS.keepAliveIdleTimeout),
+    maxQueuedBytes: positiveInteger('keepAlive.maxQueuedBytes', value.maxQueuedBytes, DEFAULTS.keepAliveMaxQueuedBytes)
+  };
+}
+
+function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
+  if (value === undefined) value = {};
+  if (!isPlainObject(value)) throw new TypeError(`options.outbound must be an object; got ${describe(value)}`);
+  checkNames('options.outbound', value, OUTBOUND_KEYS, 'an option');
+  if (value.lookup !== undefined && typeof value.lookup !== 'function') {
+    throw new TypeError(`options.outbound.lookup must be a function like dns.lookup; got ${describe(value.lookup)}`);
+  }
+  return {
+    allow: allowList('options.outbound.allow', value.allow),
+    lookup: value.lookup as LookupFunction | undefined,
+    maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
+    maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
+    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes)
+  };
+}
+
+/** Validates `options` and fills in defaults. Throws TypeError/RangeError naming the option. */
+export function resolveOptions (options: unknown): ResolvedOptions {
+  if (options === undefined || options === null) options = {};
+  if (!isPlainObject(options)) throw new TypeError(`options must be an object; got ${describe(options)}`);
+  checkNames('options', options, TOP_KEYS, 'an option of TcpTransport');
+  const cluster = options.cluster;
+  if (cluster !== undefined) {
+    if (typeof cluster !== 'string' || cluster.length === 0) throw new TypeError(`options.cluster must be a non-empty string; got ${describe(cluster)}`);
+    if (Buffer.byteLength(cluster) > 200) throw new RangeError('options.cluster must be at most 200 bytes (it is carried in a TLS ALPN name)');
+  }
+  const tls = resolveTls(options.tls, cluster as string | undefined);
+  return {
+    host: validateHost('options.host', options.host, DEFAULTS.host),
+    port: validatePort('options.port', options.port, DEFAULTS.port),
+    tls,
+    maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULTS.maxFrameSize, true),
+    keepAlive: resolveKeepAlive(options.keepAlive, tls !== undefined),
+    connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout),
+    handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
+    idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
+    maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, DEFAULTS.frameTimeout),
+    maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
+    connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),
+    maxPeers: positiveInteger('maxPeers', options.maxPeers, DEFAULTS.maxPeers, true),
+    cluster: cluster as string | undefined,
+    allowFrom: allowList('options.allowFrom', options.allowFrom),
+    outbound: resolveOutbound(options.outbound)
+  };
+}
+
+const CERTIFICATE_FILE_NAMES: Record<keyof CertificateFiles, true> = {
+  key: true, cert: true, ca: true, crl: true, id: true, debounce: true, interval: true, watch: true, retries: true
+};
+
+/** Validates the argument of watchCertificates(); throws a TypeError naming the field. */
+export function validateCertificateFiles (files: unknown): asserts files is CertificateFiles {
+  if (!isPlainObject(files)) throw new TypeError(`watchCertificates(files): files must be an object; got ${describe(files)}`);
+  checkNames('files', files, new Set(Object.keys(CERTIFICATE_FILE_NAMES)), 'an option of watchCertificates()');
+  for (const name of ['key', 'cert', 'ca'] as const) {
+    if (typeof files[name] !== 'string' || files[name].length === 0) throw new TypeError(`files.${name} must be a file path; got ${describe(files[name])}`);
+  }
+  if (files.crl !== undefined && (typeof files.crl !== 'string' || files.crl.length === 0)) throw new TypeError(`files.crl must be a file path; got ${describe(files.crl)}`);
+  if (files.id !== undefined && (typeof files.id !== 'string' || files.id.length === 0)) throw new TypeError(`files.id must be a non-empty string; got ${describe(files.id)}`);
+  positiveInteger('files.debounce', files.debounce, 1);
+  positiveInteger('files.interval', files.interval, 1);
+  nonNegativeInteger('files.retries', files.retries, 0);
+  optionalBoolean('files.watch', files.watch, true);
+}

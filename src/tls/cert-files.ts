@@ -1,0 +1,182 @@
+/**
+ * Following certificate files: `transport.watchCertificates({ key, cert, ca, crl })`.
+ *
+ * Tools such as cert-manager, Vault agent or certbot replace these files on
+ * disk, often one at a time and not atomically. So:
+ *
+ * - change events (fs.watch) are debounced, so a key and a certificate
+ *   written a few ms apart are read together; a poll of size and mtime
+ *   catches what fs.watch misses (files replaced by rename, network mounts);
+ * - a file that cannot be read or parsed (half-written, or missing for the
+ *   instant of a rename) is read again a few times before giving up;
+ * - the new set is validated before anything is swapped: the key matches the
+ *   certificate, the certificate chains to the new CA (and is not revoked by
+ *   the new CRL), it is valid now, and under 'sender-id' it still names this
+ *   node's id. On failure the transport keeps its current material and
+ *   ERR_CERT_RELOAD is reported, once per distinct bad set.
+ */
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import type { SecureContextOptions } from 'node:tls';
+import { certificateIdentities } from './identity';
+import { CertReloadError } from '../errors';
+import type { CertificateFiles, CertificateWatch } from '../options';
+import { loadCrypto, parseCertificates, trustStore, verifyChain } from './trust';
+
+type FsPromises = typeof import('node:fs/promises');
+let fsPromises: FsPromises | undefined;
+/** Loaded by the first watch, not by require(): most transports never watch files. */
+function loadFsPromises (): FsPromises {
+  fsPromises ??= require('node:fs/promises') as FsPromises;
+  return fsPromises;
+}
+
+
+export interface WatcherContext {
+  /** Swaps the material in (setSecureContext). */
+  apply (material: SecureContextOptions): void;
+  report (error: Error): void;
+  /** The id the new certificate must name, or undefined when no policy needs one. */
+  expectedId (): string | undefined;
+}
+
+
+/** A problem with the files as read, possibly from a write still in progress. */
+class Unreadable extends Error {}
+
+/** Validates a set read from disk; returns the reason and a message on failure. */
+export function validateSet (key: string, cert: string, ca: string, crl: string | undefined, expectedId: string | undefined, now = Date.now()): [string, string] | undefined {
+  let privateKey: KeyObject;
+  let chain: X509Certificate[];
+  try {
+    privateKey = loadCrypto().createPrivateKey(key);
+    chain = parseCertificates(cert);
+    if (chain.length === 0) throw new Error('no certificate in the cert file');
+    if (parseCertificates(ca).length === 0) throw new Error('no certificate in the ca file');
+  } catch (error) {
+    throw new Unreadable((error as Error).message);
+  }
+  const leaf = chain[0]!;
+  if (!leaf.checkPrivateKey(privateKey)) return ['key-mismatch', 'the key does not belong to the certificate'];
+  let store;
+  try {
+    store = trustStore(ca, crl, []);
+  } catch (error) {
+    return ['crl', (error as Error).message];
+  }
+  const problem = verifyChain(chain, store, now);
+  if (problem === 'CERT_HAS_EXPIRED') return ['expired', `certificate or CA expired (${leaf.validTo})`];
+  if (problem === 'CERT_NOT_YET_VALID') return ['not-yet-valid', `certificate not valid before ${leaf.validFrom}`];
+  if (problem === 'CERT_REVOKED') return ['revoked', 'the new CRL revokes the new certificate'];
+  if (problem !== undefined) return ['chain', `certificate does not chain to the new CA (${problem})`];
+  if (expectedId !== undefined && !certificateIdentities(leaf.toLegacyObject()).includes(expectedId)) {
+    return ['identity', `certificate does not name this node's id ${JSON.stringify(expectedId)}`];
+  }
+  return undefined;
+}
+
+export function watchCertificates (files: CertificateFiles, ctx: WatcherContext): CertificateWatch {
+  const debounce = files.debounce ?? 200;
+  const retries = files.retries ?? 5;
+  const paths = [files.key, files.cert, files.ca, ...(files.crl === undefined ? [] : [files.crl])];
+  const watchers: FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let applied: string | undefined;
+  let reported: string | undefined;
+  let attempts = 0;
+  let signature = '';
+
+  const schedule = (delay = debounce): void => {
+    if (closed) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void load();
+    }, delay);
+    timer.unref();
+  };
+
+  const load = async (): Promise<boolean> => {
+    let contents: string[];
+    try {
+      contents = await Promise.all(paths.map((path) => loadFsPromises().readFile(path, 'utf8')));
+    } catch (error) {
+      return retry('read', (error as Error).message);
+    }
+    if (closed) return false;
+    const digest = loadCrypto().createHash('sha256').update(contents.join('\0')).digest('hex');
+    if (digest === applied) return false;
+    const [key, cert, ca, crl] = contents as [string, string, string, string | undefined];
+    let failure: [string, string] | undefined;
+    try {
+      failure = validateSet(key, cert, ca, crl, files.id ?? ctx.expectedId());
+    } catch (error) {
+      if (error instanceof Unreadable) return retry('parse', error.message);
+      failure = ['parse', (error as Error).message];
+    }
+    attempts = 0;
+    if (failure !== undefined) {
+      // One report per distinct bad set: a poll must not repeat it every interval.
+      if (reported !== digest) ctx.report(new CertReloadError(failure[0], failure[1]));
+      reported = digest;
+      return false;
+    }
+    ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
+    applied = digest;
+    reported = undefined;
+    return true;
+  };
+
+  /** A half-written or briefly missing file: read again shortly, a few times. */
+  const retry = (reason: string, message: string): boolean => {
+    if (++attempts <= retries) {
+      schedule(debounce);
+      return false;
+    }
+    attempts = 0;
+    ctx.report(new CertReloadError(reason, message));
+    return false;
+  };
+
+  const poll = async (): Promise<void> => {
+    try {
+      const stats = await Promise.all(paths.map((path) => loadFsPromises().stat(path)));
+      const now = stats.map((s) => `${s.size}:${s.mtimeMs}:${s.ino}`).join('|');
+      if (signature !== '' && now !== signature) schedule();
+      signature = now;
+    } catch {
+      // A file missing for the instant of a rename: the next poll sees it.
+      signature = '-';
+    }
+  };
+
+  if (files.watch !== false) {
+    for (const path of paths) {
+      try {
+        const watcher = watch(path, { persistent: false }, () => {
+          schedule();
+          // A file replaced by rename is a new inode: this watcher goes quiet
+          // and the poll takes over.
+        });
+        watcher.on('error', () => {});
+        watchers.push(watcher);
+      } catch {
+        // Not watchable (some network file systems): polling alone.
+      }
+    }
+  }
+  void poll();
+  const poller = setInterval(() => { void poll(); }, files.interval ?? 5000);
+  poller.unref();
+
+  return {
+    reload: () => load(),
+    close: () => {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      clearInterval(poller);
+      for (const watcher of watchers) watcher.close();
+    }
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The package as users load it: from outside, by name, through the exports
+ * map; CommonJS and ESM; and its typings.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..', '..');
+
+function run (cwd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { cwd, timeout: 20000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.message}\n${stderr}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+/** Runs a command from the package root; resolves with stdout, rejects with stdout and stderr. */
+function runTool (file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { cwd: root, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stdout}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+interface Check { ok: boolean; out: string }
+
+/**
+ * Packing and the two linters start when mocha loads this file, so that they
+ * run while the rest of the suite does (they cost seconds of CPU, mostly
+ * TypeScript's); the tests below only wait for the results.
+ */
+const packing = (async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gm-pack-'));
+  // dist/ is already built by pretest; packing must not rebuild it.
+  const out = await runTool('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir]);
+  const tarball = join(dir, out.trim().split('\n').pop()!);
+  const bin = (name: string): string => join(root, 'node_modules', '.bin', name);
+  const check = (file: string, args: string[]): Promise<Check> => runTool(file, args).then((text) => ({ ok: true, out: text }), (error: Error) => ({ ok: false, out: error.message }));
+  // node16 is the resolution that matters for Node >= 20: CommonJS require and ESM import.
+  const checks = Promise.all([check(bin('attw'), [tarball, '--profile', 'node16', '--format', 'ascii']), check(bin('publint'), [tarball, '--strict'])])
+    .then(([attw, publint]) => ({ attw, publint }));
+  return { dir, tarball, checks };
+})();
+packing.catch(() => {});
+
+describe('package', () => {
+  let app: string;
+  before(() => {
+    // An application next to the package, as npm would lay it out.
+    app = mkdtempSync(join(tmpdir(), 'gm-app-'));
+    mkdirSync(join(app, 'node_modules'));
+    symlinkSync(root, join(app, 'node_modules', 'gossipmonger-tls-transport'), 'dir');
+  });
+  after(() => rmSync(app, { recursive: true, force: true }));
+
+  it('require() returns the constructor itself, with the named exports on it, as 0.1.6', async () => {
+    const out = await run(app, ['-e', `
+      const T = require('gossipmonger-tls-transport');
+      const t = new T();
+      console.log(JSON.stringify({
+        fn: typeof T, same: T.TcpTransport === T, host: t.host, port: t.port,
+        emitter: typeof t.on, errors: typeof T.InvalidMessageError, schema: T.messageSchema.type,
+        err: new T.FrameTooLargeError(1) instanceof T.TransportError
+      }));`]);
+    expect(JSON.parse(out)).to.deep.equal({ fn: 'function', same: true, host: 'localhost', port: 9742, emitter: 'function', errors: 'function', schema: 'object', err: true });
+  });
+
+  it('import gives the constructor as default export and every named export', async () => {
+    const out = await run(app, ['--input-type=module', '-e', `
+      import TcpTransport, * as ns from 'gossipmonger-tls-transport';
+      import { createRequire } from 'node:module';
+      const cjs = createRequire(import.meta.url)('gossipmonger-tls-transport');
+      const t = new ns.TcpTransport({ port: 0 });
+      const missing = Object.keys(cjs).filter((k) => !(k in ns));
+      console.log(JSON.stringify({ same: TcpTransport === cjs && ns.TcpTransport === cjs, port: t.port, missing }));`]);
+    expect(JSON.parse(out)).to.deep.equal({ same: true, port: 0, missing: [] });
+  });
+
+  it('ships typings that accept the documented usage and reject a wrong option type', async function () {
+    this.timeout(60000);
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    // The usage file resolves the package by name from its own directory.
+    const out = await run(join(root, 'test', 'types'), [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
+    expect(out).to.equal('');
+  });
+
+  it('types the ESM entry with every name of the CommonJS entry (esm/index.d.mts)', () => {
+    const names = (text: string, pattern: RegExp): string[] => [...text.matchAll(pattern)].map((m) => m[1]!).sort();
+    const cjs = names(readFileSync(join(root, 'src', 'index.ts'), 'utf8'), /^ {2}export (?:const|type|import) (\w+)/gm).filter((n) => n !== 'TcpTransport');
+    const esm = names(readFileSync(join(root, 'esm', 'index.d.mts'), 'utf8'), /^export import (\w+) =/gm);
+    expect(esm).to.deep.equal(cjs);
+  });
+
+  describe('the packed tarball', () => {
+    let packDir: string;
+    let tarball: string;
+    let checks: Promise<{ attw: Check; publint: Check }>;
+    before(async function () {
+      this.timeout(60000);
+      const packed = await packing;
+      packDir = packed.dir;
+      tarball = packed.tarball;
+      checks = packed.checks;
+    });
+    after(() => rmSync(packDir, { recursive: true, force: true }));
+
+    it('passes arethetypeswrong (types resolve as ESM for import and as CommonJS for require) and publint', async function () {
+      this.timeout(60000);
+      const { attw, publint } = await checks;
+      expect(attw.ok, attw.out).to.equal(true);
+      expect(attw.out).to.not.match(/Masquerading|FalseCJS|FalseESM|🎭/);
+      expect(publint.ok, publint.out).to.equal(true);
+      expect(publint.out).to.not.match(/Warnings|Errors|Suggestions/);
+    });
+
+    it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
+      const list = await runTool('tar', ['-tzf', tarball]);
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+        expect(list, file).to.include(file);
+      }
+      expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);
+    });
+  });
+});

@@ -1,0 +1,240 @@
+/**
+ * Rotation and revocation reach live connections: a handshake in progress
+ * during setSecureContext() (stalled by a proxy) in both directions, CRLs and
+ * policy changes against open pooled connections, and the plaintext deadline
+ * against a plaintext connection held open across it.
+ */
+import { expect } from 'chai';
+import { fork } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
+import { SocketFactory } from '../../src/tls/socket-factory';
+import { resolveOptions } from '../../src/options';
+import { HOST, TcpTransport, ca, closeAll, closed, codeOf, digestFrame, listening, next, pem, record, sleep, track, until } from '../support/helpers';
+import { HAVE_OPENSSL, holdingProxy, makeCrl, type HoldingProxy } from '../support/trust-fixtures';
+
+const proxies: HoldingProxy[] = [];
+async function proxyTo (port: number, direction: 'to-client' | 'to-server'): Promise<HoldingProxy> {
+  const p = await holdingProxy(port, direction);
+  proxies.push(p);
+  return p;
+}
+
+/** A mutual-TLS sender presenting `peer`, trusting `caName`. */
+function sender (peer: string, keepAlive: boolean, caName = 'ca', extra: Record<string, unknown> = {}): TcpTransport {
+  return track(new TcpTransport({ host: HOST, port: 0, keepAlive, ...extra, tls: { ...pem(peer), ca: ca(caName), requestCert: true } }));
+}
+
+const NEW_MATERIAL = { ...pem('next-peer-1'), ca: ca('next-ca') };
+
+describe('rotation with a handshake in progress', () => {
+  afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((p) => p.stop()));
+    await closeAll();
+  });
+
+  for (const keepAlive of [false, true]) {
+    const mode = keepAlive ? 'keepAlive' : 'per message';
+
+    it(`outbound [${mode}]: a dial stalled before the server's certificate is redone with the new CA, and nothing reaches the old server`, async () => {
+      const receiver = await listening('mtls', { keepAlive: false }, 'peer-1');
+      const seen = record(receiver);
+      const proxy = await proxyTo(receiver.port, 'to-client');
+      const s = sender('peer-2', keepAlive);
+      const errors = record(s).errors;
+      s.digest({ id: 'peer-1', transport: { host: HOST, port: proxy.port } }, { id: 'peer-2' }, []);
+      await until(() => proxy.held() > 0, 3000, 'the server flight to be held');
+      // Rotate to a CA the receiver's certificate does not chain to.
+      s.setSecureContext({ ...pem('next-peer-2'), ca: ca('next-ca') });
+      proxy.release();
+      await until(() => errors.length === 1, 5000, 'the redone handshake to fail');
+      await sleep(50);
+      expect(codeOf(errors[0])).to.match(/UNABLE_TO_VERIFY|SELF_SIGNED|CERT/);
+      expect(seen.digests, 'no frame under the old trust').to.have.length(0);
+      expect(s.stats().frames.out).to.equal(0);
+      expect(proxy.connections(), 'the stalled dial was replaced').to.equal(2);
+    });
+
+    it(`inbound [${mode}]: a client whose certificate arrives after the rotation is checked against the new CA`, async () => {
+      const receiver = await listening('mtls', { keepAlive: false }, 'peer-1');
+      const seen = record(receiver);
+      const proxy = await proxyTo(receiver.port, 'to-server');
+      const s = sender('peer-2', keepAlive);
+      record(s);
+      s.digest({ id: 'peer-1', transport: { host: HOST, port: proxy.port } }, { id: 'peer-2' }, []);
+      await until(() => proxy.held() > 0, 3000, "the client's certificate to be held");
+      receiver.setSecureContext(NEW_MATERIAL);
+      proxy.release();
+      await until(() => seen.errors.length === 1, 5000, 'the late certificate to be refused');
+      await sleep(50);
+      expect(codeOf(seen.errors[0])).to.equal('ERR_PEER_UNTRUSTED');
+      expect(seen.errors[0]).to.include({ subject: 'peer-2' });
+      // The peer may present its chain up to the old root: either way, not the new CA's.
+      expect((seen.errors[0] as unknown as { reason: string }).reason).to.match(/^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)$/);
+      expect(seen.digests).to.have.length(0);
+    });
+  }
+
+  it('never caches a session ticket that arrives after the rotation on a connection made before it', async () => {
+    const server = tlsServer({ ...pem('peer-1'), ca: ca() }, (socket) => socket.resume());
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    const sockets: TLSSocket[] = [];
+    try {
+      const port = (server.address() as { port: number }).port;
+      const options = resolveOptions({ tls: { ...pem('peer-2'), ca: ca(), minVersion: 'TLSv1.3' } });
+      const factory = new SocketFactory(options.tls, undefined);
+      const dialled = async (): Promise<TLSSocket> => {
+        const socket = factory.connect({ host: HOST, port }) as TLSSocket;
+        sockets.push(socket);
+        socket.on('error', () => {});
+        await next(socket, 'secureConnect');
+        return socket;
+      };
+      // TLS 1.3 tickets arrive after the handshake: rotate in between.
+      const before = await dialled();
+      factory.rotate({ ...pem('peer-2'), ca: ca() });
+      factory.verified(before, factory.serverCertificate(before)!);
+      await next(before, 'session');
+      await sleep(20);
+      expect(factory.cachedSessions).to.equal(0);
+      // The same sequence without a rotation does cache it.
+      const after = await dialled();
+      factory.verified(after, factory.serverCertificate(after)!);
+      await until(() => factory.cachedSessions === 1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+(HAVE_OPENSSL ? describe : describe.skip)('revocation of live connections', () => {
+  afterEach(closeAll);
+
+  it('inbound: a CRL closes the open pooled connection of the revoked peer once, and only that one', async () => {
+    const receiver = await listening('mtls', { keepAlive: false }, 'peer-1');
+    const seen = record(receiver);
+    const revoked = sender('peer-2', true);
+    const kept = sender('peer-3', true);
+    const revokedErrors = record(revoked).errors;
+    const to = { id: 'peer-1', transport: { host: HOST, port: receiver.port } };
+    revoked.digest(to, { id: 'peer-2' }, []);
+    kept.digest(to, { id: 'peer-3' }, []);
+    await until(() => seen.digests.length === 2);
+    expect(receiver.stats().connections.open).to.equal(2);
+    receiver.setSecureContext({ crl: makeCrl('ca', ['peer-2']) });
+    await until(() => seen.errors.length === 1);
+    expect(codeOf(seen.errors[0])).to.equal('ERR_PEER_UNTRUSTED');
+    expect(seen.errors[0]).to.include({ reason: 'CERT_REVOKED', subject: 'peer-2' });
+    await until(() => receiver.stats().connections.open === 1);
+    // The other peer's connection carries on; the revoked peer cannot come back.
+    kept.digest(to, { id: 'peer-3' }, []);
+    await until(() => seen.digests.length === 3);
+    expect(receiver.stats().connections.accepted).to.equal(2);
+    await sleep(50);
+    revoked.digest(to, { id: 'peer-2' }, []);
+    await until(() => revokedErrors.length >= 1, 3000, 'the revoked peer to be refused');
+    await sleep(50);
+    expect(seen.digests).to.have.length(3);
+    expect(seen.errors.filter((e) => codeOf(e) === 'ERR_PEER_UNTRUSTED')).to.have.length(1);
+  });
+
+  it('outbound: a CRL naming the server of an open pooled connection reports it once and sends nothing more to it', async () => {
+    const receiver = await listening('mtls', { keepAlive: false }, 'peer-1');
+    const seen = record(receiver);
+    const s = sender('peer-2', true);
+    const errors = record(s).errors;
+    const to = { id: 'peer-1', transport: { host: HOST, port: receiver.port } };
+    s.digest(to, { id: 'peer-2' }, []);
+    await until(() => seen.digests.length === 1);
+    s.setSecureContext({ crl: makeCrl('ca', ['peer-1']) });
+    await until(() => errors.length === 1);
+    expect(codeOf(errors[0])).to.equal('ERR_PEER_UNTRUSTED');
+    expect(errors[0]).to.include({ reason: 'CERT_REVOKED', subject: 'peer-1' });
+    s.digest(to, { id: 'peer-2' }, []);
+    await until(() => errors.length === 2);
+    expect(codeOf(errors[1])).to.equal('CERT_REVOKED');
+    await sleep(50);
+    expect(seen.digests).to.have.length(1);
+  });
+});
+
+describe('authorize policy re-checked at a rotation', () => {
+  afterEach(closeAll);
+
+  it('closes an inbound connection whose last sender the function policy now refuses', async () => {
+    const denied = new Set<string>();
+    const policy = (peer: { id: string }): boolean => !denied.has(peer.id);
+    const receiver = await listening('mtls', { keepAlive: false, tls: { ...pem('peer-1'), ca: ca(), requestCert: true, authorize: policy as never } });
+    const seen = record(receiver);
+    const a = sender('peer-2', true);
+    const b = sender('peer-3', true);
+    const to = { id: 'peer-1', transport: { host: HOST, port: receiver.port } };
+    a.digest(to, { id: 'peer-2' }, []);
+    b.digest(to, { id: 'peer-3' }, []);
+    await until(() => seen.digests.length === 2);
+    denied.add('peer-2');
+    receiver.setSecureContext({});
+    await until(() => seen.errors.length === 1);
+    expect(seen.errors[0]).to.include({ code: 'ERR_PEER_UNTRUSTED', reason: 'authorize' });
+    expect(receiver.stats().connections.open).to.equal(1);
+  });
+});
+
+describe('tls.plaintext.until against live connections', () => {
+  afterEach(closeAll);
+
+  it('closes a plaintext connection opened before the deadline at the deadline: a forger in its own process delivers nothing after it', async () => {
+    const until0 = Date.now() + 600;
+    const receiver = await listening('mtls', { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, plaintext: { accept: true, until: until0 } } });
+    const seen = record(receiver);
+    const deliveredAt: number[] = [];
+    receiver.on('digest', () => deliveredAt.push(Date.now()));
+    // From 127.0.0.2: 5 frames 50 ms apart, a pause of 1.5 s across the deadline, then more.
+    const child = fork(join(__dirname, '..', 'support', 'plaintext-forger.js'), [String(receiver.port), '5', '1500'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(deliveredAt, 'the frames before the deadline arrive').to.have.length(5);
+    expect(deliveredAt.every((t) => t < until0)).to.equal(true);
+    // The connection was closed during the pause: the forger never wrote again.
+    expect(Number(out.trim()), 'frames the forger could write').to.equal(5);
+    expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_PLAINTEXT_REFUSED']);
+    expect(receiver.stats().connections.open).to.equal(0);
+  });
+
+  it('refuses a plaintext frame read after the deadline even before the timer has run', async () => {
+    const until0 = Date.now() + 300;
+    const receiver = await listening('mtls', { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, plaintext: { accept: true, until: until0 } } });
+    const seen = record(receiver);
+    // The first frame's listener holds the event loop past the deadline, so
+    // the second frame of the same chunk is read after it, before any timer.
+    receiver.on('digest', (peer: { id: string }) => {
+      if (peer.id === 'first') while (Date.now() <= until0 + 20) { /* hold the loop */ }
+    });
+    const socket = netConnect({ host: HOST, port: receiver.port });
+    socket.on('error', () => {});
+    await next(socket, 'connect');
+    socket.write(digestFrame('first') + '\r\n' + digestFrame('second') + '\r\n');
+    await closed(socket, 3000);
+    expect(seen.digests.map((d) => (d[0] as { id: string }).id)).to.deep.equal(['first']);
+    expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_PLAINTEXT_REFUSED']);
+  });
+
+  it('keeps TLS connections open across the deadline', async () => {
+    const until0 = Date.now() + 200;
+    const receiver = await listening('mtls', { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, plaintext: { accept: true, until: until0 } } });
+    const seen = record(receiver);
+    const tls = tlsConnect({ host: HOST, port: receiver.port, ...pem('peer-2'), ca: ca() });
+    tls.on('error', () => {});
+    await next(tls, 'secureConnect');
+    tls.write(digestFrame('peer-2') + '\n');
+    await until(() => seen.digests.length === 1);
+    await sleep(until0 - Date.now() + 100);
+    tls.write(digestFrame('peer-2') + '\n');
+    await until(() => seen.digests.length === 2);
+    expect(seen.errors).to.deep.equal([]);
+    tls.destroy();
+  });
+});

@@ -1,0 +1,177 @@
+import { expect } from 'chai';
+import { DEFAULTS, nearestName, resolveOptions } from '../../src/options';
+import { TcpTransport, pem } from '../support/helpers';
+
+const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
+
+describe('options', () => {
+  describe('resolveOptions', () => {
+    it('fills in the documented defaults', () => {
+      const o = resolveOptions(undefined);
+      expect(o).to.deep.include({
+        host: 'localhost',
+        port: 9742,
+        tls: undefined,
+        maxFrameSize: 1048576,
+        keepAlive: undefined,
+        connectTimeout: 5000,
+        handshakeTimeout: 5000,
+        idleTimeout: 30000,
+        maxConnections: 256,
+        cluster: undefined
+      });
+    });
+
+    it('fills in the TLS defaults: minVersion TLSv1.2, no requestCert, rejectUnauthorized, authorize any', () => {
+      const o = resolveOptions({ tls: tlsBase() });
+      expect(o.tls!.context.minVersion).to.equal('TLSv1.2');
+      expect(o.tls!.requestCert).to.equal(false);
+      expect(o.tls!.rejectUnauthorized).to.equal(true);
+      expect(o.tls!.authorize).to.equal('any');
+      expect(o.tls!.sessionCache).to.equal(256);
+      expect(o.tls!.plaintext).to.deep.equal({ accept: false, send: false, until: undefined });
+    });
+
+    it('fills in keepAlive defaults from true', () => {
+      expect(resolveOptions({ keepAlive: true }).keepAlive).to.deep.equal({
+        idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
+      });
+    });
+
+    it('turns keepAlive on by default with tls, and keepAlive: false turns it off', () => {
+      const tls = { key: 'k', cert: 'c' };
+      expect(resolveOptions({ tls }).keepAlive).to.deep.equal({
+        idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
+      });
+      expect(resolveOptions({ tls, keepAlive: false }).keepAlive).to.equal(undefined);
+      expect(resolveOptions({ tls, keepAlive: { idleTimeout: 5 } }).keepAlive!.idleTimeout).to.equal(5);
+      expect(resolveOptions({}).keepAlive).to.equal(undefined);
+    });
+
+    it('accepts port 0, Infinity for maxFrameSize, and a deadline as a date string', () => {
+      expect(resolveOptions({ port: 0 }).port).to.equal(0);
+      expect(resolveOptions({ maxFrameSize: Infinity }).maxFrameSize).to.equal(Infinity);
+      const until = resolveOptions({ tls: { ...tlsBase(), plaintext: { accept: true, until: '2030-01-01T00:00:00Z' } } }).tls!.plaintext.until;
+      expect(until).to.equal(Date.parse('2030-01-01T00:00:00Z'));
+    });
+
+    it('does not mutate the caller\'s object', () => {
+      const tls = tlsBase();
+      const options = Object.freeze({ port: 0, tls: Object.freeze(tls) });
+      resolveOptions(options);
+      expect(Object.keys(tls)).to.deep.equal(['key', 'cert', 'ca']);
+    });
+
+    const bad: Array<[string, unknown, RegExp, 'TypeError' | 'RangeError']> = [
+      ['options itself', 'x', /^options must be an object/, 'TypeError'],
+      ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
+      ['host', { host: 5 }, /options\.host/, 'TypeError'],
+      ['port type', { port: 'eighty' }, /options\.port/, 'TypeError'],
+      ['port string range', { port: '70000' }, /options\.port/, 'RangeError'],
+      ['port signed string', { port: '-1' }, /options\.port/, 'TypeError'],
+      ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
+      ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
+      ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
+      ['maxFrameSize NaN', { maxFrameSize: NaN }, /options\.maxFrameSize/, 'TypeError'],
+      ['connectTimeout', { connectTimeout: -1 }, /options\.connectTimeout/, 'RangeError'],
+      ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
+      ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
+      ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
+      ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
+      ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
+      ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
+      ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
+      ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
+      ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
+      ['tls.requestCert', { tls: { ...tlsBase(), requestCert: 'yes' } }, /options\.tls\.requestCert/, 'TypeError'],
+      ['tls.rejectUnauthorized', { tls: { ...tlsBase(), rejectUnauthorized: 0 } }, /options\.tls\.rejectUnauthorized/, 'TypeError'],
+      ['tls.authorize value', { tls: { ...tlsBase(), authorize: 'all' } }, /options\.tls\.authorize/, 'TypeError'],
+      ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
+      ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
+      ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
+      ['tls.sessionCache type', { tls: { ...tlsBase(), sessionCache: '1' } }, /options\.tls\.sessionCache/, 'TypeError'],
+      ['tls.sessionCache range', { tls: { ...tlsBase(), sessionCache: -1 } }, /options\.tls\.sessionCache/, 'RangeError'],
+      ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
+      ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
+      ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],
+      ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
+      ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
+      ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
+      ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError']
+    ];
+    describe('option names', () => {
+      const nearMisses: Array<[string, Record<string, unknown>, string]> = [
+        ['tls.authorise (British spelling)', { tls: { ...tlsBase(), authorise: 'sender-id' } }, 'options.tls.authorize'],
+        ['tls.requestcert (case)', { tls: { ...tlsBase(), requestcert: true } }, 'options.tls.requestCert'],
+        ['tls.rejectUnauthorised', { tls: { ...tlsBase(), rejectUnauthorised: false } }, 'options.tls.rejectUnauthorized'],
+        ['tls.sessioncache', { tls: { ...tlsBase(), sessioncache: 0 } }, 'options.tls.sessionCache'],
+        ['tls.minversion', { tls: { ...tlsBase(), minversion: 'TLSv1.3' } }, 'options.tls.minVersion'],
+        ['tls.ciphres (swap)', { tls: { ...tlsBase(), ciphres: 'x' } }, 'options.tls.ciphers'],
+        ['keepalive', { keepalive: true }, 'options.keepAlive'],
+        ['maxFramesize', { maxFramesize: 1 }, 'options.maxFrameSize'],
+        ['keepAlive.idletimeout', { keepAlive: { idletimeout: 1 } }, 'options.keepAlive.idleTimeout'],
+        ['tls.plaintext.acept', { tls: { ...tlsBase(), plaintext: { acept: true } } }, 'options.tls.plaintext.accept']
+      ];
+      for (const [what, options, suggestion] of nearMisses) {
+        it(`throws a TypeError for ${what}, suggesting ${suggestion}`, () => {
+          expect(() => resolveOptions(options)).to.throw(TypeError, `did you mean ${suggestion}?`);
+        });
+      }
+
+      it('names an unknown option without a suggestion when nothing is close', () => {
+        expect(() => resolveOptions({ tls: { ...tlsBase(), frobnicate: 1 } })).to.throw(TypeError, /^options\.tls\.frobnicate is not a TLS option[^?]*$/);
+        expect(() => resolveOptions({ colour: 'blue' })).to.throw(TypeError, /^options\.colour is not an option of TcpTransport$/);
+      });
+
+      it('knows every top-level option that has a default (DEFAULTS), by name', () => {
+        // Nested defaults are flattened (keepAliveIdleTimeout, tlsMinVersion, outboundMaxConnections): not top-level names.
+        const top = Object.keys(DEFAULTS).filter((key) => !/^(tls|keepAlive|outbound)[A-Z]/.test(key));
+        expect(top.length).to.be.above(8);
+        for (const key of top) {
+          const value = (DEFAULTS as Record<string, unknown>)[key];
+          expect(() => resolveOptions({ [key]: value }), key).to.not.throw(/is not an option/);
+        }
+      });
+
+      it('says why a Node connect/server option is not taken', () => {
+        expect(() => resolveOptions({ tls: { ...tlsBase(), SNICallback: () => {} } })).to.throw(TypeError, /options\.tls\.SNICallback is not supported: .*setSecureContext/);
+        expect(() => resolveOptions({ tls: { ...tlsBase(), ALPNProtocols: ['x'] } })).to.throw(TypeError, /options\.tls\.ALPNProtocols is not supported: .*options\.cluster/);
+      });
+
+      it('accepts Node\'s secure-context options by name and passes them on', () => {
+        const o = resolveOptions({ tls: { ...tlsBase(), ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 } });
+        expect(o.tls!.context).to.include({ ciphers: 'HIGH', ecdhCurve: 'auto', sigalgs: 'ECDSA+SHA256', maxVersion: 'TLSv1.3', honorCipherOrder: true, sessionTimeout: 60 });
+      });
+
+      it('checks setSecureContext() option names the same way', () => {
+        const t = new TcpTransport({ port: 0, tls: tlsBase() });
+        expect(() => t.setSecureContext({ crt: 'x' } as never)).to.throw(TypeError, /tlsOptions\.crt is not a secure-context option; did you mean .*tlsOptions\.cert\?/);
+        expect(() => t.setSecureContext({ authorize: 'any' } as never)).to.throw(TypeError, /tlsOptions\.authorize cannot change after construction/);
+      });
+
+      it('suggests nothing further than a few edits away', () => {
+        expect(nearestName('authorise', ['authorize', 'ca'])).to.equal('authorize');
+        expect(nearestName('keepalive', ['keepAlive'])).to.equal('keepAlive');
+        expect(nearestName('zzz', ['ca', 'key'])).to.equal(undefined);
+        expect(nearestName('totallyDifferent', ['requestCert'])).to.equal(undefined);
+      });
+    });
+
+    describe('values 0.1.6 accepted', () => {
+      it('takes a decimal string port and makes it a number', () => {
+        expect(resolveOptions({ port: '9742' }).port).to.equal(9742);
+        expect(resolveOptions({ port: '0' }).port).to.equal(0);
+      });
+
+      it('takes host \'\' as the default host, as 0.1.6 did', () => {
+        expect(resolveOptions({ host: '' }).host).to.equal('localhost');
+      });
+    });
+
+    for (const [what, options, message, kind] of bad) {
+      it(`throws a ${kind} naming the option for a bad ${what}`, () => {
+        expect(() => resolveOptions(options)).to.throw(kind === 'TypeError' ? TypeError : RangeError, message);
+      });
+    }
+  });
+});
