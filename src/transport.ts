@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
   FrameTooLargeError,
@@ -22,6 +22,7 @@ import {
   TransportClosedError
 } from './errors';
 import { InboundServer, type EventInfo } from './inbound/server';
+import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
@@ -31,7 +32,7 @@ import { IdentityPolicy } from './tls/identity';
 import { certificateExpiry } from './tls/trust';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
 import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
-import { SocketFactory, type AnySocket } from './tls/socket-factory';
+import { SocketFactory } from './tls/socket-factory';
 
 export type { EventInfo } from './inbound/server';
 
@@ -146,13 +147,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
   #closed = false;
   #droppedAfterClose = 0;
-  readonly #stats = {
-    outbound: 0,
-    resumed: 0,
-    framesOut: 0,
-    bytesOut: 0,
-    errors: {} as Record<string, number>
-  };
+  readonly #counters = new OutboundCounters();
+  /** Every error emitted, by code. */
+  readonly #errors: Record<string, number> = {};
 
   /** Constructs and listens; returns the instance (0.1.6's `TcpTransport.listen`). */
   static listen (options?: TransportOptions, callback?: () => void): TcpTransport {
@@ -183,10 +180,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       gate: this.#gate,
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
-      report: (error: Error) => this.#report(error),
-      countOut: (bytes: number) => this.#countOut(bytes),
-      dialing: () => { this.#stats.outbound++; },
-      accepted: (socket: AnySocket) => this.#countAccepted(socket)
+      counters: this.#counters,
+      report: (error: Error) => this.#report(error)
     };
     this.#plainOnce = new PlainOnce(outbound);
     this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
@@ -403,14 +398,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** A snapshot of the counters; see TransportStats. */
   stats (): TransportStats {
-    const s = this.#stats;
+    const s = this.#counters;
     const l = this.#inbound.stats;
     return {
-      connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
+      connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.opened, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
       certificates: { expires: this.#ownExpiry, peerSoonest: this.#identity.soonestPeer() },
-      errors: { ...s.errors },
+      errors: { ...this.#errors },
       refusals: { ...l.refusals },
       peers: { known: this.#inbound.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
@@ -418,15 +413,6 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   // ---------------------------------------------------------------- sending
-
-  #countAccepted (socket: AnySocket): void {
-    if ((socket as TLSSocket).isSessionReused?.()) this.#stats.resumed++;
-  }
-
-  #countOut (bytes: number): void {
-    this.#stats.framesOut++;
-    this.#stats.bytesOut += bytes;
-  }
 
   /** TLS for a new outbound connection, unless a migration still sends plaintext. */
   #sendSecure (): boolean {
@@ -464,7 +450,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   #count (code: string): void {
-    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
+    this.#errors[code] = (this.#errors[code] ?? 0) + 1;
   }
 
   /** A valid, authorized message from the listener. */

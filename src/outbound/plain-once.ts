@@ -20,6 +20,7 @@
  */
 import { channels } from '../diagnostics';
 import { ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from '../errors';
+import type { OutboundCounters } from './counters';
 import { Lease, type OutboundGate } from './gate';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
@@ -29,10 +30,8 @@ export interface PlainOnceContext {
   readonly gate: OutboundGate;
   /** Bounds the connect, then the exchange (ms without activity). */
   readonly connectTimeout: number;
+  readonly counters: OutboundCounters;
   report (error: Error): void;
-  /** A connection is being opened (stats). */
-  dialing (): void;
-  countOut (bytes: number): void;
 }
 
 /** What one message's socket carries until it closes. */
@@ -103,7 +102,7 @@ export class PlainOnce {
    * `address`: where the socket goes when the name was resolved and checked.
    */
   #connect (host: string, port: number, peerId: string | undefined, frame: string, bytes: number, address: string | undefined, lease: Lease): void {
-    this.ctx.dialing();
+    this.ctx.counters.opened++;
     const socket = this.ctx.factory.connect(address === undefined ? { host, port } : { host, port, address }, false, false) as SendSocket;
     socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined, lease, since: performance.now() };
     socket.on('error', onError);
@@ -123,7 +122,7 @@ function onConnect (this: SendSocket): void {
   pending.connected = true;
   pending.since = performance.now();
   if (channels.outboundOpened.hasSubscribers) channels.outboundOpened.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, secure: false, resumed: false });
-  pending.sender.ctx.countOut(pending.bytes);
+  pending.sender.ctx.counters.sent(pending.bytes);
   this.once('finish', onFlushed);
   this.end(pending.frame!);
   pending.frame = undefined;

@@ -23,6 +23,7 @@ import type { IdentityPolicy } from '../tls/identity';
 import { subjectOf } from '../tls/trust';
 import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, PeerUntrustedError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
+import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import { Fifo } from './fifo';
 import type { OutboundGate } from './gate';
@@ -78,12 +79,8 @@ export interface PoolContext {
   readonly identity: IdentityPolicy;
   /** TLS or plaintext for a new connection (plaintext only during a migration). */
   secure (): boolean;
+  readonly counters: OutboundCounters;
   report (error: Error): void;
-  countOut (bytes: number): void;
-  /** A connection is being opened (stats). */
-  dialing (): void;
-  /** A connection was accepted by the remote (stats). */
-  accepted (socket: AnySocket): void;
 }
 
 export class Remote {
@@ -180,7 +177,7 @@ export class Remote {
     counts.written++;
     counts.unflushedBytes += cost;
     counts.charges.push(cost);
-    this.pool.ctx.countOut(size);
+    this.pool.ctx.counters.sent(size);
     return socket.write(frame, 'utf8', this.onFlushed);
   }
 
@@ -225,7 +222,7 @@ export class Remote {
         this.pool.forget(this);
         return;
       }
-      ctx.dialing();
+      ctx.counters.opened++;
       const dialing = dial(ctx.factory, {
         host: this.host,
         port: this.port,
@@ -276,7 +273,7 @@ export class Remote {
   }
 
   private open (socket: AnySocket): void {
-    this.pool.ctx.accepted(socket);
+    this.pool.ctx.counters.accepted(socket);
     this.socket = socket;
     this.state = 'open';
     const counts = newCount();

@@ -12,6 +12,7 @@
 import { ConnectTimeoutError, withFrames, withRemote } from '../errors';
 import type { IdentityPolicy } from '../tls/identity';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
+import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import type { Lease, OutboundGate } from './gate';
 
@@ -20,12 +21,8 @@ export interface TlsOnceContext {
   readonly gate: OutboundGate;
   readonly identity: IdentityPolicy;
   readonly connectTimeout: number;
+  readonly counters: OutboundCounters;
   report (error: Error): void;
-  /** A connection is being opened (stats). */
-  dialing (): void;
-  /** The remote accepted a connection (stats: resumed sessions). */
-  accepted (socket: AnySocket): void;
-  countOut (bytes: number): void;
   /** The transport is closing: a dial abandoned by a rotation is not started again. */
   closing (): boolean;
 }
@@ -55,7 +52,7 @@ export class TlsOnce {
     const { ctx } = this;
     const timeout = ctx.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
-    ctx.dialing();
+    ctx.counters.opened++;
     // Set when a rotation hands this dial's outbound slots over to a new one.
     let handedOver = false;
     const dialing = dial(ctx.factory, {
@@ -72,7 +69,7 @@ export class TlsOnce {
     }, {
       accepted: (connected) => {
         this.#dialing.delete(dialing);
-        ctx.accepted(connected);
+        ctx.counters.accepted(connected);
         let failed = false;
         let flushed = false;
         connected.on('error', (error) => {
@@ -87,7 +84,7 @@ export class TlsOnce {
         connected.once('close', () => clearTimeout(deadline));
         // A gossip receiver never writes: read and drop, so that its FIN is seen.
         connected.on('data', () => {});
-        ctx.countOut(frame.length);
+        ctx.counters.sent(frame.length);
         connected.end(frame, (error?: Error | null) => {
           if (error) return;
           flushed = true;
