@@ -7,8 +7,15 @@
  * Inbound (inbound/server.ts, inbound/connection.ts): socket -> admission ->
  * frame decoder -> message validation -> identity policy -> peer ledger ->
  * event. Outbound: payload -> size check -> gate (outbound/gate.ts) ->
- * connection (per message: outbound/plain-once.ts, outbound/tls-once.ts; or
- * pooled: outbound/pool.ts) -> socket (tls/socket-factory.ts).
+ * handshake slot for TLS (outbound/handshakes.ts) -> connection (per
+ * message: outbound/plain-once.ts, outbound/tls-once.ts; or pooled:
+ * outbound/pool.ts) -> socket (tls/socket-factory.ts).
+ *
+ * Links (tls/link.ts): with TLS and keepAlive, one connection may carry both
+ * directions between two peers. The transport joins the two sides: the
+ * inbound server binds a link and hands it to the pool (`bindLink`), and the
+ * pool hands its own dialled links to the inbound server to be read
+ * (`readLink`).
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
@@ -24,6 +31,7 @@ import {
 import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
+import { HandshakeSlots } from './outbound/handshakes';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
 import { TlsOnce } from './outbound/tls-once';
@@ -164,7 +172,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
-    this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity);
+    this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity, this.#options.keepAlive !== undefined);
     this.#gate = new OutboundGate(this.#options.outbound);
     this.#inbound = new InboundServer({
       options: this.#options,
@@ -172,7 +180,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       identity: this.#identity,
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
-      pastPlaintextDeadline: () => this.#pastDeadline()
+      pastPlaintextDeadline: () => this.#pastDeadline(),
+      bindLink: (key, link) => this.#pool?.adoptLink(key, link)
     });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
     const outbound = {
@@ -180,6 +189,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       gate: this.#gate,
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
+      handshakes: new HandshakeSlots(this.#options.outbound.maxHandshakes),
       counters: this.#counters,
       report: (error: Error) => this.#report(error)
     };
@@ -193,7 +203,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         maxQueuedBytes: keepAlive.maxQueuedBytes,
         maxRemotes: this.#options.outbound.maxPooledRemotes,
         closeTimeout: this.#options.connectTimeout,
-        secure: () => this.#sendSecure()
+        secure: () => this.#sendSecure(),
+        readLink: (socket, certificate, remote, onFrame) => this.#inbound.readOutbound(socket, certificate, remote, onFrame)
       });
     }
   }
@@ -220,6 +231,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       throw new TypeError('listen() in TLS mode needs options.tls.key and options.tls.cert (or pfx)');
     }
 
+    // Links need both sides: frames read on our dials are checked by the inbound server's sweep.
+    this.#factory.setLinking(true);
     const server = this.#inbound.listen(host, port, (error) => this.emit('error', error), (address) => {
       // Port 0 advertised: peers must be told the port the system chose.
       if (this.port === 0 && bind.port === undefined) this.port = address.port;
@@ -254,6 +267,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
     this.#closing = true;
+    this.#factory.setLinking(false);
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
@@ -275,6 +289,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     for (const watch of this.#watches) watch.close();
     this.#watches.clear();
+    this.#tlsOnce.close();
     for (const socket of [...this.#tlsOnce.open, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);

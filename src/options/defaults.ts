@@ -14,13 +14,14 @@ export const DEFAULTS = Object.freeze({
   keepAliveWithTls: true,
   connectTimeout: 5000,
   handshakeTimeout: 5000,
-  idleTimeout: 30000,
+  idleTimeout: 360000,
   maxConnections: 256,
+  maxHandshakes: 32,
   frameTimeout: 20000,
   maxConnectionsPerSource: 32,
   connectionsPerSecondPerSource: 50,
   maxPeers: 2048,
-  keepAliveIdleTimeout: 10000,
+  keepAliveIdleTimeout: 300000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
   tlsRequestCert: false,
@@ -29,7 +30,8 @@ export const DEFAULTS = Object.freeze({
   tlsSessionCache: 256,
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
-  outboundMaxPooledRemotes: 256
+  outboundMaxPooledRemotes: 256,
+  outboundMaxHandshakes: 4
 });
 
 /** Options after validation and defaults. */
@@ -43,6 +45,7 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  maxHandshakes: number;
   frameTimeout: number;
   maxConnectionsPerSource: number;
   connectionsPerSecondPerSource: number;
@@ -55,6 +58,7 @@ export interface ResolvedOptions {
     maxConnections: number;
     maxPerDestination: number;
     maxPooledRemotes: number;
+    maxHandshakes: number;
   };
 }
 

@@ -15,7 +15,7 @@ import type { CertificateFiles, KeepAliveOptions, LookupFunction, OutboundOption
  */
 const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
   host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
-  handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
+  handshakeTimeout: true, idleTimeout: true, maxConnections: true, maxHandshakes: true, frameTimeout: true, maxConnectionsPerSource: true,
   connectionsPerSecondPerSource: true, maxPeers: true, cluster: true, allowFrom: true, outbound: true
 };
 
@@ -40,7 +40,7 @@ const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCall
 };
 
 const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
-const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true, maxHandshakes: true };
 const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
 
 /** Keys of TlsOptions that are ours, not secure-context material. */
@@ -260,7 +260,8 @@ function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
     lookup: value.lookup as LookupFunction | undefined,
     maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
     maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
-    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes)
+    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes),
+    maxHandshakes: positiveInteger('outbound.maxHandshakes', value.maxHandshakes, DEFAULTS.outboundMaxHandshakes, true)
   };
 }
 
@@ -285,6 +286,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
     maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    maxHandshakes: positiveInteger('maxHandshakes', options.maxHandshakes, DEFAULTS.maxHandshakes, true),
     frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, DEFAULTS.frameTimeout),
     maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
     connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),

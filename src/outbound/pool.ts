@@ -17,16 +17,26 @@
  *   recently used idle one is retired, else the frame is refused.
  * - A socket let go of (idle, rotation, eviction) is ended and must close
  *   within `closeTimeout`, else it is destroyed; at most `maxRemotes` wait.
+ * - TLS dials wait for a handshake slot (handshakes.ts).
+ *
+ * Links (tls/link.ts): a remote writes to its own dialled connection, or to
+ * a link the peer dialled and the inbound server bound to the remote's key
+ * (`adoptLink`), whichever exists; when both do (both peers dialled at once)
+ * it keeps the one of lower rank, as the peer does, and ends its own if that
+ * loses, after what it was already handed. Frames still queued go to the
+ * survivor. Our own dialled link is read by the inbound server (`readLink`).
  */
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { IdentityPolicy } from '../tls/identity';
+import { linkRank, type PeerLink } from '../tls/link';
 import { subjectOf } from '../tls/trust';
 import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, PeerUntrustedError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
 import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import { Fifo } from './fifo';
-import type { OutboundGate } from './gate';
+import type { Lease, OutboundGate } from './gate';
+import type { HandshakeSlots } from './handshakes';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 
 /**
@@ -75,30 +85,55 @@ export interface PoolContext {
   /** How long a socket we ended may take to close before it is destroyed. */
   readonly closeTimeout: number;
   readonly gate: OutboundGate;
+  /** The bound on TLS handshakes in progress, shared with per-message sends. */
+  readonly handshakes: HandshakeSlots;
   /** Checks the server of a new connection for its peer id; peer ids are part of a remote's key when it is per peer. */
   readonly identity: IdentityPolicy;
   /** TLS or plaintext for a new connection (plaintext only during a migration). */
   secure (): boolean;
   readonly counters: OutboundCounters;
   report (error: Error): void;
+  /**
+   * Our own dialled connection was negotiated as a link: have the frames the
+   * server sends on it read (inbound checks, against its certificate);
+   * `onFrame` on each one delivered.
+   */
+  readLink (socket: TLSSocket, certificate: PeerCertificate | undefined, remote: { remoteAddress: string; remotePort: number; peerId: string | undefined }, onFrame: () => void): void;
+}
+
+/** One connection a remote writes to: its own dialled one, or a link the peer dialled. */
+interface Target {
+  readonly socket: AnySocket;
+  /** Frames handed to it, and how many it has flushed. */
+  readonly counts: FrameCount;
+  readonly onFlushed: () => void;
+  /** Its rank when it is a link (tls/link.ts); undefined for a connection that carries one direction. */
+  readonly rank: string | undefined;
+  /** The inbound link it is, when the peer dialled it (the inbound server owns it). */
+  readonly link: PeerLink | undefined;
+  /** The socket's error, if it failed. */
+  failure: Error | undefined;
+  /** Let go of: its close is reported by whoever took it over (the pool's tracking), not by the remote. */
+  retired: boolean;
 }
 
 export class Remote {
-  socket: AnySocket | undefined;
-  state: 'idle' | 'dialing' | 'open' = 'idle';
-  /** The connection being opened, while `state` is 'dialing' and a socket exists. */
+  /** The connection frames are written to now, if any. */
+  private current: Target | undefined;
+  /** Our own dialled connection, once accepted. */
+  private own: Target | undefined;
+  /** A link the peer dialled, bound to this remote's key. */
+  private link: Target | undefined;
+  /** A dial in progress: waiting for the gate or a handshake slot, or opening. */
+  private connecting = false;
+  /** Cancels a dial still waiting for a handshake slot. */
+  private cancelWait: (() => boolean) | undefined;
+  /** The connection being opened, while `connecting` and a socket exists. */
   private dialing: Dialing | undefined;
   /** Frames not yet handed to the socket, and their UTF-8 sizes. `queuedBytes` is their charge. */
   private frames = new Fifo<string>();
   private sizes = new Fifo<number>();
   queuedBytes = 0;
-  /**
-   * Frames handed to the current socket, and how many of those it has
-   * flushed: one object per connection, so that a socket let go of (a
-   * rotation) keeps its own count and its late flushes do not count for the next.
-   */
-  private counts: FrameCount = newCount();
-  private onFlushed: () => void = () => {};
   /** The socket corked in this tick, if any (the connection may change before it is uncorked). */
   private corked: AnySocket | undefined;
   private scheduled = false;
@@ -116,6 +151,26 @@ export class Remote {
     this.peerId = expectedId;
   }
 
+  /** 'open' while frames have a connection to go to; 'dialing' while one is being opened. */
+  get state (): 'idle' | 'dialing' | 'open' {
+    return this.current !== undefined ? 'open' : this.connecting ? 'dialing' : 'idle';
+  }
+
+  /** The socket frames are written to now. */
+  get socket (): AnySocket | undefined {
+    return this.current?.socket;
+  }
+
+  /** Our own dialled connection, if open. */
+  get ownSocket (): AnySocket | undefined {
+    return this.own?.socket;
+  }
+
+  /** Whether frames go over a link the peer dialled. */
+  get borrowed (): boolean {
+    return this.current?.link !== undefined;
+  }
+
   /** Address, port and peer id for errors about this remote. */
   get remote (): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
     return { remoteAddress: this.host, remotePort: this.port, peerId: this.peerId };
@@ -131,29 +186,30 @@ export class Remote {
     // What the socket still holds. A write the kernel took at once leaves
     // writableLength (UTF-16 units, at most 3 bytes each) at once, and the
     // charged count only when its callback runs, a tick later.
-    const socket = this.socket;
-    const buffered = socket === undefined ? 0 : Math.min(this.counts.unflushedBytes, 3 * socket.writableLength);
+    const target = this.current;
+    const buffered = target === undefined ? 0 : Math.min(target.counts.unflushedBytes, 3 * target.socket.writableLength);
     const cost = charge(frame, size);
     if (this.queuedBytes + buffered + cost > ctx.maxQueuedBytes) {
       ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
       return;
     }
     this.lastUsed = Date.now();
-    if (this.state === 'open' && this.queued === 0 && !this.socket!.writableNeedDrain) {
-      this.write(this.socket!, frame, size, cost);
+    if (target !== undefined && this.queued === 0 && !target.socket.writableNeedDrain) {
+      this.write(target, frame, size, cost);
       return;
     }
     this.frames.push(frame);
     this.sizes.push(size);
     this.queuedBytes += cost;
-    if (this.state === 'idle') this.connect();
+    if (target === undefined && !this.connecting) this.connect();
   }
 
   /** A write callback: the socket is done with its oldest frame. */
-  private flushedOne (counts: FrameCount): void {
+  private flushedOne (target: Target): void {
+    const counts = target.counts;
     counts.unflushedBytes -= counts.charges.shift()!;
     counts.flushed++;
-    if (counts === this.counts && this.closing && this.queued === 0 && counts.flushed === counts.written) this.socket?.end();
+    if (target === this.current && target === this.own && this.closing && this.queued === 0 && counts.flushed === counts.written) target.socket.end();
   }
 
   private readonly uncork = (): void => {
@@ -163,7 +219,8 @@ export class Remote {
   };
 
   /** `size`: the frame's UTF-8 length; `cost`: its charge (see `charge`). */
-  private write (socket: AnySocket, frame: string, size: number, cost: number): boolean {
+  private write (target: Target, frame: string, size: number, cost: number): boolean {
+    const socket = target.socket;
     // Small frames sent in one tick go out together: one TLS record, one
     // syscall (measured: +44% for 1 KB frames over plain TCP). A large frame is
     // a syscall's worth on its own, and corking it only adds a copy (measured:
@@ -173,31 +230,33 @@ export class Remote {
       socket.cork();
       process.nextTick(this.uncork);
     }
-    const counts = this.counts;
+    const counts = target.counts;
     counts.written++;
     counts.unflushedBytes += cost;
     counts.charges.push(cost);
     this.pool.ctx.counters.sent(size);
-    return socket.write(frame, 'utf8', this.onFlushed);
+    target.link?.touch();
+    return socket.write(frame, 'utf8', target.onFlushed);
   }
 
   /** Hands queued frames to the socket, a batch at a time. */
   private readonly flush = (): void => {
     this.scheduled = false;
-    const socket = this.socket;
-    if (this.state !== 'open' || socket === undefined) return;
+    const target = this.current;
+    if (target === undefined) return;
+    const socket = target.socket;
     let n = 0;
     while (this.frames.length > 0 && n < BATCH_FRAMES) {
       const size = this.sizes.shift()!;
       const frame = this.frames.shift()!;
       const cost = charge(frame, size);
       this.queuedBytes -= cost;
-      const ok = this.write(socket, frame, size, cost);
+      const ok = this.write(target, frame, size, cost);
       n++;
       if (!ok) break;
     }
     if (this.frames.length === 0) {
-      if (this.closing && this.counts.flushed === this.counts.written) socket.end();
+      if (this.closing && target === this.own && target.counts.flushed === target.counts.written) socket.end();
     } else if (!socket.writableNeedDrain && !this.scheduled) {
       // More to send and room for it: yield first, so one busy remote cannot
       // hold the event loop.
@@ -206,65 +265,105 @@ export class Remote {
     }
   };
 
+  /** A new connection to write to (either kind): its counts, and the listeners every kind needs. */
+  private target (socket: AnySocket, rank: string | undefined, link: PeerLink | undefined): Target {
+    const counts = newCount();
+    const target: Target = { socket, counts, onFlushed: () => this.flushedOne(target), rank, link, failure: undefined, retired: false };
+    socket.on('error', (error) => { target.failure ??= error; });
+    socket.on('drain', () => { if (this.current === target) this.flush(); });
+    socket.once('close', () => this.closed(target));
+    return target;
+  }
+
   private connect (): void {
     const ctx = this.pool.ctx;
-    this.state = 'dialing';
+    this.connecting = true;
     const secure = ctx.secure();
     ctx.gate.open(this.host, this.port, (refused, lease, address) => {
       if (refused !== undefined) {
         this.failed(withRemote(refused, { peerId: this.peerId }));
         return;
       }
-      if (this.state !== 'dialing' || this.queued === 0) {
-        // Closed or emptied while the name was resolving.
+      if (!this.stillWanted()) {
         lease!.release();
-        if (this.state === 'dialing') this.state = 'idle';
-        this.pool.forget(this);
         return;
       }
-      ctx.counters.opened++;
-      const dialing = dial(ctx.factory, {
-        host: this.host,
-        port: this.port,
-        ...(address === undefined ? {} : { address }),
-        peerId: this.peerId,
-        ...(this.expectedId === undefined ? {} : { expectedId: this.expectedId }),
-        connectTimeout: ctx.connectTimeout,
-        secure,
-        persistent: true,
-        pendingFrames: () => this.queued,
-        checkServer: (certificate) => ctx.identity.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
-      }, {
-        accepted: (socket) => {
-          this.dialing = undefined;
-          this.open(socket);
-        },
-        failed: (error) => {
-          this.dialing = undefined;
-          this.failed(error);
-        },
-        rotated: () => {
-          // Opened with material a rotation replaced: nothing was written, so
-          // the queue simply waits for a connection made with the new material.
-          this.dialing = undefined;
-          this.state = 'idle';
-          if (this.queued > 0 && !this.closing) this.connect();
-          else this.pool.forget(this);
+      if (!secure || !ctx.factory.secure) {
+        this.dial(lease!, address, secure, () => {});
+        return;
+      }
+      this.cancelWait = ctx.handshakes.take((release) => {
+        this.cancelWait = undefined;
+        if (!this.stillWanted()) {
+          release();
+          lease!.release();
+          return;
         }
+        this.dial(lease!, address, secure, release);
       });
-      this.dialing = dialing;
-      dialing.socket.once('close', () => lease!.release());
     });
   }
 
+  /**
+   * A dial about to start is still needed: not closed, nothing else to
+   * write to (a link may have come meanwhile), and frames to send. When not,
+   * the dial is given up and the remote forgotten if it holds nothing.
+   */
+  private stillWanted (): boolean {
+    if (this.connecting && this.current === undefined && this.queued > 0) return true;
+    this.connecting = false;
+    this.forgetIfEmpty();
+    return false;
+  }
+
+  private dial (lease: Lease, address: string | undefined, secure: boolean, releaseSlot: () => void): void {
+    const ctx = this.pool.ctx;
+    ctx.counters.opened++;
+    const dialing = dial(ctx.factory, {
+      host: this.host,
+      port: this.port,
+      ...(address === undefined ? {} : { address }),
+      peerId: this.peerId,
+      ...(this.expectedId === undefined ? {} : { expectedId: this.expectedId }),
+      connectTimeout: ctx.connectTimeout,
+      secure,
+      persistent: true,
+      pendingFrames: () => this.queued,
+      checkServer: (certificate) => ctx.identity.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
+    }, {
+      accepted: (socket) => {
+        releaseSlot();
+        this.dialing = undefined;
+        this.open(socket, secure);
+      },
+      failed: (error) => {
+        releaseSlot();
+        this.dialing = undefined;
+        this.failed(error);
+      },
+      rotated: () => {
+        // Opened with material a rotation replaced: nothing was written, so
+        // the queue simply waits for a connection made with the new material.
+        releaseSlot();
+        this.dialing = undefined;
+        this.connecting = false;
+        if (this.current === undefined && this.queued > 0 && !this.closing) this.connect();
+        else this.forgetIfEmpty();
+      }
+    });
+    this.dialing = dialing;
+    dialing.socket.once('close', () => lease.release());
+  }
+
   private failed (error: Error): void {
+    this.connecting = false;
     // Retrying a refused or unreachable remote in a loop would only burn CPU;
-    // gossip tries again on its own schedule.
-    const dropped = this.queued;
-    this.dropQueue();
-    this.state = 'idle';
+    // gossip tries again on its own schedule. Frames already moved to a link
+    // are not concerned.
+    const dropped = this.current === undefined ? this.queued : 0;
+    if (this.current === undefined) this.dropQueue();
     this.pool.ctx.report(withFrames(error, { framesDropped: dropped }));
-    this.pool.forget(this);
+    this.forgetIfEmpty();
   }
 
   /** A rotation: a connection still being opened is abandoned and reopened with the new material. */
@@ -272,29 +371,64 @@ export class Remote {
     this.dialing?.abandon();
   }
 
-  private open (socket: AnySocket): void {
-    this.pool.ctx.counters.accepted(socket);
-    this.socket = socket;
-    this.state = 'open';
-    const counts = newCount();
-    this.counts = counts;
-    this.onFlushed = () => this.flushedOne(counts);
-    let failure: Error | undefined;
-    socket.on('error', (error) => { failure = error; });
-    socket.on('drain', this.flush);
-    // The server sends nothing on this connection; read and discard, so that
-    // its FIN is seen. Bytes back on a plaintext connection are a TLS listener
-    // refusing it.
-    socket.on('data', (chunk: Buffer) => {
-      if (failure === undefined && (socket as { encrypted?: boolean }).encrypted !== true && looksLikeTls(chunk)) {
-        failure = plaintextToTls(this.remote);
-        socket.destroy();
-      }
-    });
-    socket.once('close', () => this.closed(socket, failure));
+  /** Our dial was accepted. */
+  private open (socket: AnySocket, secure: boolean): void {
+    const ctx = this.pool.ctx;
+    this.connecting = false;
+    ctx.counters.accepted(socket);
+    const link = secure && ctx.factory.isLink(socket);
+    const own = this.target(socket, link ? linkRank(socket as TLSSocket) : undefined, undefined);
+    this.own = own;
+    if (link) {
+      ctx.readLink(socket as TLSSocket, ctx.factory.serverCertificate(socket as TLSSocket), this.remote, () => { this.lastUsed = Date.now(); });
+    } else {
+      // The server sends nothing on this connection; read and discard, so that
+      // its FIN is seen. Bytes back on a plaintext connection are a TLS listener
+      // refusing it.
+      socket.on('data', (chunk: Buffer) => {
+        if (own.failure === undefined && (socket as { encrypted?: boolean }).encrypted !== true && looksLikeTls(chunk)) {
+          own.failure = plaintextToTls(this.remote);
+          socket.destroy();
+        }
+      });
+    }
     this.lastUsed = Date.now();
     this.armIdle();
-    this.flush();
+    this.choose();
+  }
+
+  /**
+   * An inbound link the peer dialled is bound to this remote's key: frames
+   * may go over it (now, or once our own connection loses to it).
+   */
+  adopt (link: PeerLink): void {
+    if (this.closing || this.link?.socket === link.socket || link.socket.destroyed) return;
+    const previous = this.link;
+    this.link = this.target(link.socket, link.rank, link);
+    if (previous !== undefined) {
+      // The peer dialled again: its earlier link is going away.
+      previous.retired = true;
+      this.pool.watch(previous.socket, previous.counts, this.remote, previous.failure);
+      if (this.current === previous) this.current = undefined;
+    }
+    this.choose();
+  }
+
+  /**
+   * Which connection frames go to: the only one there is, or, when both our
+   * own and the peer's link are open, the one of lower rank (the peer
+   * decides alike). Our own is ended when it loses (we dialled it); the
+   * peer's link is left to the peer.
+   */
+  private choose (): void {
+    const { own, link } = this;
+    let best = own ?? link;
+    if (own !== undefined && link !== undefined) best = own.rank !== undefined && own.rank < link.rank! ? own : link;
+    if (own !== undefined && best !== own) this.retireOwn();
+    if (best !== undefined && best !== this.current) {
+      this.current = best;
+      this.flush();
+    }
   }
 
   private armIdle (delay = this.pool.ctx.idleTimeout): void {
@@ -305,53 +439,93 @@ export class Remote {
   /** Re-arms for the remaining time instead of resetting a timer per frame. */
   private readonly checkIdle = (): void => {
     this.idleTimer = undefined;
-    const socket = this.socket;
-    if (this.state !== 'open' || socket === undefined) return;
+    const own = this.own;
+    if (own === undefined) return;
     const idleFor = Date.now() - this.lastUsed;
     const timeout = this.pool.ctx.idleTimeout;
-    if (idleFor >= timeout && this.queued === 0 && socket.writableLength === 0) {
-      this.detach().end();
+    if (idleFor >= timeout && this.queued === 0 && own.socket.writableLength === 0) {
+      this.retireOwn();
+      if (this.current === undefined && this.link !== undefined) this.choose();
+      this.forgetIfEmpty();
     } else {
       this.armIdle(Math.max(1, timeout - idleFor));
     }
   };
 
-  /** Forgets the current socket and its idle timer. */
-  private release (): void {
-    this.socket = undefined;
-    this.state = 'idle';
+  /** Lets go of our own connection without reporting: ended after what it was handed; the pool tracks its close. */
+  private retireOwn (): void {
+    const own = this.own;
+    if (own === undefined) return;
+    this.own = undefined;
+    own.retired = true;
+    if (this.current === own) this.current = undefined;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    this.pool.track(own.socket, own.counts, this.remote);
+    own.socket.end();
   }
 
-  /** Lets go of the socket without reporting; it ends or breaks on its own. */
-  detach (): AnySocket {
-    const socket = this.socket!;
-    this.release();
-    this.pool.track(socket, this.counts, this.remote);
-    if (this.queued === 0) this.pool.forget(this);
-    else if (!this.closing) this.connect();
-    return socket;
+  /**
+   * Lets go of whatever this remote writes to (idle at the cap, rotation):
+   * our own connection is ended after what it was handed, a link is left to
+   * its owner. Frames still queued go on a new connection.
+   */
+  letGo (): void {
+    this.retireOwn();
+    const link = this.link;
+    if (link !== undefined) {
+      this.link = undefined;
+      link.retired = true;
+      if (this.current === link) this.current = undefined;
+      this.pool.watch(link.socket, link.counts, this.remote, link.failure);
+    }
+    if (this.queued > 0 && !this.closing && !this.connecting) this.connect();
+    else this.forgetIfEmpty();
   }
 
-  private closed (socket: AnySocket, failure: Error | undefined): void {
-    if (this.socket !== socket) return;
-    const { written, flushed } = this.counts;
+  /** A rotation: our own connection ends after what it was handed; frames go to a link, or a new dial. */
+  retireOwnConnection (): void {
+    this.retireOwn();
+    if (this.current === undefined) this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.closing && !this.connecting) this.connect();
+    else this.forgetIfEmpty();
+  }
+
+  /** The remote holds nothing (no connection, no dial, no frame): the pool forgets it. */
+  private forgetIfEmpty (): void {
+    if (this.current === undefined && this.own === undefined && this.link === undefined && !this.connecting && this.queued === 0) this.pool.forget(this);
+  }
+
+  private closed (target: Target): void {
+    if (target.retired) return;
+    const { written, flushed } = target.counts;
     const lost = written - flushed;
-    this.release();
+    const wasCurrent = this.current === target;
+    if (this.own === target) {
+      this.own = undefined;
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    if (this.link === target) this.link = undefined;
+    if (wasCurrent) this.current = undefined;
     // Closing, the frames still queued go nowhere: they are counted as dropped.
-    const dropped = this.closing ? this.queued : 0;
+    const dropped = this.closing && wasCurrent && this.own === undefined && this.link === undefined ? this.queued : 0;
+    const failure = target.failure;
     if (failure instanceof ProtocolMismatchError) {
       // A TLS listener refused the plaintext connection: every frame on it is lost.
       this.pool.ctx.report(withFrames(failure, { framesWritten: written, framesLost: written, framesDropped: dropped }));
-    } else if (lost > 0 || failure !== undefined || dropped > 0) {
+    } else if (lost > 0 || dropped > 0 || (failure !== undefined && target.link === undefined)) {
+      // A link's own failure is reported by the inbound server; here only what it cost our frames.
       this.pool.ctx.report(withFrames(new ConnectionLostError(lost, written, { ...this.remote, cause: failure }), { framesDropped: dropped }));
     }
-    if (this.queued > 0 && !this.closing) this.connect();
-    else {
-      this.dropQueue();
-      this.pool.forget(this);
+    if (this.closing) {
+      if (dropped > 0) this.dropQueue();
+      this.forgetIfEmpty();
+      return;
     }
+    if (this.current === undefined) this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.connecting) this.connect();
+    else this.forgetIfEmpty();
   }
 
   private dropQueue (): void {
@@ -363,8 +537,14 @@ export class Remote {
   /** Flush what is queued, then end; resolves through the pool's close tracking. */
   close (): void {
     this.closing = true;
-    const socket = this.socket;
-    if (this.state === 'open' && socket !== undefined && this.queued === 0 && this.counts.flushed === this.counts.written) socket.end();
+    if (this.cancelWait?.() === true) this.connecting = false;
+    const own = this.own;
+    if (own !== undefined && this.current === own && this.queued === 0 && own.counts.flushed === own.counts.written) own.socket.end();
+    if (this.current !== undefined && this.current === this.link && this.queued === 0) {
+      // A link is the inbound server's to close; this remote only stops writing to it.
+      this.letGo();
+    }
+    this.forgetIfEmpty();
   }
 
   destroy (): void {
@@ -373,14 +553,20 @@ export class Remote {
     if (dropped > 0) {
       this.pool.ctx.report(withFrames(new CloseTimeoutError(`close(): ${dropped} queued frame(s) not flushed in time were dropped`, this.remote), { framesDropped: dropped }));
     }
+    if (this.cancelWait?.() === true) this.connecting = false;
     // With an error, so that the frames it still held are reported lost (closed()).
-    this.socket?.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
+    this.own?.socket.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
     this.dialing?.socket.destroy();
+    if (this.link !== undefined) this.letGo();
+    this.forgetIfEmpty();
   }
 }
 
 export class ConnectionPool {
   private readonly remotes = new Map<string, Remote>();
+  /** Open inbound links by the remote key they are bound to. */
+  private readonly links = new Map<string, PeerLink>();
+  private closing = false;
   /** Sockets let go of (rotation, idle, eviction) that have not closed yet, with their close timers. */
   private readonly retiring = new Map<AnySocket, NodeJS.Timeout>();
   private closeCallbacks: Array<() => void> = [];
@@ -389,19 +575,45 @@ export class ConnectionPool {
 
   /** `frame`: one line, terminator included; `size`: its UTF-8 length. */
   send (peerId: string | undefined, host: string, port: number, frame: string, size: number): void {
-    const id = this.ctx.identity.perPeer ? peerId : undefined;
-    const key = id === undefined ? `${host}:${port}` : `${id}@${host}:${port}`;
+    const key = this.ctx.identity.remoteKey(peerId, host, port);
     let remote = this.remotes.get(key);
     if (remote === undefined) {
-      if (this.remotes.size >= this.ctx.maxRemotes && !this.evictIdle()) {
+      remote = this.add(key, peerId, host, port);
+      if (remote === undefined) {
         this.ctx.report(withFrames(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
         return;
       }
-      remote = new Remote(this, key, id, host, port);
-      this.remotes.set(key, remote);
+      const link = this.links.get(key);
+      if (link !== undefined) remote.adopt(link);
     }
     remote.peerId = peerId;
     remote.send(frame, size);
+  }
+
+  /** A new remote, unless the cap is reached and no idle one can make room. */
+  private add (key: string, peerId: string | undefined, host: string, port: number): Remote | undefined {
+    if (this.remotes.size >= this.ctx.maxRemotes && !this.evictIdle()) return undefined;
+    const remote = new Remote(this, key, this.ctx.identity.perPeer ? peerId : undefined, host, port);
+    this.remotes.set(key, remote);
+    return remote;
+  }
+
+  /**
+   * An inbound link is bound to remote `key` (tls/link.ts): the remote
+   * writes to it, or keeps it for when it has frames. Remembered while open,
+   * so that a remote created later finds it; never counted as a pooled remote
+   * until there is something to send.
+   */
+  adoptLink (key: string, link: PeerLink): void {
+    if (this.closing || link.socket.destroyed) return;
+    const previous = this.links.get(key);
+    this.links.set(key, link);
+    if (previous === undefined || previous.socket !== link.socket) {
+      link.socket.once('close', () => {
+        if (this.links.get(key) === link) this.links.delete(key);
+      });
+    }
+    this.remotes.get(key)?.adopt(link);
   }
 
   /** Retires the least recently used open remote with nothing queued; false when there is none. */
@@ -412,7 +624,9 @@ export class ConnectionPool {
       if (victim === undefined || remote.lastUsed < victim.lastUsed) victim = remote;
     }
     if (victim === undefined) return false;
-    victim.detach().end();
+    victim.letGo();
+    // A link it wrote to stays open for its peer; it is not taken up again unasked.
+    this.forget(victim);
     return true;
   }
 
@@ -429,6 +643,24 @@ export class ConnectionPool {
   /** Sockets ended and waiting for their remote to close. */
   get retiringCount (): number {
     return this.retiring.size;
+  }
+
+  /**
+   * A link a remote no longer writes to: it stays open (its owner closes
+   * it), and frames it holds unflushed are reported lost if it breaks.
+   */
+  watch (socket: AnySocket, counts: FrameCount, remote: RemoteInfo, failure: Error | undefined): void {
+    if (counts.written === counts.flushed) return;
+    const ctx = this.ctx;
+    let reported = false;
+    const report = (): void => {
+      const lost = counts.written - counts.flushed;
+      if (reported || lost === 0) return;
+      reported = true;
+      ctx.report(new ConnectionLostError(lost, counts.written, { ...remote, cause: failure }));
+    };
+    if (socket.destroyed) report();
+    else socket.once('close', report);
   }
 
   /**
@@ -481,13 +713,14 @@ export class ConnectionPool {
   rotated (): void {
     const { factory, identity } = this.ctx;
     for (const remote of [...this.remotes.values()]) {
-      if (remote.state === 'open') {
-        // Checked before detaching, so the connection is reported once.
-        const socket = remote.socket as TLSSocket;
+      const socket = remote.ownSocket as TLSSocket | undefined;
+      if (socket !== undefined) {
+        // Checked before letting go, so the connection is reported once.
         const certificate = factory.serverCertificate(socket);
         const problem = identity.recheckServer(factory.serverChain(socket), certificate, remote.expectedId ?? remote.peerId, remote.host, remote.port, factory.trust);
         if (problem !== undefined) this.ctx.report(new PeerUntrustedError(problem, subjectOf(certificate), remote.remote));
-        remote.detach().end();
+        // Links the peer dialled are re-checked by the inbound server, which closes those no longer trusted.
+        remote.retireOwnConnection();
       } else if (remote.state === 'dialing') {
         remote.abandonDial();
       }
@@ -496,6 +729,8 @@ export class ConnectionPool {
 
   /** Flushes queues (bounded by a short timeout), ends every connection, then calls back. */
   close (callback: () => void): void {
+    this.closing = true;
+    this.links.clear();
     this.closeCallbacks.push(callback);
     const timer = setTimeout(() => {
       for (const remote of this.remotes.values()) remote.destroy();
@@ -511,6 +746,7 @@ export class ConnectionPool {
     if (this.closeCallbacks.length === 0 || this.remotes.size > 0 || this.retiring.size > 0) return;
     const callbacks = this.closeCallbacks;
     this.closeCallbacks = [];
+    this.closing = false;
     for (const callback of callbacks) callback();
   }
 }

@@ -9,22 +9,33 @@
  * `connectTimeout`. Bytes back do not extend it (a receiver never writes), so
  * a remote that trickles bytes cannot hold the socket or its outbound slots.
  */
-import { ConnectTimeoutError, withFrames, withRemote } from '../errors';
+import { CloseTimeoutError, ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import type { IdentityPolicy } from '../tls/identity';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import type { Lease, OutboundGate } from './gate';
+import type { HandshakeSlots } from './handshakes';
 
 export interface TlsOnceContext {
   readonly factory: SocketFactory;
   readonly gate: OutboundGate;
   readonly identity: IdentityPolicy;
   readonly connectTimeout: number;
+  /** The bound on TLS handshakes in progress, shared with the pool. */
+  readonly handshakes: HandshakeSlots;
   readonly counters: OutboundCounters;
   report (error: Error): void;
   /** The transport is closing: a dial abandoned by a rotation is not started again. */
   closing (): boolean;
+}
+
+/** A send waiting for a handshake slot. */
+interface Waiting {
+  remote: RemoteInfo;
+  lease: Lease;
+  cancel: () => boolean;
+  started: boolean;
 }
 
 export class TlsOnce {
@@ -32,15 +43,36 @@ export class TlsOnce {
   readonly open = new Set<AnySocket>();
   /** Dials not yet accepted: a rotation abandons them (they start again with the new material). */
   readonly #dialing = new Set<Dialing>();
+  /** Sends waiting for a handshake slot: close() drops them (each one reported). */
+  readonly #waiting = new Set<Waiting>();
 
   constructor (private readonly ctx: TlsOnceContext) {}
 
   /** `frame` is the whole line as bytes, terminator included. */
   send (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
     this.ctx.gate.open(host, port, (refused, lease, address) => {
-      if (refused !== undefined) this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
-      else this.#dial(peerId, host, port, address, frame, lease!);
+      if (refused !== undefined) {
+        this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+        return;
+      }
+      const waiting: Waiting = { remote: { remoteAddress: host, remotePort: port, peerId }, lease: lease!, cancel: () => false, started: false };
+      waiting.cancel = this.ctx.handshakes.take((release) => {
+        waiting.started = true;
+        this.#waiting.delete(waiting);
+        this.#dial(peerId, host, port, address, frame, lease!, release);
+      });
+      if (!waiting.started) this.#waiting.add(waiting);
     });
+  }
+
+  /** close(): sends still waiting for a handshake slot are dropped, each one reported. */
+  close (): void {
+    for (const waiting of this.#waiting) {
+      if (!waiting.cancel()) continue;
+      waiting.lease.release();
+      this.ctx.report(withFrames(new CloseTimeoutError('close(): a frame waiting for a TLS handshake slot was dropped', waiting.remote), { framesDropped: 1 }));
+    }
+    this.#waiting.clear();
   }
 
   /** The secure context was replaced: dials still in their handshake start again with the new material. */
@@ -48,7 +80,7 @@ export class TlsOnce {
     for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
-  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease): void {
+  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease, releaseSlot: () => void): void {
     const { ctx } = this;
     const timeout = ctx.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
@@ -68,6 +100,7 @@ export class TlsOnce {
       checkServer: (certificate) => ctx.identity.checkServer(peerId, host, port, 1, certificate)
     }, {
       accepted: (connected) => {
+        releaseSlot();
         this.#dialing.delete(dialing);
         ctx.counters.accepted(connected);
         let failed = false;
@@ -93,6 +126,7 @@ export class TlsOnce {
         });
       },
       failed: (error) => {
+        releaseSlot();
         this.#dialing.delete(dialing);
         // Nothing was written: the one frame is dropped.
         ctx.report(withFrames(error, { framesDropped: 1 }));
@@ -102,8 +136,13 @@ export class TlsOnce {
         // new material, which takes over this one's outbound slots.
         this.#dialing.delete(dialing);
         handedOver = true;
-        if (ctx.closing()) lease.release();
-        else this.#dial(peerId, host, port, address, frame, lease);
+        if (ctx.closing()) {
+          releaseSlot();
+          lease.release();
+        } else {
+          // The new dial takes over the handshake slot too.
+          this.#dial(peerId, host, port, address, frame, lease, releaseSlot);
+        }
       }
     });
     const socket = dialing.socket;

@@ -68,6 +68,7 @@ describe('docs', () => {
       handshakeTimeout: base.handshakeTimeout,
       idleTimeout: base.idleTimeout,
       maxConnections: base.maxConnections,
+      maxHandshakes: base.maxHandshakes,
       frameTimeout: base.frameTimeout,
       maxConnectionsPerSource: base.maxConnectionsPerSource,
       connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
@@ -115,7 +116,7 @@ describe('docs', () => {
         ['handshakeTimeout', `${base.handshakeTimeout / 1000} s`], ['connectTimeout', `${base.connectTimeout / 1000} s`],
         ['frameTimeout', `${base.frameTimeout / 1000} s`], ['maxConnectionsPerSource', String(base.maxConnectionsPerSource)],
         ['connectionsPerSecondPerSource', `${base.connectionsPerSecondPerSource}/s`], ['maxPeers', String(base.maxPeers)],
-        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256']] as const) {
+        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', `${(base.keepAlive ?? resolveOptions({ keepAlive: true }).keepAlive!).idleTimeout / 1000} s`], ['maxHandshakes', String(base.maxHandshakes)], ['outbound.maxHandshakes', String(base.outbound.maxHandshakes)], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256']] as const) {
         const row = rowsOf(security).get(name);
         expect(row, name).to.not.equal(undefined);
         expect(row![0], name).to.include(value);

@@ -1,0 +1,76 @@
+/**
+ * A bound on outbound TLS handshakes in progress (`outbound.maxHandshakes`),
+ * shared by pooled and per-message sends.
+ *
+ * A handshake costs a few milliseconds of CPU on each side. Started all at
+ * once, a burst of them (a node joining a cluster, every peer answering one
+ * digest) shares the CPU until each takes longer than `connectTimeout`: the
+ * dials fail, their work is wasted, and gossip dials again. Past the bound
+ * a dial waits, first come first served, before it opens a socket; its
+ * `connectTimeout` starts when it does. What waits is bounded by
+ * `outbound.maxConnections` (a waiting dial holds its outbound slot) and by
+ * the queue limits of the pool.
+ */
+import { Fifo } from './fifo';
+
+interface Waiter {
+  start: (release: () => void) => void;
+  cancelled: boolean;
+}
+
+export class HandshakeSlots {
+  /** Handshakes started and not yet settled. */
+  inProgress = 0;
+  private readonly waiting = new Fifo<Waiter>();
+
+  constructor (private readonly max: number) {}
+
+  /** Dials waiting for a slot (cancelled ones included until they reach the head). */
+  get queued (): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Calls `start(release)` now if a slot is free, else once one is. `release`
+   * gives the slot back (once; later calls do nothing). The returned function
+   * cancels a dial still waiting (true), or does nothing once it has started
+   * (false).
+   */
+  take (start: (release: () => void) => void): () => boolean {
+    const waiter: Waiter = { start, cancelled: false };
+    if (this.inProgress < this.max && this.waiting.length === 0) {
+      this.run(waiter);
+      return () => false;
+    }
+    this.waiting.push(waiter);
+    let started = false;
+    waiter.start = (release) => {
+      started = true;
+      start(release);
+    };
+    return () => {
+      if (started || waiter.cancelled) return false;
+      waiter.cancelled = true;
+      return true;
+    };
+  }
+
+  private run (waiter: Waiter): void {
+    this.inProgress++;
+    let released = false;
+    waiter.start(() => {
+      if (released) return;
+      released = true;
+      this.inProgress--;
+      this.next();
+    });
+  }
+
+  private next (): void {
+    while (this.inProgress < this.max) {
+      const waiter = this.waiting.shift();
+      if (waiter === undefined) return;
+      if (!waiter.cancelled) this.run(waiter);
+    }
+  }
+}
