@@ -72,6 +72,11 @@ export interface TransportStats {
     /** Pooled sockets we ended that wait for their remote to close (bounded; destroyed after connectTimeout). */
     retiring: number;
   };
+  /**
+   * TLS handshakes in progress now, and those waiting for a slot: inbound
+   * (`maxHandshakes`) and outbound (`outbound.maxHandshakes`).
+   */
+  handshakes: { inbound: number; inboundQueued: number; outbound: number; outboundQueued: number };
   /** Frames delivered as events (in) and handed to a socket (out). */
   frames: { in: number; out: number };
   /** Bytes read from inbound connections (in) and frame bytes written (out). */
@@ -156,6 +161,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #closed = false;
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
+  readonly #handshakes: HandshakeSlots;
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
 
@@ -184,12 +190,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       bindLink: (key, link) => this.#pool?.adoptLink(key, link)
     });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#handshakes = new HandshakeSlots(this.#options.outbound.maxHandshakes);
     const outbound = {
       factory: this.#factory,
       gate: this.#gate,
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
-      handshakes: new HandshakeSlots(this.#options.outbound.maxHandshakes),
+      handshakes: this.#handshakes,
       counters: this.#counters,
       report: (error: Error) => this.#report(error)
     };
@@ -417,6 +424,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const l = this.#inbound.stats;
     return {
       connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.opened, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
+      handshakes: { inbound: this.#inbound.handshakes.inProgress, inboundQueued: this.#inbound.handshakes.waiting, outbound: this.#handshakes.inProgress, outboundQueued: this.#handshakes.queued },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
       certificates: { expires: this.#ownExpiry, peerSoonest: this.#identity.soonestPeer() },

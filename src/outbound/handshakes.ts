@@ -22,12 +22,14 @@ export class HandshakeSlots {
   /** Handshakes started and not yet settled. */
   inProgress = 0;
   private readonly waiting = new Fifo<Waiter>();
+  /** Waiters neither started nor cancelled. */
+  private live = 0;
 
   constructor (private readonly max: number) {}
 
-  /** Dials waiting for a slot (cancelled ones included until they reach the head). */
+  /** Dials waiting for a slot. */
   get queued (): number {
-    return this.waiting.length;
+    return this.live;
   }
 
   /**
@@ -43,14 +45,17 @@ export class HandshakeSlots {
       return () => false;
     }
     this.waiting.push(waiter);
+    this.live++;
     let started = false;
     waiter.start = (release) => {
       started = true;
+      this.live--;
       start(release);
     };
     return () => {
       if (started || waiter.cancelled) return false;
       waiter.cancelled = true;
+      this.live--;
       return true;
     };
   }

@@ -115,6 +115,8 @@ interface Target {
   failure: Error | undefined;
   /** Let go of: its close is reported by whoever took it over (the pool's tracking), not by the remote. */
   retired: boolean;
+  /** The remote ended its side: nothing more is written to it (what was is still read by the remote). */
+  ended: boolean;
 }
 
 export class Remote {
@@ -126,8 +128,8 @@ export class Remote {
   private link: Target | undefined;
   /** A dial in progress: waiting for the gate or a handshake slot, or opening. */
   private connecting = false;
-  /** Cancels a dial still waiting for a handshake slot. */
-  private cancelWait: (() => boolean) | undefined;
+  /** A dial waiting for a handshake slot: how to cancel it, and the outbound slot it holds meanwhile. */
+  private waiting: { cancel: () => boolean; lease: Lease } | undefined;
   /** The connection being opened, while `connecting` and a socket exists. */
   private dialing: Dialing | undefined;
   /** Frames not yet handed to the socket, and their UTF-8 sizes. `queuedBytes` is their charge. */
@@ -268,9 +270,10 @@ export class Remote {
   /** A new connection to write to (either kind): its counts, and the listeners every kind needs. */
   private target (socket: AnySocket, rank: string | undefined, link: PeerLink | undefined): Target {
     const counts = newCount();
-    const target: Target = { socket, counts, onFlushed: () => this.flushedOne(target), rank, link, failure: undefined, retired: false };
+    const target: Target = { socket, counts, onFlushed: () => this.flushedOne(target), rank, link, failure: undefined, retired: false, ended: false };
     socket.on('error', (error) => { target.failure ??= error; });
     socket.on('drain', () => { if (this.current === target) this.flush(); });
+    socket.once('end', () => this.ended(target));
     socket.once('close', () => this.closed(target));
     return target;
   }
@@ -292,8 +295,10 @@ export class Remote {
         this.dial(lease!, address, secure, () => {});
         return;
       }
-      this.cancelWait = ctx.handshakes.take((release) => {
-        this.cancelWait = undefined;
+      const waiting = { cancel: (): boolean => false, lease: lease! };
+      this.waiting = waiting;
+      waiting.cancel = ctx.handshakes.take((release) => {
+        if (this.waiting === waiting) this.waiting = undefined;
         if (!this.stillWanted()) {
           release();
           lease!.release();
@@ -302,6 +307,16 @@ export class Remote {
         this.dial(lease!, address, secure, release);
       });
     });
+  }
+
+  /** Gives up a dial still waiting for a handshake slot (nothing was opened); false when there is none. */
+  private cancelWaiting (): boolean {
+    const waiting = this.waiting;
+    if (waiting === undefined || !waiting.cancel()) return false;
+    this.waiting = undefined;
+    waiting.lease.release();
+    this.connecting = false;
+    return true;
   }
 
   /**
@@ -347,6 +362,7 @@ export class Remote {
         releaseSlot();
         this.dialing = undefined;
         this.connecting = false;
+        this.choose();
         if (this.current === undefined && this.queued > 0 && !this.closing) this.connect();
         else this.forgetIfEmpty();
       }
@@ -357,9 +373,10 @@ export class Remote {
 
   private failed (error: Error): void {
     this.connecting = false;
+    // A link the peer dialled meanwhile takes the frames.
+    this.choose();
     // Retrying a refused or unreachable remote in a loop would only burn CPU;
-    // gossip tries again on its own schedule. Frames already moved to a link
-    // are not concerned.
+    // gossip tries again on its own schedule.
     const dropped = this.current === undefined ? this.queued : 0;
     if (this.current === undefined) this.dropQueue();
     this.pool.ctx.report(withFrames(error, { framesDropped: dropped }));
@@ -411,6 +428,8 @@ export class Remote {
       this.pool.watch(previous.socket, previous.counts, this.remote, previous.failure);
       if (this.current === previous) this.current = undefined;
     }
+    // A dial not started yet is not needed any more.
+    this.cancelWaiting();
     this.choose();
   }
 
@@ -419,12 +438,23 @@ export class Remote {
    * own and the peer's link are open, the one of lower rank (the peer
    * decides alike). Our own is ended when it loses (we dialled it); the
    * peer's link is left to the peer.
+   *
+   * While our dial is in its handshake nothing is decided: the frames wait
+   * for it, so that if it wins it carries them, and the peer, reading them,
+   * binds it and lets its own go. For the same reason our own connection
+   * can only win if it carries frames: one that carried none is never bound
+   * by the peer, which would keep using its link and let ours idle out.
    */
   private choose (): void {
-    const { own, link } = this;
+    if (this.dialing !== undefined) return;
+    const own = this.own?.ended === true ? undefined : this.own;
+    const link = this.link?.ended === true ? undefined : this.link;
     let best = own ?? link;
-    if (own !== undefined && link !== undefined) best = own.rank !== undefined && own.rank < link.rank! ? own : link;
-    if (own !== undefined && best !== own) this.retireOwn();
+    if (own !== undefined && link !== undefined) {
+      const carries = own.counts.written > 0 || this.queued > 0;
+      best = carries && own.rank !== undefined && own.rank < link.rank! ? own : link;
+    }
+    if (this.own !== undefined && best !== this.own) this.retireOwn();
     if (best !== undefined && best !== this.current) {
       this.current = best;
       this.flush();
@@ -496,6 +526,19 @@ export class Remote {
     if (this.current === undefined && this.own === undefined && this.link === undefined && !this.connecting && this.queued === 0) this.pool.forget(this);
   }
 
+  /**
+   * The remote ended its side of a connection we write to (its idle
+   * timeout, its close()): frames go elsewhere from now on. What was written
+   * is still read by the remote, which only ends once it has read everything.
+   */
+  private ended (target: Target): void {
+    target.ended = true;
+    if (target.retired || this.closing || this.current !== target) return;
+    this.current = undefined;
+    this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.connecting) this.connect();
+  }
+
   private closed (target: Target): void {
     if (target.retired) return;
     const { written, flushed } = target.counts;
@@ -537,7 +580,7 @@ export class Remote {
   /** Flush what is queued, then end; resolves through the pool's close tracking. */
   close (): void {
     this.closing = true;
-    if (this.cancelWait?.() === true) this.connecting = false;
+    this.cancelWaiting();
     const own = this.own;
     if (own !== undefined && this.current === own && this.queued === 0 && own.counts.flushed === own.counts.written) own.socket.end();
     if (this.current !== undefined && this.current === this.link && this.queued === 0) {
@@ -553,7 +596,7 @@ export class Remote {
     if (dropped > 0) {
       this.pool.ctx.report(withFrames(new CloseTimeoutError(`close(): ${dropped} queued frame(s) not flushed in time were dropped`, this.remote), { framesDropped: dropped }));
     }
-    if (this.cancelWait?.() === true) this.connecting = false;
+    this.cancelWaiting();
     // With an error, so that the frames it still held are reported lost (closed()).
     this.own?.socket.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
     this.dialing?.socket.destroy();
