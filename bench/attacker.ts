@@ -24,7 +24,9 @@ export type AttackKind =
   /** Send valid digests naming `entries` new fake peers each, `messages` times. */
   | 'poison'
   /** Stream valid-looking 1 MiB frames built for parse cost (a sender with 90,000 keys). */
-  | 'costly';
+  | 'costly'
+  /** Start a TLS handshake and stall it: the first bytes of a ClientHello, then nothing (plan.tls unset). */
+  | 'stalled-hello';
 
 export interface AttackPlan {
   kind: AttackKind;
@@ -105,6 +107,7 @@ class Attacker {
       else if (kind === 'blank-lines') await this.blankLines(socket);
       else if (kind === 'one-byte') await this.oneByte(socket);
       else if (kind === 'poison') await this.send(socket, poisonFrame(this.plan, source, index, sent));
+      else if (kind === 'stalled-hello') await this.stalledHello(socket);
       else await this.costly(socket);
       sent++;
     }
@@ -163,6 +166,17 @@ class Attacker {
     }
     if (!socket.destroyed) this.report.frames++;
     socket.end();
+    await closedOf(socket);
+  }
+
+  /**
+   * A TLS record announcing a 512-byte ClientHello, and only its first 16
+   * bytes: the server has started the handshake and waits for the rest.
+   */
+  private async stalledHello (socket: Socket): Promise<void> {
+    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a]);
+    socket.write(hello);
+    this.report.bytes += hello.length;
     await closedOf(socket);
   }
 

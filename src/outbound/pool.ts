@@ -580,7 +580,12 @@ export class Remote {
   /** Flush what is queued, then end; resolves through the pool's close tracking. */
   close (): void {
     this.closing = true;
-    this.cancelWaiting();
+    if (this.cancelWaiting() && this.current === undefined && this.queued > 0) {
+      // Never dialled: nothing will flush them.
+      const dropped = this.queued;
+      this.dropQueue();
+      this.pool.ctx.report(withFrames(new CloseTimeoutError(`close(): ${dropped} queued frame(s) waiting for a TLS handshake slot were dropped`, this.remote), { framesDropped: dropped }));
+    }
     const own = this.own;
     if (own !== undefined && this.current === own && this.queued === 0 && own.counts.flushed === own.counts.written) own.socket.end();
     if (this.current !== undefined && this.current === this.link && this.queued === 0) {
