@@ -2,7 +2,7 @@
  * One gossipmonger@0.1.10 cluster in this process, measured in detail:
  *
  *   node dist/bench/scale.js --peers 100 --mode mtls [--authorize sender-id]
- *     [--interval 50] [--limit 60000] [--json]
+ *     [--interval 50] [--limit 60000] [--json] [--options '{"outbound":{"maxHandshakes":2}}']
  *
  * Peers on 127.0.0.1, default options but for the per-source inbound limits
  * (lifted: every peer connects from 127.0.0.1 here, where a real cluster has
@@ -18,6 +18,8 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance as perfHooks } from 'node:perf_hooks';
+const eventLoopUtilization = perfHooks.eventLoopUtilization.bind(perfHooks);
 import TcpTransport = require('../src/index');
 import { LOOPBACK, makeCa, makePeer, type Pem } from '../scripts/generate-certs';
 import { Gossipmonger, stopGossip } from '../scripts/typed-packages';
@@ -26,14 +28,15 @@ const HOST = '127.0.0.1';
 const CERTS = join(__dirname, '..', '..', 'certs');
 const SHARED = ['peer-1', 'peer-2', 'peer-3', 'peer-4', 'peer-5'];
 
-interface Args { peers: number; mode: 'plain' | 'tls' | 'mtls'; authorize: 'any' | 'sender-id'; interval: number; limit: number; json: boolean }
+interface Args { peers: number; mode: 'plain' | 'tls' | 'mtls'; authorize: 'any' | 'sender-id'; interval: number; limit: number; json: boolean; options: Record<string, unknown> }
 
 function parse (argv: string[]): Args {
-  const args: Args = { peers: 50, mode: 'mtls', authorize: 'any', interval: 50, limit: 60000, json: false };
+  const args: Args = { peers: 50, mode: 'mtls', authorize: 'any', interval: 50, limit: 60000, json: false, options: {} };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
     if (flag === '--peers') { args.peers = Number(value); i++; } else if (flag === '--mode') { args.mode = value as Args['mode']; i++; } else if (flag === '--authorize') { args.authorize = value as Args['authorize']; i++; } else if (flag === '--interval') { args.interval = Number(value); i++; } else if (flag === '--limit') { args.limit = Number(value); i++; } else if (flag === '--json') args.json = true;
+    else if (flag === '--options') { args.options = JSON.parse(value!) as Record<string, unknown>; i++; }
     else throw new Error(`unknown flag ${flag}`);
   }
   if (args.authorize === 'sender-id' && args.mode !== 'mtls') throw new Error('--authorize sender-id needs --mode mtls');
@@ -88,7 +91,7 @@ async function main (): Promise<void> {
     const tls = args.mode === 'plain'
       ? undefined
       : { ...pem!, ca, ...(args.mode === 'mtls' ? { requestCert: true } : {}), ...(args.authorize === 'sender-id' ? { authorize: 'sender-id' as const } : {}) };
-    const t = new TcpTransport({ host: HOST, port: 0, maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity, ...(tls ? { tls } : {}) });
+    const t = new TcpTransport({ host: HOST, port: 0, maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity, ...args.options, ...(tls ? { tls } : {}) });
     t.on('error', (error: NodeJS.ErrnoException) => {
       if (!converged) errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1;
     });
@@ -116,6 +119,7 @@ async function main (): Promise<void> {
   // counts other processes' turns; all peers run on this one thread.
   const cpuMarks: Record<string, number | undefined> = {};
   const cpu0 = process.cpuUsage();
+  const elu0 = eventLoopUtilization();
   const t0 = performance.now();
   for (const peer of peers) peer.gossip();
   let done = 0;
@@ -135,6 +139,7 @@ async function main (): Promise<void> {
   });
   converged = true;
   const cpu = process.cpuUsage(cpu0);
+  const elu = eventLoopUtilization(elu0);
   const stats = transports.map((t) => t.stats());
   stopGossip(peers);
   const sum = (pick: (s: ReturnType<TcpTransport['stats']>) => number): number => stats.reduce((total, s) => total + pick(s), 0);
@@ -155,6 +160,8 @@ async function main (): Promise<void> {
     cpuAt: { t99: seconds(cpuMarks.t99), t100: seconds(cpuMarks.t100) },
     /** Share of one core this process got until the end (1 on an idle machine when CPU-bound). */
     coreShare: Math.round((cpu.user + cpu.system) / 1000 / (performance.now() - t0) * 100) / 100,
+    /** Share of the time the event loop was busy (not waiting for I/O or timers): near 1 when CPU-bound. */
+    loopBusy: Math.round(elu.utilization * 100) / 100,
     handshakesPerPeer: { full: (outbound - resumed) / n, resumed: resumed / n },
     connectionsPerPair: outbound / (n * (n - 1) / 2),
     accepted: sum((s) => s.connections.accepted),
@@ -166,7 +173,7 @@ async function main (): Promise<void> {
   else {
     const f = (v: number | undefined | null): string => v === undefined || v === null ? 'never' : `${v.toFixed(2)} s`;
     process.stdout.write(`${n} peers ${args.mode} ${args.authorize}, every ${args.interval} ms: ` +
-      `t50 ${f(result.t50)} t90 ${f(result.t90)} t99 ${f(result.t99)} full ${f(result.t100)} (${(100 * result.replicated).toFixed(1)}%), CPU ${result.cpuSeconds.toFixed(1)} s (at t99 ${f(result.cpuAt.t99)}, full ${f(result.cpuAt.t100)}; ${result.coreShare} of a core); ` +
+      `t50 ${f(result.t50)} t90 ${f(result.t90)} t99 ${f(result.t99)} full ${f(result.t100)} (${(100 * result.replicated).toFixed(1)}%), CPU ${result.cpuSeconds.toFixed(1)} s (at t99 ${f(result.cpuAt.t99)}, full ${f(result.cpuAt.t100)}; ${result.coreShare} of a core, loop busy ${result.loopBusy}); ` +
       `handshakes/peer full ${result.handshakesPerPeer.full.toFixed(1)} resumed ${result.handshakesPerPeer.resumed.toFixed(1)}; ` +
       `connections/pair ${result.connectionsPerPair.toFixed(2)}; clean closes ${cleanCloses}, idle timeouts ${idleTimeouts}; errors ${JSON.stringify(errors)}\n`);
   }

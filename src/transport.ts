@@ -190,7 +190,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       bindLink: (key, link) => this.#pool?.adoptLink(key, link)
     });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
-    this.#handshakes = new HandshakeSlots(this.#options.outbound.maxHandshakes);
+    this.#handshakes = new HandshakeSlots(this.#options.outbound.maxHandshakes, this.#options.connectTimeout / 4);
     const outbound = {
       factory: this.#factory,
       gate: this.#gate,

@@ -31,7 +31,7 @@ export const DEFAULTS = Object.freeze({
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
   outboundMaxPooledRemotes: 256,
-  outboundMaxHandshakes: 4
+  outboundMaxHandshakes: 1
 });
 
 /** Options after validation and defaults. */

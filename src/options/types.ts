@@ -61,9 +61,10 @@ export interface OutboundOptions {
   /**
    * Outbound TLS handshakes in progress at once (pooled and per message).
    * More dials wait for one to finish, first come first served, before they
-   * open a socket; `connectTimeout` starts when a dial does. `Infinity`
-   * turns the bound off.
-   * @default 4
+   * open a socket; `connectTimeout` starts when a dial does. A handshake
+   * holds its place a quarter of `connectTimeout` at most. `Infinity` turns
+   * the bound off.
+   * @default 1
    */
   maxHandshakes?: number;
 }

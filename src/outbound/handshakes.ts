@@ -10,6 +10,11 @@
  * `connectTimeout` starts when it does. What waits is bounded by
  * `outbound.maxConnections` (a waiting dial holds its outbound slot) and by
  * the queue limits of the pool.
+ *
+ * A handshake holds its slot until it settles, or for `lease` ms at most (a
+ * quarter of `connectTimeout`): one that takes longer is waiting on the
+ * network (an unreachable host, a listener that never answers), not on our
+ * CPU, and must not hold back the dials behind it.
  */
 import { Fifo } from './fifo';
 
@@ -25,7 +30,7 @@ export class HandshakeSlots {
   /** Waiters neither started nor cancelled. */
   private live = 0;
 
-  constructor (private readonly max: number) {}
+  constructor (private readonly max: number, private readonly lease: number) {}
 
   /** Dials waiting for a slot. */
   get queued (): number {
@@ -63,12 +68,16 @@ export class HandshakeSlots {
   private run (waiter: Waiter): void {
     this.inProgress++;
     let released = false;
-    waiter.start(() => {
+    const release = (): void => {
       if (released) return;
       released = true;
+      clearTimeout(timer);
       this.inProgress--;
       this.next();
-    });
+    };
+    const timer = setTimeout(release, this.lease);
+    timer.unref();
+    waiter.start(release);
   }
 
   private next (): void {

@@ -21,7 +21,7 @@ describe('options', () => {
         maxHandshakes: 32,
         cluster: undefined
       });
-      expect(o.outbound.maxHandshakes).to.equal(4);
+      expect(o.outbound.maxHandshakes).to.equal(1);
       // The server keeps a silent connection longer than a client keeps its own.
       expect(o.idleTimeout).to.be.above(DEFAULTS.keepAliveIdleTimeout);
     });
