@@ -32,6 +32,7 @@ export const {
   ProtocolMismatchError,
   TransportClosedError,
   ERROR_CODES,
+  THROWN_CODES,
   messageSchema,
   DEFAULTS
 } = TcpTransport;

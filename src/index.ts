@@ -44,6 +44,12 @@ namespace TcpTransport {
   export const ERROR_CODES = errors.ERROR_CODES;
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;
+  export type EmittedError = errors.EmittedError;
+  export type NodeError = errors.NodeError;
+  export type NodeErrorCode = errors.NodeErrorCode;
+  export const THROWN_CODES = errors.THROWN_CODES;
+  export type ThrownCode = errors.ThrownCode;
+  export type InvalidOptionError = errors.InvalidOptionError;
   export const messageSchema = message.messageSchema;
   export const DEFAULTS = options.DEFAULTS;
   export type TransportOptions = options.TransportOptions;

@@ -15,6 +15,8 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
+  asOptionError,
+  type EmittedError,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
@@ -40,7 +42,8 @@ export type { EventInfo } from './inbound/server';
 export interface TransportEvents {
   deltas: [remotePeer: Sender, deltas: Delta[], info: EventInfo];
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
-  error: [error: Error];
+  /** Any failure, this package's or Node's: `switch (error.code)` narrows to the class. */
+  error: [error: EmittedError];
   listening: [];
 }
 
@@ -111,6 +114,18 @@ function remoteInfo (host: string, port: number, peerId: string | undefined): { 
   return { remoteAddress: host, remotePort: port, peerId };
 }
 
+/**
+ * Runs option and argument checks: a TypeError or RangeError they throw is a
+ * programmer's mistake, and leaves with code ERR_INVALID_OPTION.
+ */
+function checked<T> (check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw asOptionError(error);
+  }
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -160,7 +175,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   constructor (options?: TransportOptions) {
     super();
-    this.#options = resolveOptions(options);
+    this.#options = checked(() => resolveOptions(options));
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
@@ -202,6 +217,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   listen (callback?: () => void): this;
   listen (options?: ListenOptions | null, callback?: () => void): this;
   listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
+    return checked(() => this.#listen(options, callback));
+  }
+
+  #listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
     if (typeof options === 'function') {
       callback = options;
       options = undefined;
@@ -211,7 +230,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('listen callback must be a function');
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
-    if (this.server) throw new Error('transport is already listening; close() it first');
+    if (this.server) throw Object.assign(new Error('transport is already listening; close() it first'), { code: 'ERR_ALREADY_LISTENING' });
     this.#closed = false;
     this.#droppedAfterClose = 0;
     const context = this.#factory.context;
@@ -249,7 +268,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   close (callback: () => void): void;
   close (callback?: () => void): Promise<void> | void {
     if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
-    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    if (typeof callback !== 'function') throw asOptionError(new TypeError('close callback must be a function'));
     this.#closed = true;
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
@@ -359,9 +378,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * outbound connections are ended after what they were already handed.
    */
   setSecureContext (tlsOptions: SecureContextOptions): void {
-    if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
-    if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+    checked(() => {
+      if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
+      if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
+      checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+    });
     this.#factory.rotate(tlsOptions);
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
     if (channels.tlsRotated.hasSubscribers) channels.tlsRotated.publish({ generation: this.#factory.generation, expires: this.#ownExpiry });
@@ -377,8 +398,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * ERR_CERT_RELOAD and the current material stays. close() stops it too.
    */
   watchCertificates (files: CertificateFiles): CertificateWatch {
-    if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
-    validateCertificateFiles(files);
+    checked(() => {
+      if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+      validateCertificateFiles(files);
+    });
     const watch = watchCertificates(files, {
       apply: (material) => this.setSecureContext(material),
       report: (error) => this.#report(error),

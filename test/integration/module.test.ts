@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -86,9 +86,22 @@ describe('package', () => {
   it('ships typings that accept the documented usage and reject a wrong option type', async function () {
     this.timeout(60000);
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    // The usage file resolves the package by name from its own directory.
-    const out = await run(join(root, 'test', 'types'), [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
-    expect(out).to.equal('');
+    // The consumer files in an application's folder, the package and
+    // gossipmonger in its node_modules as npm puts them: the gossipmonger
+    // declaration is opted into by name, as the README says. Each wrong usage
+    // is marked @ts-expect-error, so it must fail to compile for this to pass.
+    const consumer = mkdtempSync(join(tmpdir(), 'gm-types-'));
+    try {
+      mkdirSync(join(consumer, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(root, join(consumer, 'node_modules', 'gossipmonger-tls-transport'), 'dir');
+      symlinkSync(join(root, 'node_modules', 'gossipmonger'), join(consumer, 'node_modules', 'gossipmonger'), 'dir');
+      symlinkSync(join(root, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'), 'dir');
+      for (const file of readdirSync(join(root, 'test', 'types'))) copyFileSync(join(root, 'test', 'types', file), join(consumer, file));
+      const out = await run(consumer, [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
+      expect(out).to.equal('');
+    } finally {
+      rmSync(consumer, { recursive: true, force: true });
+    }
   });
 
   it('types the ESM entry with every name of the CommonJS entry (esm/index.d.mts)', () => {
@@ -122,7 +135,7 @@ describe('package', () => {
 
     it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
       const list = await runTool('tar', ['-tzf', tarball]);
-      for (const file of ['package/dist/scripts/generate-certs.js', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/gossipmonger.d.ts', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
         expect(list, file).to.include(file);
       }
       expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);
