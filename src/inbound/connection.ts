@@ -269,6 +269,13 @@ export class Connection {
 
   onEnd (): void {
     if (this.closed) return;
+    if (this.#graceTimer !== undefined) {
+      // Closing (finish()): the sender may have ended only because we did, so
+      // the end does not complete an unterminated frame (senders of this
+      // package and 0.1.6 terminate every frame); it is let go of, unreported.
+      this.drop();
+      return;
+    }
     let last: Buffer | null;
     try {
       last = this.decoder.end();
@@ -331,8 +338,36 @@ export class Connection {
 
   // ------------------------------------------------------------ closing
 
+  /**
+   * The server is closing. A connection that is reading frames (open, or
+   * plain and not read yet) is asked to stop rather than cut: our side ends
+   * (under TLS with a close_notify) and what the sender has already written
+   * is still read and delivered, until it closes its side (a pooled sender of
+   * this package does as soon as it sees our end) or `grace` ms have passed;
+   * then it is dropped like any other. Cutting it instead reset what was in
+   * flight, and every sender reported ERR_CONNECTION_LOST for a clean stop.
+   * A connection still in its TLS handshake, or sniffing, is dropped at once.
+   */
+  finish (grace: number): void {
+    if (this.closed) return;
+    const socket = this.socket;
+    const reading = socket !== undefined && (this.state === 'open' || (this.state === 'accepted' && !this.host.factory.secure));
+    if (!reading) {
+      this.drop();
+      return;
+    }
+    this.#graceTimer = setTimeout(() => this.drop(), grace);
+    this.#graceTimer.unref();
+    socket.end();
+  }
+
+  /** Bounds finish(): the connection is dropped when it fires. */
+  #graceTimer: NodeJS.Timeout | undefined;
+
   /** Closes the connection without reporting an error. */
   drop (): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.host.closed(this);
@@ -365,6 +400,8 @@ export class Connection {
    * connection must still report it, once.
    */
   socketClosed (): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     this.host.closed(this);
   }
 
