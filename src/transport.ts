@@ -26,6 +26,7 @@ import {
 import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
+import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
 import { TlsOnce } from './outbound/tls-once';
@@ -80,7 +81,11 @@ export interface TransportStats {
     expires: number | undefined;
     peerSoonest: { expires: number; subject: string; fingerprint256: string } | undefined;
   };
-  /** Every error emitted, by code (network and peer failures, ours and Node's). */
+  /**
+   * Every failure, by code (network and peer failures, ours and Node's),
+   * including those an aggregated report stands for (ERR_TRANSPORT_CLOSED
+   * drops, repeated failures to reach a destination that is down).
+   */
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
@@ -163,6 +168,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #closed = false;
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
+  /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
+  readonly #outages = new Outages({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
 
@@ -196,7 +207,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
       counters: this.#counters,
-      report: (error: Error) => this.#report(error)
+      report: (error: Error) => this.#outages.report(error),
+      reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
     this.#plainOnce = new PlainOnce(outbound);
     this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
@@ -276,6 +288,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
+      // Failures held for an outage report go out now, so every frame is accounted for.
+      this.#outages.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
@@ -468,6 +482,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
+    this.#emit(error);
+  }
+
+  /** Emits an error already counted (an outage report stands for failures counted as they happened). */
+  #emit (error: Error): void {
     if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
   }

@@ -81,6 +81,8 @@ export interface PoolContext {
   secure (): boolean;
   readonly counters: OutboundCounters;
   report (error: Error): void;
+  /** A connection to `host:port` was accepted (an outage of it is over). */
+  reached (host: string, port: number): void;
 }
 
 export class Remote {
@@ -280,6 +282,7 @@ export class Remote {
 
   private open (socket: AnySocket): void {
     this.pool.ctx.counters.accepted(socket);
+    this.pool.ctx.reached(this.host, this.port);
     this.socket = socket;
     this.state = 'open';
     const counts = newCount();
