@@ -82,6 +82,8 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     old.digest(peerAt(receiver), { id: 'old-peer' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    // A transport that never accepted plaintext says so, not that it stopped.
+    expect(seen.errors[0]!.message).to.match(/speaks TLS only/).and.not.match(/no longer/);
     await sleep(20);
     expect(seen.digests).to.have.length(0);
   });
@@ -103,6 +105,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     plainSender.digest(peerAt(receiver), { id: 'after' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    expect(seen.errors[0]!.message).to.match(/tls\.plaintext\.until has passed, this transport no longer accepts plaintext/);
     // The plaintext sender is told why: the receiver answered with a TLS alert.
     await until(() => plainSeen.errors.length === 1);
     expect(codeOf(plainSeen.errors[0])).to.equal('ERR_PROTOCOL_MISMATCH');

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,10 +21,15 @@ function run (cwd: string, args: string[]): Promise<string> {
 
 /** Runs a command from the package root; resolves with stdout, rejects with stdout and stderr. */
 function runTool (file: string, args: string[]): Promise<string> {
+  return runToolIn(root, file, args);
+}
+
+/** Runs a command in `cwd`; resolves with stdout and stderr, rejects with both. */
+function runToolIn (cwd: string, file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd: root, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
+      else resolve(cwd === root ? stdout : `${stdout}\n${stderr}`);
     });
   });
 }
@@ -139,6 +144,25 @@ describe('package', () => {
         expect(list, file).to.include(file);
       }
       expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);
+    });
+
+    it('installs from the tarball with dist/ built and runs no script (prepare builds git installs only)', async function () {
+      this.timeout(60000);
+      const list = await runTool('tar', ['-tzf', tarball]);
+      expect(list).to.include('package/dist/src/index.js');
+      const manifest = JSON.parse(await runTool('tar', ['-xzOf', tarball, 'package/package.json'])) as { scripts: Record<string, string> };
+      // npm runs prepare for git and folder installs only; nothing may run at a registry or tarball install.
+      expect(Object.keys(manifest.scripts).filter((name) => /^(pre|post)?install$/.test(name))).to.deep.equal([]);
+      const consumer = mkdtempSync(join(tmpdir(), 'gm-install-'));
+      try {
+        writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+        // Offline: the one dependency (ajv) is in npm's cache since this repository's own install.
+        const out = await runToolIn(consumer, 'npm', ['install', tarball, '--offline', '--foreground-scripts', '--no-audit', '--no-fund']);
+        expect(out).to.not.match(/^> gossipmonger-tls-transport@/m);
+        expect(await run(consumer, ['-e', 'console.log(typeof require("gossipmonger-tls-transport"))'])).to.equal('function');
+      } finally {
+        rmSync(consumer, { recursive: true, force: true });
+      }
     });
   });
 });
