@@ -4,8 +4,11 @@
  * deadline that ends the plaintext window on its own.
  */
 import { expect } from 'chai';
-import { OldTcpTransport as Old, freePort, type OldTransport } from '../../scripts/typed-packages';
-import { HOST, closeAll, codeOf, convergeOver, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from '../support/helpers';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Gossipmonger, OldTcpTransport as Old, freePort, type Monger, type OldTransport } from '../../scripts/typed-packages';
+import type { TransportOptions } from '../../src/options';
+import { HOST, ca, closeAll, codeOf, convergeOver, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until, type TcpTransport } from '../support/helpers';
 
 const migrating = (step: 'accept-and-send' | 'accept', peer = 'peer-1', until?: number): ReturnType<typeof tlsFor> =>
   tlsFor('tls', peer, { plaintext: step === 'accept-and-send' ? { accept: true, send: true, until } : { accept: true, until } });
@@ -117,5 +120,76 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     // Past the deadline, TLS sends are pooled again (keepAlive's TLS default).
     expect(sender.stats().connections.outbound - outboundBefore).to.equal(1);
     expect(seen.digests.map((d) => (d[0] as { id: string }).id)).to.not.include('after');
+  });
+});
+
+describe('the documented procedure (docs/operations.md, "Migrating a running cluster to TLS")', () => {
+  afterEach(closeAll);
+
+  /** The doc's block of options and the step-3 condition, evaluated as written with one node's material. */
+  function procedure (material: { key: string; cert: string; ca: string }): {
+    step1: TransportOptions['tls']; step2: TransportOptions['tls']; step3: TransportOptions['tls'];
+    quiet: (transport: TcpTransport, period?: number) => boolean;
+  } {
+    const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'operations.md'), 'utf8');
+    const block = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.startsWith('// Migration to TLS'));
+    if (block === undefined) throw new Error('docs/operations.md has no migration block');
+    return new Function('key', 'cert', 'ca', `${block}\nreturn { step1, step2, step3, quiet };`)(material.key, material.cert, material.ca) as ReturnType<typeof procedure>;
+  }
+
+  it('moves a gossiping plain cluster to TLS in three rolling restarts; step 3 waits for quiet() on every node, which plaintext.peers cannot say', async function () {
+    this.timeout(30000);
+    const interval = 40;
+    // The quiet period, in gossip rounds as the doc counts it (60 rounds of 1 s there).
+    const period = 10 * interval;
+    const ids = ['peer-1', 'peer-2', 'peer-3'];
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const errors: string[] = [];
+    interface Node { transport: TcpTransport; gossip: Monger }
+    const nodes: Node[] = [];
+    let version = 0;
+
+    /** Starts node i with `tls` (plain when undefined), publishing `step`. */
+    const start = async (i: number, tls: TransportOptions['tls'], step: string): Promise<void> => {
+      const t = await listening('plain', { port: ports[i]!, ...(tls === undefined ? {} : { tls }) });
+      t.on('error', (error) => errors.push(`${ids[i]}: ${codeOf(error) ?? error.message}`));
+      // A restarted peer's clock must not go back (see "Stopping a node").
+      const gossip = new Gossipmonger({ id: ids[i]!, transport: { host: HOST, port: ports[i]! }, maxVersionSeen: Date.now() * 1000 + version++ }, {
+        transport: t,
+        GOSSIP_INTERVAL: interval,
+        seeds: [{ id: ids[i === 0 ? 1 : 0]!, transport: { host: HOST, port: ports[i === 0 ? 1 : 0]! } }]
+      }) as Monger;
+      gossip.on('error', () => {});
+      gossip.update('step', step);
+      gossip.gossip();
+      nodes[i] = { transport: t, gossip };
+    };
+    const converged = (i: number, step: string): Promise<void> => until(() => nodes.every((node, j) => j === i || node.gossip.storage.get(ids[i]!)?.data.step?.[0] === step), 10000, `${ids[i]}'s ${step} everywhere`);
+    const restart = async (i: number, tls: TransportOptions['tls'], step: string): Promise<void> => {
+      nodes[i]!.gossip.stop();
+      await nodes[i]!.transport.close();
+      await start(i, tls, step);
+      await converged(i, step);
+    };
+
+    for (let i = 0; i < 3; i++) await start(i, undefined, 'plain');
+    for (let i = 0; i < 3; i++) await converged(i, 'plain');
+    const steps = ids.map((id) => procedure({ ...pem(id), ca: ca() }));
+    for (let i = 0; i < 3; i++) await restart(i, steps[i]!.step1, 'step 1');
+    for (let i = 0; i < 3; i++) {
+      if (i === 2) {
+        // The last node is still on step 1 and sends plaintext every round: not quiet.
+        await sleep(period);
+        expect(nodes.some((node) => !steps[0]!.quiet(node.transport, period)), 'quiet while a node still sends plaintext').to.equal(true);
+      }
+      await restart(i, steps[i]!.step2, 'step 2');
+    }
+    // After step 2 nobody sends plaintext: quiet on every node within the period (and some rounds).
+    await until(() => nodes.every((node) => steps[0]!.quiet(node.transport, period)), period + 20 * interval, 'quiet() on every node');
+    expect(nodes.reduce((n, node) => n + node.transport.stats().plaintext.peers, 0), 'plaintext.peers still counts what it once saw').to.be.above(0);
+    for (let i = 0; i < 3; i++) await restart(i, steps[i]!.step3, 'step 3');
+    for (const node of nodes) node.gossip.stop();
+    // Restarting nodes are reported down once (ECONNREFUSED); nothing was refused or lost.
+    expect(errors.filter((line) => !line.endsWith(': ECONNREFUSED'))).to.deep.equal([]);
   });
 });

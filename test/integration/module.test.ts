@@ -102,6 +102,14 @@ describe('package', () => {
       symlinkSync(join(root, 'node_modules', 'gossipmonger'), join(consumer, 'node_modules', 'gossipmonger'), 'dir');
       symlinkSync(join(root, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'), 'dir');
       for (const file of readdirSync(join(root, 'test', 'types'))) copyFileSync(join(root, 'test', 'types', file), join(consumer, file));
+      // The README's TypeScript, as written, compiled with them.
+      const readme = readFileSync(join(root, 'README.md'), 'utf8');
+      const typescript = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+      expect(typescript, 'the README shows typed usage').to.have.length.above(0);
+      typescript.forEach((code, i) => writeFileSync(join(consumer, `readme-${i}.ts`), code));
+      const config = JSON.parse(readFileSync(join(consumer, 'tsconfig.json'), 'utf8')) as { files: string[] };
+      config.files.push(...typescript.map((_, i) => `readme-${i}.ts`));
+      writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify(config));
       const out = await run(consumer, [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
       expect(out).to.equal('');
     } finally {
@@ -140,7 +148,7 @@ describe('package', () => {
 
     it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
       const list = await runTool('tar', ['-tzf', tarball]);
-      for (const file of ['package/dist/scripts/generate-certs.js', 'package/gossipmonger.d.ts', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/gossipmonger.d.ts', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/docs/operations.md', 'package/dist/src/index.d.ts']) {
         expect(list, file).to.include(file);
       }
       expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);

@@ -1,5 +1,5 @@
 /**
- * Every ```js block of the README runs as written, as a user would run it: in
+ * Every ```js block of the README and of docs/ runs as written, as a user would run it: in
  * a folder of its own where the package and gossipmonger are installed, with
  * certificates written by the package's own `gossipmonger-tls-certs` command.
  *
@@ -13,7 +13,7 @@
 import { expect } from 'chai';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,31 +21,37 @@ import { join } from 'node:path';
 import { freePort } from '../../scripts/typed-packages';
 
 const root = join(__dirname, '..', '..', '..');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+/** The documents whose examples run: the README, then docs/ in name order. */
+const documents = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 
-interface Block { heading: string; code: string }
+interface Block { file: string; heading: string; code: string }
 
 /** The README's cluster program (run by 'the README cluster' below, with its command lines). */
 const CLUSTER_FILE = /^\/\/ cluster\.js:/;
+/** Fragments of a procedure that a test of their own runs (test/integration/migration.test.ts). */
+const FRAGMENT = /^\/\/ Migration to TLS/;
 
-/** Each ```js block with the heading it sits under, but the cluster program. */
+/** Each ```js block of every document with the heading it sits under, but the cluster program and fragments. */
 function blocks (): Block[] {
-  return allBlocks('js').filter((block) => !CLUSTER_FILE.test(block.code));
+  return documents.flatMap((file) => allBlocks('js', file)).filter((block) => !CLUSTER_FILE.test(block.code) && !FRAGMENT.test(block.code));
 }
 
-/** Each block of `language` (js: js, javascript, ts, typescript; sh: sh, shell, bash) with the heading it sits under. */
-function allBlocks (language: 'js' | 'sh'): Block[] {
-  const fence = language === 'js' ? /^```(js|javascript|ts|typescript)$/ : /^```(sh|shell|bash)$/;
+/**
+ * Each block of `language` (js: js, javascript; sh: sh, shell, bash) in `file`, with the heading
+ * it sits under. TypeScript blocks are compiled by test/integration/module.test.ts.
+ */
+function allBlocks (language: 'js' | 'sh', file = 'README.md'): Block[] {
+  const fence = language === 'js' ? /^```(js|javascript)$/ : /^```(sh|shell|bash)$/;
   const found: Block[] = [];
   let heading = '';
-  const lines = readme.split('\n');
+  const lines = readFileSync(join(root, file), 'utf8').split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.startsWith('#')) heading = line.replace(/^#+\s*/, '');
     if (fence.test(line)) {
       const body: string[] = [];
       while (!lines[++i]!.startsWith('```')) body.push(lines[i]!);
-      found.push({ heading, code: body.join('\n') });
+      found.push({ file, heading, code: body.join('\n') });
     }
   }
   return found;
@@ -137,7 +143,7 @@ async function run (dir: string, file: string, code: string): Promise<Outcome> {
   }
 }
 
-describe('README examples', function () {
+describe('README and docs examples', function () {
   this.timeout(30000);
   const all = blocks();
   let dir: string;
@@ -172,13 +178,12 @@ describe('README examples', function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('has the examples this test expects (certificate reload, diagnostics, Prometheus)', () => {
-    expect(all.length).to.be.at.least(3);
-    expect(all.map((b) => b.heading)).to.include.members(['Reloading certificates', '`diagnostics_channel`', 'Prometheus']);
+  it('has the examples this test expects (certificate reload, NAT limits, monitoring)', () => {
+    expect(all.map((b) => `${b.file}: ${b.heading}`)).to.include.members(['docs/operations.md: Reloading certificates', 'docs/operations.md: Peers behind NAT', 'docs/operations.md: Monitoring']);
   });
 
   all.forEach((block, i) => {
-    it(`runs the example under "${block.heading}" (block ${i + 1}) and ends cleanly`, async () => {
+    it(`runs the example under "${block.heading}" (${block.file}, block ${i + 1}) and ends cleanly`, async () => {
       const outcome = await outcomes.get(i)!;
       const report = `stdout:\n${outcome.stdout}\nstderr:\n${outcome.stderr}`;
       expect(outcome.signal, report).to.equal(null);
