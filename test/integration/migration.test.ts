@@ -145,6 +145,8 @@ describe('the documented procedure (docs/operations.md, "Migrating a running clu
     const ids = ['peer-1', 'peer-2', 'peer-3'];
     const ports = [await freePort(), await freePort(), await freePort()];
     const errors: string[] = [];
+    /** Set while a node stops and starts again. */
+    let restarting = false;
     interface Node { transport: TcpTransport; gossip: Monger }
     const nodes: Node[] = [];
     let version = 0;
@@ -152,7 +154,13 @@ describe('the documented procedure (docs/operations.md, "Migrating a running clu
     /** Starts node i with `tls` (plain when undefined), publishing `step`. */
     const start = async (i: number, tls: TransportOptions['tls'], step: string): Promise<void> => {
       const t = await listening('plain', { port: ports[i]!, ...(tls === undefined ? {} : { tls }) });
-      t.on('error', (error) => errors.push(`${ids[i]}: ${codeOf(error) ?? error.message}`));
+      t.on('error', (error) => {
+        const code = codeOf(error) ?? error.message;
+        // A plaintext message goes one connection per message: one dialled the instant a node
+        // stops can be in its accept queue when the listener closes, and is reset (one frame in doubt).
+        const inDoubt = restarting && (code === 'ECONNRESET' || code === 'EPIPE') && (error as { framesWritten?: number }).framesWritten === 1;
+        if (!inDoubt) errors.push(`${ids[i]}: ${code}`);
+      });
       // A restarted peer's clock must not go back (see "Stopping a node").
       const gossip = new Gossipmonger({ id: ids[i]!, transport: { host: HOST, port: ports[i]! }, maxVersionSeen: Date.now() * 1000 + version++ }, {
         transport: t,
@@ -166,10 +174,12 @@ describe('the documented procedure (docs/operations.md, "Migrating a running clu
     };
     const converged = (i: number, step: string): Promise<void> => until(() => nodes.every((node, j) => j === i || node.gossip.storage.get(ids[i]!)?.data.step?.[0] === step), 10000, `${ids[i]}'s ${step} everywhere`);
     const restart = async (i: number, tls: TransportOptions['tls'], step: string): Promise<void> => {
+      restarting = true;
       nodes[i]!.gossip.stop();
       await nodes[i]!.transport.close();
       await start(i, tls, step);
       await converged(i, step);
+      restarting = false;
     };
 
     for (let i = 0; i < 3; i++) await start(i, undefined, 'plain');
@@ -189,7 +199,7 @@ describe('the documented procedure (docs/operations.md, "Migrating a running clu
     expect(nodes.reduce((n, node) => n + node.transport.stats().plaintext.peers, 0), 'plaintext.peers still counts what it once saw').to.be.above(0);
     for (let i = 0; i < 3; i++) await restart(i, steps[i]!.step3, 'step 3');
     for (const node of nodes) node.gossip.stop();
-    // Restarting nodes are reported down once (ECONNREFUSED); nothing was refused or lost.
+    // Restarting nodes are reported down (ECONNREFUSED); nothing was refused or lost otherwise.
     expect(errors.filter((line) => !line.endsWith(': ECONNREFUSED'))).to.deep.equal([]);
   });
 });
