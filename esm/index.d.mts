@@ -32,6 +32,7 @@ export import DestinationRefusedError = TcpTransport.DestinationRefusedError;
 export import OutboundLimitError = TcpTransport.OutboundLimitError;
 export import CloseTimeoutError = TcpTransport.CloseTimeoutError;
 export import CertReloadError = TcpTransport.CertReloadError;
+export import TrustMaterialError = TcpTransport.TrustMaterialError;
 export import ERROR_CODES = TcpTransport.ERROR_CODES;
 export import ErrorCode = TcpTransport.ErrorCode;
 export import messageSchema = TcpTransport.messageSchema;

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
   ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
   ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
+  ERR_TRUST_MATERIAL: 'a ca or crl that OpenSSL would read differently, or that would refuse every certificate it covers, was refused before use (constructor or setSecureContext)',
   ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
   ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
   ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
@@ -270,6 +271,22 @@ export class CertReloadError extends TransportError {
   readonly reason: string;
   constructor (reason: string, message: string, options?: TransportErrorOptions) {
     super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * `ca` or `crl` material refused where it enters (the constructor's `tls`,
+ * `setSecureContext()`; watchCertificates() reports the same reasons as
+ * ERR_CERT_RELOAD): what OpenSSL would read differently from what the
+ * re-check reads, or what would make it refuse every certificate the material
+ * covers. Nothing was swapped in.
+ */
+export class TrustMaterialError extends TransportError {
+  /** 'ca-unreadable', 'ca-anchor', 'ca-same-name', 'crl-unreadable', 'crl-expired', 'crl-not-yet-valid', 'crl-unsupported', 'crl-duplicate-issuer', 'crl-signature', 'crl-missing'. */
+  readonly reason: string;
+  constructor (reason: string, message: string, options?: TransportErrorOptions) {
+    super('ERR_TRUST_MATERIAL', `${message} [${reason}]`, options);
     this.reason = reason;
   }
 }

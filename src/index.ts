@@ -35,6 +35,7 @@ namespace TcpTransport {
   export import OutboundLimitError = errors.OutboundLimitError;
   export import CloseTimeoutError = errors.CloseTimeoutError;
   export import CertReloadError = errors.CertReloadError;
+  export import TrustMaterialError = errors.TrustMaterialError;
   export import FrameTimeoutError = errors.FrameTimeoutError;
   export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
   export import PeerLimitError = errors.PeerLimitError;

@@ -14,6 +14,7 @@ import { Server, Socket, connect as netConnect, createServer as netCreateServer 
 import type { PeerCertificate, SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import { isAddress } from '../net/addresses';
 import type { ResolvedTls } from '../options';
+import { checkTrustMaterial, isMaterial } from './material';
 import { chainFromStore, issuerNamedIn, presentedChain, trustStore, type TrustStore } from './trust';
 
 type TlsModule = typeof import('node:tls');
@@ -335,6 +336,8 @@ export class SocketFactory {
   rotate (context: SecureContextOptions): void {
     const tls = this.tls!;
     const merged: SecureContextOptions = { ...tls.context, ...context };
+    // Checked before Node reads it, so that nothing is swapped in that the re-check would read otherwise.
+    if (isMaterial(merged.ca) && isMaterial(merged.crl)) checkTrustMaterial(merged.ca, merged.crl, 'setSecureContext(tlsOptions)');
     const clientContext = loadTls().createSecureContext(merged);
     const store = trustStore(merged.ca, merged.crl, loadTls().rootCertificates);
     tls.context = merged;
