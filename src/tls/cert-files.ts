@@ -57,7 +57,6 @@ export function validateSet (key: string, cert: string, ca: string, crl: string 
     privateKey = loadCrypto().createPrivateKey(key);
     chain = parseCertificates(cert);
     if (chain.length === 0) throw new Error('no certificate in the cert file');
-    if (parseCertificates(ca).length === 0) throw new Error('no certificate in the ca file');
   } catch (error) {
     throw new Unreadable((error as Error).message);
   }

@@ -168,8 +168,9 @@ function judge (c: Case, openssl: OpenSslVerdict, transport: TransportVerdict): 
 
 /**
  * The re-check's own verdict on the material without the up-front refusal
- * (verifyChain over the store Node would read): not asserted, shown to tell
- * how far the re-check alone follows OpenSSL where material is refused.
+ * (verifyChain over the store Node would read, at the case's instant): it
+ * must follow OpenSSL too, so that each of its rules is tested even where
+ * the material is refused before it could matter.
  */
 function recheckAlone (k: Corpus, c: Case): string {
   const { X509Certificate } = require('node:crypto') as typeof import('node:crypto');
@@ -384,8 +385,11 @@ async function handshakeAsClient (port: number, material: Material): Promise<Ope
       it(`${c.name} [${direction}]`, async () => {
         const [openssl, transport] = await (direction === 'inbound' ? inbound : outbound)(k, c);
         const result = judge(c, openssl, transport);
-        rows.push({ name: c.name, direction, openssl, transport, alone: recheckAlone(k, c), result });
+        const alone = recheckAlone(k, c);
+        rows.push({ name: c.name, direction, openssl, transport, alone, result });
         expect(result, `OpenSSL: ${describeOpenSsl(openssl)}; transport: ${describeTransport(transport)}`).to.not.match(/^DISAGREE/);
+        // The re-check itself follows OpenSSL even where the material is refused up front (defence in depth).
+        expect(alone === 'accept', `re-check alone: ${alone}; OpenSSL: ${describeOpenSsl(openssl)}`).to.equal(openssl.accept);
       });
     }
   }

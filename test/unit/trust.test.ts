@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
+import { checkTrustMaterial } from '../../src/tls/material';
 import { parseCertificates, parseCrl, trustStore, verifyChain } from '../../src/tls/trust';
 import { ca, pem } from '../support/helpers';
 import { HAVE_OPENSSL, makeCrl } from '../support/trust-fixtures';
@@ -49,6 +50,33 @@ describe('trust', () => {
       expect(() => parseCrl(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]))).to.throw();
       expect(() => parseCrl(Buffer.from([0x30, 0x85]))).to.throw();
       expect(() => parseCrl(Buffer.from([0x30, 0x80, 0x00, 0x00]))).to.throw();
+    });
+  });
+
+  describe('checkTrustMaterial', () => {
+    const refusal = (fn: () => void): { reason: string; message: string; code: string } => {
+      try {
+        fn();
+      } catch (error) {
+        return error as { reason: string; message: string; code: string };
+      }
+      throw new Error('not refused');
+    };
+
+    it('says how many certificates OpenSSL reads of a bundle whose blocks do not all parse', () => {
+      const corrupt = `${ca().trimEnd()}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n${ca('next-ca')}`;
+      expect(refusal(() => checkTrustMaterial(corrupt, undefined, 'tls'))).to.include({ code: 'ERR_TRUST_MATERIAL', reason: 'ca-unreadable' });
+      expect(refusal(() => checkTrustMaterial(corrupt, undefined, 'tls')).message).to.match(/^tls\.ca: OpenSSL reads 1 certificate\(s\) of 3/);
+      expect(refusal(() => checkTrustMaterial([ca(), ca().trimEnd() + ca('next-ca')], undefined, 'tls')).message).to.match(/^tls\.ca\[1\]: OpenSSL reads 0 certificate\(s\) of 2/);
+      expect(refusal(() => checkTrustMaterial(new X509Certificate(ca()).raw, undefined, 'tls')).message).to.match(/reads 0 certificate\(s\) of 0 in it: no PEM certificate in it \(DER/);
+      expect(refusal(() => checkTrustMaterial([], undefined, 'tls')).reason).to.equal('ca-unreadable');
+      expect(() => checkTrustMaterial(`${ca()}\n${ca('next-ca')}`.replace(/\n/g, '\r\n'), undefined, 'tls')).to.not.throw();
+    });
+
+    (HAVE_OPENSSL ? it : it.skip)('refuses a crl without ca, and accepts a current CRL of every CA', () => {
+      expect(refusal(() => checkTrustMaterial(undefined, makeCrl('ca', []), 'tls')).reason).to.equal('crl-missing');
+      expect(() => checkTrustMaterial([ca(), ca('next-ca')], [makeCrl('ca', []), makeCrl('next-ca', [])], 'tls')).to.not.throw();
+      expect(refusal(() => checkTrustMaterial([ca(), ca('next-ca')], [makeCrl('ca', [])], 'tls')).message).to.match(/tls\.crl has no CRL from "CN=.*" of tls\.ca/);
     });
   });
 });
