@@ -25,6 +25,7 @@ export const {
   OutboundLimitError,
   CloseTimeoutError,
   CertReloadError,
+  TrustMaterialError,
   FrameTimeoutError,
   ConnectionsRefusedError,
   PeerLimitError,

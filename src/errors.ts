@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
   ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
   ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
+  ERR_TRUST_MATERIAL: 'a ca or crl that OpenSSL would read differently, or that would refuse every certificate it covers, was refused before use (constructor or setSecureContext)',
   ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
   ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
   ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
@@ -297,10 +298,27 @@ export class CloseTimeoutError extends TransportError {
 
 export class CertReloadError extends TransportError {
   declare readonly code: 'ERR_CERT_RELOAD';
-  /** Which check failed: 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', 'crl'. */
+  /** Which check failed: 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', or a TrustMaterialError reason ('crl-expired'...). */
   readonly reason: string;
   constructor (reason: string, message: string, options?: TransportErrorOptions) {
     super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * `ca` or `crl` material refused where it enters (the constructor's `tls`,
+ * `setSecureContext()`; watchCertificates() reports the same reasons as
+ * ERR_CERT_RELOAD): what OpenSSL would read differently from what the
+ * re-check reads, or what would make it refuse every certificate the material
+ * covers. Nothing was swapped in.
+ */
+export class TrustMaterialError extends TransportError {
+  declare readonly code: 'ERR_TRUST_MATERIAL';
+  /** 'ca-unreadable', 'ca-anchor', 'ca-same-name', 'crl-unreadable', 'crl-expired', 'crl-not-yet-valid', 'crl-unsupported', 'crl-duplicate-issuer', 'crl-signature', 'crl-missing'. */
+  readonly reason: string;
+  constructor (reason: string, message: string, options?: TransportErrorOptions) {
+    super('ERR_TRUST_MATERIAL', `${message} [${reason}]`, options);
     this.reason = reason;
   }
 }
@@ -447,6 +465,13 @@ export type EmittedError =
   | ConnectionsRefusedError
   | PeerLimitError
   | NodeError;
+
+/**
+ * This package's errors that are thrown, never emitted: ERR_TRUST_MATERIAL
+ * refuses `ca` or `crl` material at the constructor and at
+ * setSecureContext() (a watched file reports the same as ERR_CERT_RELOAD).
+ */
+export type ThrownTransportError = TrustMaterialError;
 
 /**
  * Codes of the errors thrown (never emitted) for a programmer's mistake. A

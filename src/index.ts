@@ -35,6 +35,7 @@ namespace TcpTransport {
   export import OutboundLimitError = errors.OutboundLimitError;
   export import CloseTimeoutError = errors.CloseTimeoutError;
   export import CertReloadError = errors.CertReloadError;
+  export import TrustMaterialError = errors.TrustMaterialError;
   export import FrameTimeoutError = errors.FrameTimeoutError;
   export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
   export import PeerLimitError = errors.PeerLimitError;
@@ -45,6 +46,7 @@ namespace TcpTransport {
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;
   export type EmittedError = errors.EmittedError;
+  export type ThrownTransportError = errors.ThrownTransportError;
   export type NodeError = errors.NodeError;
   export type NodeErrorCode = errors.NodeErrorCode;
   export const THROWN_CODES = errors.THROWN_CODES;

@@ -5,6 +5,7 @@
  */
 import type { SecureContextOptions } from 'node:tls';
 import { allowList } from '../net/addresses';
+import { checkTrustMaterial, isMaterial } from '../tls/material';
 import { DEFAULTS, type ResolvedOptions, type ResolvedTls } from './defaults';
 import type { CertificateFiles, KeepAliveOptions, LookupFunction, OutboundOptions, PlaintextMigration, TlsOptions, TransportOptions } from './types';
 
@@ -194,6 +195,8 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
   if ((context.cert === undefined) !== (context.key === undefined)) {
     throw new TypeError('options.tls.key and options.tls.cert go together: give both or neither');
   }
+  // Trust material OpenSSL would read otherwise than the rotation re-check, or that refuses everything (src/tls/material.ts).
+  if (isMaterial(context.ca) && isMaterial(context.crl)) checkTrustMaterial(context.ca, context.crl, 'options.tls');
   const requestCert = optionalBoolean('tls.requestCert', value.requestCert, DEFAULTS.tlsRequestCert);
   const rejectUnauthorized = optionalBoolean('tls.rejectUnauthorized', value.rejectUnauthorized, DEFAULTS.tlsRejectUnauthorized);
   const authorize = value.authorize ?? DEFAULTS.tlsAuthorize;

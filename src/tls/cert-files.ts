@@ -19,7 +19,8 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import { certificateIdentities } from './identity';
-import { CertReloadError } from '../errors';
+import { CertReloadError, TrustMaterialError } from '../errors';
+import { checkTrustMaterial } from './material';
 import type { CertificateFiles, CertificateWatch } from '../options';
 import { loadCrypto, parseCertificates, trustStore, verifyChain } from './trust';
 
@@ -42,7 +43,11 @@ export interface WatcherContext {
 
 
 /** A problem with the files as read, possibly from a write still in progress. */
-class Unreadable extends Error {}
+class Unreadable extends Error {
+  constructor (message: string, readonly reason = 'parse') {
+    super(message);
+  }
+}
 
 /** Validates a set read from disk; returns the reason and a message on failure. */
 export function validateSet (key: string, cert: string, ca: string, crl: string | undefined, expectedId: string | undefined, now = Date.now()): [string, string] | undefined {
@@ -52,18 +57,21 @@ export function validateSet (key: string, cert: string, ca: string, crl: string 
     privateKey = loadCrypto().createPrivateKey(key);
     chain = parseCertificates(cert);
     if (chain.length === 0) throw new Error('no certificate in the cert file');
-    if (parseCertificates(ca).length === 0) throw new Error('no certificate in the ca file');
   } catch (error) {
     throw new Unreadable((error as Error).message);
   }
   const leaf = chain[0]!;
   if (!leaf.checkPrivateKey(privateKey)) return ['key-mismatch', 'the key does not belong to the certificate'];
-  let store;
+  // The same check as the constructor's and setSecureContext()'s (src/tls/material.ts).
   try {
-    store = trustStore(ca, crl, []);
+    checkTrustMaterial(ca, crl, 'files', now);
   } catch (error) {
-    return ['crl', (error as Error).message];
+    if (!(error instanceof TrustMaterialError)) throw error;
+    // A bundle that does not parse may be one still being written: read again before reporting it.
+    if (error.reason.endsWith('-unreadable')) throw new Unreadable(error.message, error.reason);
+    return [error.reason, error.message];
   }
+  const store = trustStore(ca, crl, []);
   const problem = verifyChain(chain, store, now);
   if (problem === 'CERT_HAS_EXPIRED') return ['expired', `certificate or CA expired (${leaf.validTo})`];
   if (problem === 'CERT_NOT_YET_VALID') return ['not-yet-valid', `certificate not valid before ${leaf.validFrom}`];
@@ -112,7 +120,7 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
     try {
       failure = validateSet(key, cert, ca, crl, files.id ?? ctx.expectedId());
     } catch (error) {
-      if (error instanceof Unreadable) return retry('parse', error.message);
+      if (error instanceof Unreadable) return retry(error.reason, error.message);
       failure = ['parse', (error as Error).message];
     }
     attempts = 0;
@@ -122,7 +130,15 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       reported = digest;
       return false;
     }
-    ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
+    try {
+      ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
+    } catch (error) {
+      // Merged with material the files do not set (a crl given to the constructor), it may still be refused.
+      if (!(error instanceof TrustMaterialError)) throw error;
+      if (reported !== digest) ctx.report(new CertReloadError(error.reason, error.message));
+      reported = digest;
+      return false;
+    }
     applied = digest;
     reported = undefined;
     return true;

@@ -236,8 +236,8 @@ describe('the server certificate an outbound TLS connection reads', () => {
   });
 
   (HAVE_OPENSSL ? it : it.skip)('builds a trust store it cannot read once per rotation, not once per connection', async () => {
-    // OpenSSL ignores a CRL that no CA of `ca` signed (it needs the one of
-    // the CA that issued the server's certificate); the trust store refuses it.
+    // A CRL list with one from a CA not in `ca` (OpenSSL ignores it, and so
+    // does the trust store): the store is still built once, not per connection.
     const original = trust.trustStore;
     let built = 0;
     (trust as { trustStore: typeof original }).trustStore = (...args) => { built++; return original(...args); };

@@ -43,8 +43,8 @@ transport.on('error', (error) => {
     void [written, port];
   }
 });
-// Every class of this package is in the union the 'error' event carries.
-type Listed = Extract<TcpTransport.EmittedError, TcpTransport.TransportError>['code'];
+// Every class of this package is in the union the 'error' event carries, but those only thrown.
+type Listed = Extract<TcpTransport.EmittedError, TcpTransport.TransportError>['code'] | TcpTransport.ThrownTransportError['code'];
 const complete: [Exclude<TcpTransport.ErrorCode, Listed>] extends [never] ? true : false = true;
 void complete;
 transport.digest({ transport: { host: 'h', port: 1 } }, { id: 'me' }, []);
