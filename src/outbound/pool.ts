@@ -311,6 +311,9 @@ export class Remote {
     this.lastUsed = Date.now();
     this.armIdle();
     this.flush();
+    // Accepted by a remote that had already ended (it accepted us, then began
+    // closing: dial.ts): what was waiting is written, and nothing more.
+    if (socket.readableEnded && this.socket === socket) this.detach().end();
   }
 
   private armIdle (delay = this.pool.ctx.idleTimeout): void {
