@@ -87,7 +87,8 @@ describe('certificates', () => {
       expect((await generateCerts(parseArgs(['--out', out, '--peer', 'node-a']))).written).to.deep.equal(['ca', 'node-a']);
       const ca = readFileSync(join(out, 'ca.crt'), 'utf8');
       const nodeA = readFileSync(join(out, 'node-a.crt'), 'utf8');
-      expect((await generateCerts(parseArgs(['--out', out, '--peer', 'node-a', '--peer', 'node-c']))).written).to.deep.equal(['node-c']);
+      // The folder's CA is reused only when asked (--reuse-ca): see "refuses a CA it was not asked to reuse".
+      expect((await generateCerts(parseArgs(['--out', out, '--peer', 'node-a', '--peer', 'node-c', '--reuse-ca']))).written).to.deep.equal(['node-c']);
       expect(readFileSync(join(out, 'ca.crt'), 'utf8')).to.equal(ca);
       expect(readFileSync(join(out, 'node-a.crt'), 'utf8')).to.equal(nodeA);
       for (const bad of [['--peer', '../evil'], ['--peer', 'ca'], ['--host', 'x'], ['--peer', 'a', '--peers', '2'], ['--peer', 'a=bad host'], ['--days', '0'], ['--frobnicate']]) {
