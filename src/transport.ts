@@ -14,6 +14,7 @@ import { isAuthorized } from './tls/identity';
 import { ConnectionPool } from './outbound/pool';
 import { dial, type Dialing } from './outbound/dial';
 import {
+  type CertificateWarning,
   ConnectTimeoutError,
   FrameTooLargeError,
   InvalidMessageError,
@@ -26,6 +27,7 @@ import {
 } from './errors';
 import { Lease, OutboundGate } from './outbound/gate';
 import { watchCertificates } from './tls/cert-files';
+import { OwnCertificateHealth } from './tls/own-certificate';
 import { certificateExpiry, parsePeerLike, subjectOf, verifyChain } from './tls/trust';
 import { Listener, type EventInfo } from './inbound/server';
 import { SendOnce } from './outbound/plain-once';
@@ -44,6 +46,8 @@ export interface TransportEvents {
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
   error: [error: Error];
   listening: [];
+  /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
+  warning: [warning: CertificateWarning];
 }
 
 /** What `stats()` returns; every counter starts at 0 with the transport. */
@@ -142,6 +146,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Warns when this node's own certificate is expired, not yet valid, or expiring soon. */
+  readonly #health = new OwnCertificateHealth(() => this.#options.tls?.context.cert, (warning) => this.#warn(warning));
   /** Certificate files followed (watchCertificates). */
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
@@ -183,6 +189,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       notePeerCertificate: (certificate) => this.#notePeerCertificate(certificate)
     });
     this.#ownExpiry = this.#options.tls === undefined ? undefined : certificateExpiry(this.#options.tls.context.cert);
+    // After the constructor returns, so that a 'warning' listener attached then hears it.
+    if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
     this.#plainOnce = new SendOnce({
       factory: this.#factory,
       connectTimeout: this.#options.connectTimeout,
@@ -240,6 +248,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     this.server = server;
     this.#armPlaintextDeadline();
+    if (tls) this.#health.check(true);
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -275,6 +284,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
+    this.#health.stop();
     if (this.server) {
       pending++;
       this.server = null;
@@ -342,8 +352,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       try {
         line = JSON.stringify(payload);
       } catch (error) {
-        // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
+        // Circular, BigInt, or nested deeper than the stack: refuse, never
+        // throw. Not JSON.stringify's error as the cause: it names the
+        // payload's properties, and a payload's content stays out of errors.
+        this.#report(new InvalidMessageError(`payload cannot be encoded as JSON (${(error as Error).name})`, remoteInfo(host, port, peerId)));
         return;
       }
     }
@@ -379,8 +391,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
     checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+    if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#options.tls!.context.pfx) === undefined) {
+      throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+    }
     this.#factory.rotate(tlsOptions);
     this.#ownExpiry = certificateExpiry(this.#options.tls!.context.cert);
+    this.#health.check(this.server !== null);
     // Pooled connections all end after what they were handed (our own identity
     // may be what changed); those whose server no longer verifies are reported.
     this.#pool?.retireAll((socket, remote) => {
@@ -617,6 +633,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#outbound.delete(socket);
       if (!handedOver) release();
     });
+  }
+
+  /** A warning: to the transport's 'warning' listeners, or else to process.emitWarning (printed by Node). */
+  #warn (warning: CertificateWarning): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+    else process.emitWarning(warning);
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */

@@ -79,11 +79,14 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
   const debounce = files.debounce ?? 200;
   const retries = files.retries ?? 5;
   const paths = [files.key, files.cert, files.ca, ...(files.crl === undefined ? [] : [files.crl])];
+  const fields = ['key', 'cert', 'ca', 'crl'];
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let applied: string | undefined;
   let reported: string | undefined;
+  /** The last missing or unreadable state reported, until the files read again. */
+  let unreadable: string | undefined;
   let attempts = 0;
   let signature = '';
 
@@ -101,10 +104,13 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
     let contents: string[];
     try {
       contents = await Promise.all(paths.map((path) => loadFsPromises().readFile(path, 'utf8')));
-    } catch (error) {
-      return retry('read', (error as Error).message);
+    } catch {
+      // Our own words, naming the file: a path may not exist for the instant of a rename.
+      const missing = await missingPaths();
+      return missing.length > 0 ? retry('missing', `${missing.join(', ')} not found`) : retry('read', `${paths.map((path, i) => `files.${fields[i]!} (${path})`).join(', ')}: not all readable`);
     }
     if (closed) return false;
+    unreadable = undefined;
     const digest = loadCrypto().createHash('sha256').update(contents.join('\0')).digest('hex');
     if (digest === applied) return false;
     const [key, cert, ca, crl] = contents as [string, string, string, string | undefined];
@@ -135,8 +141,17 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       return false;
     }
     attempts = 0;
-    ctx.report(new CertReloadError(reason, message));
+    // Once per distinct problem, as for a bad set: a poll must not repeat it.
+    const key = `${reason}:${message}`;
+    if (unreadable !== key) ctx.report(new CertReloadError(reason, message));
+    unreadable = key;
     return false;
+  };
+
+  /** The watched files that do not exist, as `files.NAME (path)`. */
+  const missingPaths = async (): Promise<string[]> => {
+    const found = await Promise.all(paths.map((path) => loadFsPromises().stat(path).then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' && error.code !== 'ENOTDIR')));
+    return paths.flatMap((path, i) => found[i] ? [] : [`files.${fields[i]!} (${path})`]);
   };
 
   const poll = async (): Promise<void> => {
@@ -146,7 +161,10 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       if (signature !== '' && now !== signature) schedule();
       signature = now;
     } catch {
-      // A file missing for the instant of a rename: the next poll sees it.
+      // Missing: maybe for the instant of a rename. A load reads again a few
+      // times before it reports the file missing; only a change of state
+      // (present -> missing, or a first poll) starts one.
+      if (signature !== '-') schedule(signature === '' ? 0 : debounce);
       signature = '-';
     }
   };

@@ -39,7 +39,7 @@ describe('options', () => {
     });
 
     it('turns keepAlive on by default with tls, and keepAlive: false turns it off', () => {
-      const tls = { key: 'k', cert: 'c' };
+      const tls = tlsBase();
       expect(resolveOptions({ tls }).keepAlive).to.deep.equal({
         idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
       });
