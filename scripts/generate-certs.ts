@@ -21,7 +21,7 @@
  * CA already in the folder is used only with --reuse-ca, after checking that
  * its files are this user's own and its key is not readable by others.
  */
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -425,10 +425,19 @@ async function generateNamed (options: CertOptions, named: NamedPeer[]): Promise
   }
   const caFresh = ca === undefined;
   ca ??= await makeCa(uniqueCaName('gossipmonger cluster CA'), keyType, days);
+  // A revoked certificate is never kept, however valid it still looks.
+  const revoked = new Set(caFresh ? [] : readRevocations(dir).revoked.map((entry) => entry.serial));
   const written: string[] = [];
   if (caFresh) {
     writePem(dir, 'ca', ca);
     written.push('ca');
+    // A CRL and revocation list left by a CA this run replaced belong to that CA.
+    for (const name of ['crl.json', 'ca.crl']) {
+      const path = join(dir, name);
+      const planted = plantedReason(path);
+      if (planted !== undefined) throw new RefusedError(`${planted}: not removing it`);
+      rmSync(path, { force: true });
+    }
   }
   for (const peer of named) {
     if (!caFresh && !force) {
@@ -438,7 +447,7 @@ async function generateNamed (options: CertOptions, named: NamedPeer[]): Promise
       } catch {
         current = undefined;
       }
-      if (usable(current, false, ca)) continue;
+      if (usable(current, false, ca) && !revoked.has(new X509Certificate(current!.cert).serialNumber)) continue;
     }
     const sans = sansOf([...peer.hosts, ...(options.hosts ?? [])]);
     writePem(dir, peer.name, await makePeer(ca, { cn: peer.name, ...sans, notAfter: new Date(Date.now() + days * DAY) }, keyType));
@@ -452,6 +461,12 @@ interface RevocationList {
   /** The last CRL number issued. */
   number: number;
   revoked: Array<{ serial: string; date: string; name: string }>;
+}
+
+/** The folder's revocation list (crl.json), empty when there is none. */
+function readRevocations (dir: string): RevocationList {
+  const text = readOwnFile(dir, 'crl.json', false);
+  return text === undefined ? { number: 0, revoked: [] } : JSON.parse(text) as RevocationList;
 }
 
 export interface RevokeResult {
@@ -480,8 +495,7 @@ export function revokeCerts (options: CertOptions): RevokeResult {
   const ca = readOwnPem(dir, 'ca');
   if (ca === undefined) throw new RefusedError(`${dir} holds no CA (ca.crt and ca.key): nothing can sign a CRL there`);
   const caCert = new X509Certificate(ca.cert);
-  const listText = readOwnFile(dir, 'crl.json', false);
-  const list: RevocationList = listText === undefined ? { number: 0, revoked: [] } : JSON.parse(listText) as RevocationList;
+  const list = readRevocations(dir);
   const now = new Date();
   const revoked: string[] = [];
   for (const name of options.revoke ?? []) {

@@ -32,7 +32,7 @@ import { certificateExpiry, parsePeerLike, subjectOf, verifyChain } from './tls/
 import { Listener, type EventInfo } from './inbound/server';
 import { SendOnce } from './outbound/plain-once';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
-import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, splitCrls, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory, type AnySocket } from './tls/socket-factory';
 
 /** Peer identities whose certificate expiry stats() remembers. */
@@ -394,7 +394,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#options.tls!.context.pfx) === undefined) {
       throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
     }
-    this.#factory.rotate(tlsOptions);
+    this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
     this.#ownExpiry = certificateExpiry(this.#options.tls!.context.cert);
     this.#health.check(this.server !== null);
     // Pooled connections all end after what they were handed (our own identity
@@ -427,6 +427,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     const handle: CertificateWatch = {
       reload: () => watch.reload(),
+      get applied () { return watch.applied; },
       close: () => {
         this.#watches.delete(handle);
         watch.close();

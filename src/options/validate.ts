@@ -159,6 +159,27 @@ function checkMaterial (path: string, value: Record<string, unknown>): void {
   }
 }
 
+/**
+ * `crl` with every CRL as an item of its own. Node reads one CRL from each
+ * string or Buffer it is given (OpenSSL's PEM_read_bio_X509_CRL, once), so a
+ * file holding several (`cat old.crl new.crl`, what a CA rotation needs: once
+ * any CRL is set, every CA of a chain needs one) would silently lose all but
+ * the first, and every certificate of the other CAs would then fail with
+ * UNABLE_TO_GET_CRL. Certificates in `ca` are all read; only CRLs need this.
+ */
+export function splitCrls (crl: unknown): unknown {
+  if (crl === undefined) return crl;
+  const items = Array.isArray(crl) ? crl : [crl];
+  const out: unknown[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item : ArrayBuffer.isView(item) ? Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('latin1') : undefined;
+    const blocks = text?.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----/g);
+    if (blocks === null || blocks === undefined || blocks.length < 2) out.push(item);
+    else out.push(...blocks.map((block) => `${block}\n`));
+  }
+  return Array.isArray(crl) || out.length > 1 ? out : out[0];
+}
+
 /** For setSecureContext(): secure-context options only, by name, and key material that is PEM, not a path. */
 export function checkSecureContextNames (path: string, value: Record<string, unknown>): void {
   for (const key of Object.keys(value)) {
@@ -259,6 +280,7 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
   for (const key of Object.keys(value)) {
     if (!TLS_OWN_KEYS.has(key)) context[key] = value[key];
   }
+  if (context.crl !== undefined) context.crl = splitCrls(context.crl);
   if (context.minVersion === undefined) context.minVersion = DEFAULTS.tlsMinVersion;
   else if (typeof context.minVersion !== 'string' || !TLS_VERSIONS.has(context.minVersion)) {
     throw new RangeError(`options.tls.minVersion must be 'TLSv1.2' or 'TLSv1.3'; got ${describe(context.minVersion)}`);

@@ -80,15 +80,16 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
   const retries = files.retries ?? 5;
   const paths = [files.key, files.cert, files.ca, ...(files.crl === undefined ? [] : [files.crl])];
   const fields = ['key', 'cert', 'ca', 'crl'];
-  const watchers: FSWatcher[] = [];
+  const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  let applied: string | undefined;
+  let appliedDigest: string | undefined;
   let reported: string | undefined;
   /** The last missing or unreadable state reported, until the files read again. */
   let unreadable: string | undefined;
   let attempts = 0;
   let signature = '';
+  let applied = 0;
 
   const schedule = (delay = debounce): void => {
     if (closed) return;
@@ -112,7 +113,7 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
     if (closed) return false;
     unreadable = undefined;
     const digest = loadCrypto().createHash('sha256').update(contents.join('\0')).digest('hex');
-    if (digest === applied) return false;
+    if (digest === appliedDigest) return false;
     const [key, cert, ca, crl] = contents as [string, string, string, string | undefined];
     let failure: [string, string] | undefined;
     try {
@@ -129,7 +130,8 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       return false;
     }
     ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
-    applied = digest;
+    applied++;
+    appliedDigest = digest;
     reported = undefined;
     return true;
   };
@@ -160,6 +162,8 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       const now = stats.map((s) => `${s.size}:${s.mtimeMs}:${s.ino}`).join('|');
       if (signature !== '' && now !== signature) schedule();
       signature = now;
+      // A file that was missing when it was first watched: watch it now.
+      if (files.watch !== false && watchers.size < paths.length) for (const path of paths) if (!watchers.has(path)) follow(path);
     } catch {
       // Missing: maybe for the instant of a rename. A load reads again a few
       // times before it reports the file missing; only a change of state
@@ -169,20 +173,29 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
     }
   };
 
-  if (files.watch !== false) {
-    for (const path of paths) {
-      try {
-        const watcher = watch(path, { persistent: false }, () => {
-          schedule();
-          // A file replaced by rename is a new inode: this watcher goes quiet
-          // and the poll takes over.
-        });
-        watcher.on('error', () => {});
-        watchers.push(watcher);
-      } catch {
-        // Not watchable (some network file systems): polling alone.
-      }
+  /**
+   * Watches `path`. A file replaced by rename (`mv new file`, how files should
+   * be replaced) is a new inode, and the watcher of the old one goes quiet: a
+   * 'rename' event watches the path again, so the next replacement is seen
+   * at once too, not at the next poll.
+   */
+  const follow = (path: string): void => {
+    watchers.get(path)?.close();
+    watchers.delete(path);
+    if (closed) return;
+    try {
+      const watcher = watch(path, { persistent: false }, (event) => {
+        schedule();
+        if (event === 'rename') setImmediate(() => follow(path));
+      });
+      watcher.on('error', () => {});
+      watchers.set(path, watcher);
+    } catch {
+      // Missing for now, or not watchable (some network file systems): the poll covers it.
     }
+  };
+  if (files.watch !== false) {
+    for (const path of paths) follow(path);
   }
   void poll();
   const poller = setInterval(() => { void poll(); }, files.interval ?? 5000);
@@ -190,11 +203,13 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
 
   return {
     reload: () => load(),
+    get applied () { return applied; },
     close: () => {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
       clearInterval(poller);
-      for (const watcher of watchers) watcher.close();
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
     }
   };
 }
