@@ -129,7 +129,16 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       reported = digest;
       return false;
     }
-    ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
+    try {
+      ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
+    } catch (error) {
+      // What the checks above do not cover and OpenSSL refuses (a CRL file
+      // holding no CRL, say): reported like any bad set, never thrown from
+      // a timer (an unhandled rejection would end the process).
+      if (reported !== digest) ctx.report(new CertReloadError('parse', `the new set was refused when applied: ${(error as Error).message}`));
+      reported = digest;
+      return false;
+    }
     applied++;
     appliedDigest = digest;
     reported = undefined;
