@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
   ERR_CONNECTION_LOST: 'a keepAlive connection broke after frames were handed to it; those may be lost',
   ERR_CLUSTER_MISMATCH: 'the remote belongs to another cluster (TLS ALPN did not match options.cluster)',
-  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext, or was open when tls.plaintext.until passed',
+  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a TLS transport that does not accept plaintext (or no longer does), or was open when tls.plaintext.until passed',
   ERR_PEER_UNTRUSTED: 'after setSecureContext(), a live connection\'s certificate no longer verifies (new CA, CRL or authorize policy); it was closed',
   ERR_DESTINATION_REFUSED: 'an outbound destination is outside outbound.allow (or its host name did not resolve); no socket was opened',
   ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
@@ -219,8 +219,14 @@ export class ClusterMismatchError extends TransportError {
 }
 
 export class PlaintextRefusedError extends TransportError {
-  constructor (options?: TransportErrorOptions) {
-    super('ERR_PLAINTEXT_REFUSED', undefined, options);
+  /**
+   * `accepted`: this transport accepted plaintext during a migration and its
+   * `tls.plaintext.until` has passed; false (the default) when it never accepted any.
+   */
+  constructor (options?: TransportErrorOptions, accepted = false) {
+    super('ERR_PLAINTEXT_REFUSED', accepted
+      ? 'plaintext connection refused: tls.plaintext.until has passed, this transport no longer accepts plaintext'
+      : 'plaintext connection refused: this transport speaks TLS only (tls is set and tls.plaintext.accept is not)', options);
   }
 }
 

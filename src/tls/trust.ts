@@ -17,7 +17,7 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 
-type Material = string | Buffer | Array<string | Buffer> | undefined;
+export type Material = string | Buffer | Array<string | Buffer> | undefined;
 
 /** A parsed CRL: who signed it (checked), and the serial numbers it revokes. */
 export interface Crl {

@@ -9,6 +9,7 @@ import { fork } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
+import { IdentityPolicy } from '../../src/tls/identity';
 import { SocketFactory } from '../../src/tls/socket-factory';
 import { resolveOptions } from '../../src/options';
 import { HOST, TcpTransport, ca, closeAll, closed, codeOf, digestFrame, listening, next, pem, record, sleep, track, until } from '../support/helpers';
@@ -83,7 +84,7 @@ describe('rotation with a handshake in progress', () => {
     try {
       const port = (server.address() as { port: number }).port;
       const options = resolveOptions({ tls: { ...pem('peer-2'), ca: ca(), minVersion: 'TLSv1.3' } });
-      const factory = new SocketFactory(options.tls, undefined);
+      const factory = new SocketFactory(options.tls, undefined, new IdentityPolicy(options.tls));
       const dialled = async (): Promise<TLSSocket> => {
         const socket = factory.connect({ host: HOST, port }) as TLSSocket;
         sockets.push(socket);

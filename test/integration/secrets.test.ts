@@ -102,8 +102,9 @@ describe('no secret in any error, event, channel message or debug line', functio
     const { keys, paths } = JSON.parse(stdout.trim().split('\n').pop()!) as { keys: string[]; paths: number };
     expect(paths).to.be.above(30);
     // The debug log did report the refusals it is there for.
-    expect(stderr).to.match(/GOSSIPMONGER-TLS-TRANSPORT \d+: frame from 127\.0\.0\.1:\d+ refused: ERR_INVALID_MESSAGE/);
-    expect(stderr).to.match(/dial 127\.0\.0\.1:\d+ failed/);
+    expect(stderr).to.match(/GOSSIPMONGER-TLS-TRANSPORT \d+: .*ERR_INVALID_MESSAGE: frame is not JSON/);
+    expect(stderr).to.match(/GOSSIPMONGER-TLS-TRANSPORT \d+: .*ERR_CERT_RELOAD/);
+    expect(stderr).to.match(/GOSSIPMONGER-TLS-TRANSPORT \d+: .*ECONNREFUSED/);
     expect(leaks([stderr, stdout.split('\n').slice(0, -2).join('\n')], MARKERS(keys)), 'NODE_DEBUG output').to.deep.equal([]);
   });
 });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createServer as tlsServer, TLSSocket, type PeerCertificate, type Server } from 'node:tls';
 import { makeCa, makePeer, LOOPBACK, type Pem } from '../../scripts/generate-certs';
 import { resolveOptions } from '../../src/options';
+import { IdentityPolicy } from '../../src/tls/identity';
 import { SocketFactory } from '../../src/tls/socket-factory';
 import * as trust from '../../src/tls/trust';
 import { presentedChain, trustStore, verifyChain } from '../../src/tls/trust';
@@ -58,7 +59,8 @@ interface Client {
 
 /** A client factory trusting `caPem` (TLS 1.3, so that sessions resume with tickets). */
 function client (caPem: string): Client {
-  const factory = new SocketFactory(resolveOptions({ tls: { ...pem('peer-2'), ca: caPem, minVersion: 'TLSv1.3' } }).tls, undefined);
+  const tls = resolveOptions({ tls: { ...pem('peer-2'), ca: caPem, minVersion: 'TLSv1.3' } }).tls;
+  const factory = new SocketFactory(tls, undefined, new IdentityPolicy(tls));
   const sockets: TLSSocket[] = [];
   const connect = async (port: number): Promise<TLSSocket> => {
     const socket = factory.connect({ host: HOST, port }) as TLSSocket;
@@ -243,7 +245,8 @@ describe('the server certificate an outbound TLS connection reads', () => {
     const sockets: TLSSocket[] = [];
     try {
       const crl = [makeCrl('ca', []), makeCrl('next-ca', [])];
-      const factory = new SocketFactory(resolveOptions({ tls: { ...pem('peer-2'), ca: ca(), crl } }).tls, undefined);
+      const tls = resolveOptions({ tls: { ...pem('peer-2'), ca: ca(), crl } }).tls;
+      const factory = new SocketFactory(tls, undefined, new IdentityPolicy(tls));
       for (let i = 0; i < 3; i++) {
         const socket = factory.connect({ host: HOST, port }) as TLSSocket;
         sockets.push(socket);

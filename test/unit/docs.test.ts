@@ -171,4 +171,18 @@ describe('docs', () => {
       }
     });
   });
+
+  describe('layout', () => {
+    it('lists every folder of src/ and test/ that exists, and only those', () => {
+      const section = readme.slice(readme.indexOf('## Layout'), readme.indexOf('## Performance'));
+      const listed = new Set([...section.matchAll(/`((?:src|test)\/[a-z-]+)\/`/g)].map((m) => m[1]!));
+      const present = new Set<string>();
+      for (const top of ['src', 'test']) {
+        for (const entry of readdirSync(join(root, top), { withFileTypes: true })) {
+          if (entry.isDirectory()) present.add(`${top}/${entry.name}`);
+        }
+      }
+      expect([...listed].sort()).to.deep.equal([...present].sort());
+    });
+  });
 });
