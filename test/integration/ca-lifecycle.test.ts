@@ -134,7 +134,8 @@ describe('CA lifecycle with gossipmonger-tls-certs (the README procedures on a l
    */
   async function startCluster (via: Via, start: string, deploy: string): Promise<void> {
     await run(start, dir);
-    for (const id of IDS) await run(deploy, dir, { NODE: id, LIVE: join(dir, 'live', id) });
+    // Each node is its own machine: the per-node commands run side by side.
+    await Promise.all(IDS.map((id) => run(deploy, dir, { NODE: id, LIVE: join(dir, 'live', id) })));
     for (const id of IDS) nodes.push(await startNode(id, join(dir, 'live', id), via, nodes[0]));
     for (const node of nodes) node.gossip.gossip();
   }
@@ -142,7 +143,7 @@ describe('CA lifecycle with gossipmonger-tls-certs (the README procedures on a l
   /** One step on `targets`: the README block on each node, then the node picks it up (its way). */
   async function step (via: Via, block: string, targets: Node[]): Promise<void> {
     const applied = targets.map((node) => node.watch?.applied ?? 0);
-    for (const node of targets) await run(block, dir, { NODE: node.id, LIVE: node.live });
+    await Promise.all(targets.map((node) => run(block, dir, { NODE: node.id, LIVE: node.live })));
     if (via === 'setSecureContext') {
       for (const node of targets) node.transport.setSecureContext(material(node.live));
     } else {
