@@ -198,10 +198,16 @@ describe('CA lifecycle with gossipmonger-tls-certs (the README procedures on a l
       const mark = nodes.map((n) => n.errors.length);
       const since = (node: Node): Error[] => node.errors.slice(mark[nodes.indexOf(node)]);
       expect(await run(revoke!, dir)).to.match(/revoked node-c/);
+      // node-c holds a live connection to each of the others: it has just delivered to both on it.
+      const heard = new Set<string>();
+      for (const n of [a, b]) n.transport.on('digest', (sender) => { if (sender.id === 'node-c') heard.add(n.id); });
+      for (const n of [a, b]) c.transport.digest({ id: n.id, transport: { host: 'localhost', port: n.transport.port } }, { id: 'node-c', transport: { host: 'localhost', port: c.transport.port } }, []);
+      await until(() => heard.size === 2, 10000, 'node-c to deliver to node-a and node-b');
       const shipped = performance.now();
       await step(via, apply!, [a, b]);
       // node-c's live connections to and from a and b are closed at once...
-      await until(() => [a, b].every((n) => since(n).some((e) => codeOf(e) === 'ERR_PEER_UNTRUSTED' && (e as { reason?: string }).reason === 'CERT_REVOKED')), 10000, 'a and b to close node-c\'s connections');
+      await until(() => [a, b].every((n) => since(n).some((e) => codeOf(e) === 'ERR_PEER_UNTRUSTED' && (e as { reason?: string }).reason === 'CERT_REVOKED')), 10000, 'a and b to close node-c\'s connections')
+        .catch((error: Error) => { throw new Error(`${error.message}; errors since the CRL: ${codesSince(nodes, mark).join(', ')}`); });
       const closedIn = Math.round(performance.now() - shipped);
       // ...a and b keep replicating with each other...
       const after = await converge([a, b], 'after revocation');
