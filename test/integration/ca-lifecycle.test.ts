@@ -14,7 +14,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gossipmonger, type Monger } from '../../scripts/typed-packages';
@@ -121,9 +121,26 @@ const PARTITION = /UNABLE_TO_|SIGNATURE_FAILURE|_CRL|SELF_SIGNED|CERT_|ERR_TLS_R
 describe('CA lifecycle with gossipmonger-tls-certs (the README procedures on a live mutual-TLS cluster)', function () {
   this.timeout(60000);
   let dir: string;
+  /** The CA machine's folder after its two README blocks (the first CA, then the next one). */
+  let caMachine: string;
   const nodes: Node[] = [];
+  const [start, deploy, next, step1, step2, step3, ...more] = shellBlocks('Rotating the CA');
+  const [revoke, apply, ...evenMore] = shellBlocks('Revoking a peer');
 
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'gm-lifecycle-')); });
+  before(async function () {
+    this.timeout(30000);
+    expect([...more, ...evenMore], 'the README has seven rotation blocks and two revocation blocks').to.have.length(0);
+    // The CA machine's work does not depend on the nodes: done once, in
+    // README order, and copied for each run (each revokes in its own copy).
+    caMachine = mkdtempSync(join(tmpdir(), 'gm-ca-machine-'));
+    await run(start!, caMachine);
+    await run(next!, caMachine);
+  });
+  after(() => rmSync(caMachine, { recursive: true, force: true }));
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gm-lifecycle-'));
+    cpSync(caMachine, dir, { recursive: true, preserveTimestamps: true });
+  });
   afterEach(async () => {
     for (const node of nodes.splice(0)) {
       node.gossip.stop();
@@ -133,14 +150,10 @@ describe('CA lifecycle with gossipmonger-tls-certs (the README procedures on a l
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /**
-   * The cluster as the README starts it: the first CA and an empty CRL
-   * (CA machine), each node's files in its own folder, three nodes.
-   */
-  async function startCluster (via: Via, start: string, deploy: string): Promise<void> {
-    await run(start, dir);
+  /** The cluster as the README starts it: each node's files from certs/ in its own folder, three nodes. */
+  async function startCluster (via: Via): Promise<void> {
     // Each node is its own machine: the per-node commands run side by side.
-    await Promise.all(IDS.map((id) => run(deploy, dir, { NODE: id, LIVE: join(dir, 'live', id) })));
+    await Promise.all(IDS.map((id) => run(deploy!, dir, { NODE: id, LIVE: join(dir, 'live', id) })));
     for (const id of IDS) nodes.push(await startNode(id, join(dir, 'live', id), via, nodes[0]));
     for (const node of nodes) node.gossip.gossip();
   }
@@ -159,14 +172,10 @@ describe('CA lifecycle with gossipmonger-tls-certs (the README procedures on a l
 
   for (const via of ['watchCertificates', 'setSecureContext'] as const) {
     it(`rotates the CA with the tool's folders and cat bundles, then revokes a peer with its CRL, by ${via}: every step keeps the cluster replicating`, async () => {
-      const [start, deploy, next, step1, step2, step3, ...more] = shellBlocks('Rotating the CA');
-      const [revoke, apply, ...evenMore] = shellBlocks('Revoking a peer');
-      expect([...more, ...evenMore], 'the README has seven rotation blocks and two revocation blocks').to.have.length(0);
-      await startCluster(via, start!, deploy!);
+      await startCluster(via);
       const timings: Record<string, number> = { start: await converge(nodes, 'start') };
 
-      // Rotation.
-      await run(next!, dir);
+      // Rotation (the CA machine ran the README's "next CA" block in before()).
       // The two CAs the tool made have subjects of their own, and the cat bundle holds both.
       const subjects = ['certs', 'certs-next'].map((f) => new X509Certificate(readFileSync(join(dir, f, 'ca.crt'))).subject);
       expect(subjects[0]).to.not.equal(subjects[1]);
