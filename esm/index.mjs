@@ -32,7 +32,10 @@ export const {
   ConnectionClosedError,
   ProtocolMismatchError,
   TransportClosedError,
+  CertificateWarning,
   ERROR_CODES,
+  WARNING_CODES,
+  CERT_WARNING_DAYS,
   messageSchema,
   DEFAULTS
 } = TcpTransport;
