@@ -32,8 +32,11 @@ export const {
   ConnectionClosedError,
   ProtocolMismatchError,
   TransportClosedError,
+  CertificateWarning,
   ERROR_CODES,
   THROWN_CODES,
+  WARNING_CODES,
+  CERT_WARNING_DAYS,
   messageSchema,
   DEFAULTS
 } = TcpTransport;

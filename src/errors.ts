@@ -298,7 +298,7 @@ export class CloseTimeoutError extends TransportError {
 
 export class CertReloadError extends TransportError {
   declare readonly code: 'ERR_CERT_RELOAD';
-  /** Which check failed: 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', or a TrustMaterialError reason ('crl-expired'...). */
+  /** Which check failed: 'missing', 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', or a TrustMaterialError reason ('crl-expired'...). */
   readonly reason: string;
   constructor (reason: string, message: string, options?: TransportErrorOptions) {
     super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
@@ -497,4 +497,45 @@ export function asOptionError (error: unknown): unknown {
     Object.defineProperty(error, 'code', { value: 'ERR_INVALID_OPTION', enumerable: true, writable: true, configurable: true });
   }
   return error;
+}
+
+/**
+ * Warnings: conditions a user must see that are not failures. Not emitted as
+ * 'error' (nothing failed yet, and an 'error' without a listener ends the
+ * process): as a 'warning' event on the transport when it has a listener,
+ * otherwise with process.emitWarning(), which Node prints to stderr.
+ */
+export const WARNING_CODES = {
+  WARN_CERT_EXPIRED: 'this node\'s own certificate has expired: peers refuse it',
+  WARN_CERT_NOT_YET_VALID: 'this node\'s own certificate is not valid yet (or the clock is wrong): peers refuse it',
+  WARN_CERT_EXPIRES_SOON: 'this node\'s own certificate expires within CERT_WARNING_DAYS (14 days)'
+} as const;
+
+export type WarningCode = keyof typeof WARNING_CODES;
+
+export interface CertificateWarningDetails {
+  /** The certificate's subject, e.g. `CN=node-a`. */
+  subject: string;
+  fingerprint256: string;
+  /** Validity, in ms since the epoch. */
+  validFrom: number;
+  validTo: number;
+}
+
+/** This node's own certificate is expired, not yet valid, or about to expire. */
+export class CertificateWarning extends Error {
+  readonly code: WarningCode;
+  readonly subject: string;
+  readonly fingerprint256: string;
+  readonly validFrom: number;
+  readonly validTo: number;
+  constructor (code: WarningCode, message: string, details: CertificateWarningDetails) {
+    super(message);
+    this.name = 'CertificateWarning';
+    this.code = code;
+    this.subject = details.subject;
+    this.fingerprint256 = details.fingerprint256;
+    this.validFrom = details.validFrom;
+    this.validTo = details.validTo;
+  }
 }

@@ -6,6 +6,7 @@
 import * as errors from './errors';
 import * as message from './wire/message';
 import * as options from './options';
+import * as ownCertificate from './tls/own-certificate';
 import * as transport from './transport';
 
 /** The transport. A subclass only so that the namespace below can merge with it. */
@@ -42,7 +43,11 @@ namespace TcpTransport {
   export import ConnectionClosedError = errors.ConnectionClosedError;
   export import ProtocolMismatchError = errors.ProtocolMismatchError;
   export import TransportClosedError = errors.TransportClosedError;
+  export import CertificateWarning = errors.CertificateWarning;
   export const ERROR_CODES = errors.ERROR_CODES;
+  export const WARNING_CODES = errors.WARNING_CODES;
+  export type WarningCode = errors.WarningCode;
+  export const CERT_WARNING_DAYS = ownCertificate.CERT_WARNING_DAYS;
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;
   export type EmittedError = errors.EmittedError;

@@ -145,7 +145,7 @@ export interface Issued {
 /**
  * A P-256 certificate for `subject` (e.g. '/CN=x') made by the openssl command
  * line in `dir`, signed by `issuer` (self-signed without one), with subject
- * and authority key identifiers, which the selfsigned library does not add:
+ * and authority key identifiers, made by an independent producer (not scripts/pki.ts):
  * with them, two CAs of one name are told apart by their keys.
  */
 export function issueWithKeyIds (dir: string, name: string, subject: string, issuer: Issued | undefined, options: { ca?: boolean; san?: string } = {}): Issued {
