@@ -22,6 +22,9 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
+  asOptionError,
+  type EmittedError,
+  type CertificateWarning,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
@@ -32,14 +35,16 @@ import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
 import { HandshakeSlots } from './outbound/handshakes';
+import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
+import { OwnCertificateHealth } from './tls/own-certificate';
 import { IdentityPolicy } from './tls/identity';
 import { certificateExpiry } from './tls/trust';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
-import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, splitCrls, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory } from './tls/socket-factory';
 
 export type { EventInfo } from './inbound/server';
@@ -48,8 +53,11 @@ export type { EventInfo } from './inbound/server';
 export interface TransportEvents {
   deltas: [remotePeer: Sender, deltas: Delta[], info: EventInfo];
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
-  error: [error: Error];
+  /** Any failure, this package's or Node's: `switch (error.code)` narrows to the class. */
+  error: [error: EmittedError];
   listening: [];
+  /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
+  warning: [warning: CertificateWarning];
 }
 
 /** What `stats()` returns; every counter starts at 0 with the transport. */
@@ -90,7 +98,11 @@ export interface TransportStats {
     expires: number | undefined;
     peerSoonest: { expires: number; subject: string; fingerprint256: string } | undefined;
   };
-  /** Every error emitted, by code (network and peer failures, ours and Node's). */
+  /**
+   * Every failure, by code (network and peer failures, ours and Node's),
+   * including those an aggregated report stands for (ERR_TRANSPORT_CLOSED
+   * drops, repeated failures to reach a destination that is down).
+   */
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
@@ -124,6 +136,18 @@ function remoteInfo (host: string, port: number, peerId: string | undefined): { 
   return { remoteAddress: host, remotePort: port, peerId };
 }
 
+/**
+ * Runs option and argument checks: a TypeError or RangeError they throw is a
+ * programmer's mistake, and leaves with code ERR_INVALID_OPTION.
+ */
+function checked<T> (check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw asOptionError(error);
+  }
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -152,6 +176,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Warns when this node's own certificate is expired, not yet valid, or expiring soon. */
+  readonly #health = new OwnCertificateHealth(() => this.#factory.context?.cert, (warning) => this.#warn(warning));
   /** Certificate files followed (watchCertificates). */
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
@@ -162,6 +188,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
   readonly #handshakes: HandshakeSlots;
+  /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
+  readonly #outages = new Outages({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
 
@@ -174,7 +206,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   constructor (options?: TransportOptions) {
     super();
-    this.#options = resolveOptions(options);
+    this.#options = checked(() => resolveOptions(options));
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
@@ -191,6 +223,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
     this.#handshakes = new HandshakeSlots(this.#options.outbound.maxHandshakes, this.#options.connectTimeout / 4);
+    // After the constructor returns, so that a 'warning' listener attached then hears it.
+    if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
     const outbound = {
       factory: this.#factory,
       gate: this.#gate,
@@ -198,7 +232,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       connectTimeout: this.#options.connectTimeout,
       handshakes: this.#handshakes,
       counters: this.#counters,
-      report: (error: Error) => this.#report(error)
+      report: (error: Error) => this.#outages.report(error),
+      reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
     this.#plainOnce = new PlainOnce(outbound);
     this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
@@ -220,6 +255,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   listen (callback?: () => void): this;
   listen (options?: ListenOptions | null, callback?: () => void): this;
   listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
+    return checked(() => this.#listen(options, callback));
+  }
+
+  #listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
     if (typeof options === 'function') {
       callback = options;
       options = undefined;
@@ -229,7 +268,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('listen callback must be a function');
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
-    if (this.server) throw new Error('transport is already listening; close() it first');
+    if (this.server) throw Object.assign(new Error('transport is already listening; close() it first'), { code: 'ERR_ALREADY_LISTENING' });
     this.#closed = false;
     this.#droppedAfterClose = 0;
     const context = this.#factory.context;
@@ -247,6 +286,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     this.server = server;
     this.#armPlaintextDeadline();
+    if (context) this.#health.check(true);
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -269,7 +309,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   close (callback: () => void): void;
   close (callback?: () => void): Promise<void> | void {
     if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
-    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    if (typeof callback !== 'function') throw asOptionError(new TypeError('close callback must be a function'));
     this.#closed = true;
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
@@ -278,11 +318,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
+      // Failures held for an outage report go out now, so every frame is accounted for.
+      this.#outages.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
+    this.#health.stop();
     if (this.server) {
       pending++;
       this.server = null;
@@ -352,7 +395,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
+        // Not JSON.stringify's error as the cause: it names the payload's
+        // properties, and a payload's content stays out of errors.
+        this.#report(new InvalidMessageError(`payload cannot be encoded as JSON (${(error as Error).name})`, remoteInfo(host, port, peerId)));
         return;
       }
     }
@@ -381,11 +426,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * outbound connections are ended after what they were already handed.
    */
   setSecureContext (tlsOptions: SecureContextOptions): void {
-    if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
-    if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
-    this.#factory.rotate(tlsOptions);
+    checked(() => {
+      if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
+      if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
+      checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+      if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
+        throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+      }
+    });
+    this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#health.check(this.server !== null);
     if (channels.tlsRotated.hasSubscribers) channels.tlsRotated.publish({ generation: this.#factory.generation, expires: this.#ownExpiry });
     this.#pool?.rotated();
     this.#tlsOnce.rotated();
@@ -399,8 +450,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * ERR_CERT_RELOAD and the current material stays. close() stops it too.
    */
   watchCertificates (files: CertificateFiles): CertificateWatch {
-    if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
-    validateCertificateFiles(files);
+    checked(() => {
+      if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+      validateCertificateFiles(files);
+    });
     const watch = watchCertificates(files, {
       apply: (material) => this.setSecureContext(material),
       report: (error) => this.#report(error),
@@ -409,6 +462,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     const handle: CertificateWatch = {
       reload: () => watch.reload(),
+      get applied () { return watch.applied; },
       close: () => {
         this.#watches.delete(handle);
         watch.close();
@@ -464,10 +518,21 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#deadlineTimer.unref();
   }
 
+  /** A warning: to the transport's 'warning' listeners, or else to process.emitWarning (printed by Node). */
+  #warn (warning: CertificateWarning): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+    else process.emitWarning(warning);
+  }
+
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
+    this.#emit(error);
+  }
+
+  /** Emits an error already counted (an outage report stands for failures counted as they happened). */
+  #emit (error: Error): void {
     if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
   }

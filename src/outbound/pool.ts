@@ -99,6 +99,8 @@ export interface PoolContext {
    * `onFrame` on each one delivered.
    */
   readLink (socket: TLSSocket, certificate: PeerCertificate | undefined, remote: { remoteAddress: string; remotePort: number; peerId: string | undefined }, onFrame: () => void): void;
+  /** A connection to `host:port` was accepted (an outage of it is over). */
+  reached (host: string, port: number): void;
 }
 
 /** One connection a remote writes to: its own dialled one, or a link the peer dialled. */
@@ -106,7 +108,7 @@ interface Target {
   readonly socket: AnySocket;
   /** Frames handed to it, and how many it has flushed. */
   readonly counts: FrameCount;
-  readonly onFlushed: () => void;
+  readonly onFlushed: (error?: Error | null) => void;
   /** Its rank when it is a link (tls/link.ts); undefined for a connection that carries one direction. */
   readonly rank: string | undefined;
   /** The inbound link it is, when the peer dialled it (the inbound server owns it). */
@@ -206,10 +208,16 @@ export class Remote {
     if (target === undefined && !this.connecting) this.connect();
   }
 
-  /** A write callback: the socket is done with its oldest frame. */
-  private flushedOne (target: Target): void {
+  /**
+   * A write callback: the socket is done with its oldest frame. A write that
+   * failed (the socket was ended or destroyed meanwhile: EPIPE,
+   * ERR_STREAM_DESTROYED) did not flush its frame, and is not counted as if it
+   * had: the frame is reported lost when the connection closes.
+   */
+  private flushedOne (target: Target, error?: Error | null): void {
     const counts = target.counts;
     counts.unflushedBytes -= counts.charges.shift()!;
+    if (error) return;
     counts.flushed++;
     if (target === this.current && target === this.own && this.closing && this.queued === 0 && counts.flushed === counts.written) target.socket.end();
   }
@@ -270,7 +278,7 @@ export class Remote {
   /** A new connection to write to (either kind): its counts, and the listeners every kind needs. */
   private target (socket: AnySocket, rank: string | undefined, link: PeerLink | undefined): Target {
     const counts = newCount();
-    const target: Target = { socket, counts, onFlushed: () => this.flushedOne(target), rank, link, failure: undefined, retired: false, ended: false };
+    const target: Target = { socket, counts, onFlushed: (error) => this.flushedOne(target, error), rank, link, failure: undefined, retired: false, ended: false };
     socket.on('error', (error) => { target.failure ??= error; });
     socket.on('drain', () => { if (this.current === target) this.flush(); });
     socket.once('end', () => this.ended(target));
@@ -393,6 +401,7 @@ export class Remote {
     const ctx = this.pool.ctx;
     this.connecting = false;
     ctx.counters.accepted(socket);
+    ctx.reached(this.host, this.port);
     const link = secure && ctx.factory.isLink(socket);
     const own = this.target(socket, link ? linkRank(socket as TLSSocket) : undefined, undefined);
     this.own = own;
@@ -412,6 +421,9 @@ export class Remote {
     this.lastUsed = Date.now();
     this.armIdle();
     this.choose();
+    // Accepted by a remote that had already ended (it accepted us, then began
+    // closing: dial.ts): what was waiting is written, and nothing more.
+    if (socket.readableEnded && this.own === own) this.ended(own);
   }
 
   /**
@@ -528,15 +540,23 @@ export class Remote {
 
   /**
    * The remote ended its side of a connection we write to (its idle
-   * timeout, its close()): frames go elsewhere from now on. What was written
-   * is still read by the remote, which only ends once it has read everything.
+   * timeout, its close(), or it lets go of a link that lost to another): it
+   * reads what we have already written until our end. Write no more on it:
+   * later frames go on another connection; our own is let go of with its
+   * counts, so a break is still reported (a link the peer dialled is the
+   * inbound server's to close).
    */
   private ended (target: Target): void {
     target.ended = true;
-    if (target.retired || this.closing || this.current !== target) return;
-    this.current = undefined;
-    this.choose();
-    if (this.current === undefined && this.queued > 0 && !this.connecting) this.connect();
+    if (target.retired) return;
+    if (target === this.own) {
+      if (target.failure === undefined) this.retireOwn();
+    } else if (this.current === target) {
+      this.current = undefined;
+    }
+    if (this.current === undefined) this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.connecting && !this.closing) this.connect();
+    else this.forgetIfEmpty();
   }
 
   private closed (target: Target): void {

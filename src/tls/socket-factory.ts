@@ -16,6 +16,7 @@ import { isAddress } from '../net/addresses';
 import type { IdentityPolicy } from './identity';
 import { linkProtocol } from './link';
 import type { ResolvedTls } from '../options';
+import { checkTrustMaterial, isMaterial } from './material';
 import { chainFromStore, issuerNamedIn, presentedChain, trustStore, type TrustStore } from './trust';
 
 type TlsModule = typeof import('node:tls');
@@ -191,14 +192,17 @@ export class SocketFactory {
   }
 
   /**
-   * Server-side ALPN: a link when the client offers one and we share
-   * connections now, else our cluster's name. A client that offers neither
-   * fails the handshake with a `no_application_protocol` alert before it can
-   * send a byte. (A client that offers no ALPN at all never reaches this
-   * callback; the transport checks `alpnProtocol` after the handshake.)
+   * Server-side ALPN: a link when the client offers one, else our cluster's
+   * name. A client that offers neither fails the handshake with a
+   * `no_application_protocol` alert before it can send a byte. (A client that
+   * offers no ALPN at all never reaches this callback; the transport checks
+   * `alpnProtocol` after the handshake.) The link is picked even while this
+   * transport does not share connections (closing): picking nothing would be
+   * that alert, and a link the server never writes to is an ordinary
+   * connection to the client.
    */
   private readonly alpnCallback = ({ protocols }: { servername: string; protocols: string[] }): string | undefined => {
-    if (this.#linking && protocols.includes(this.linkName)) return this.linkName;
+    if (protocols.includes(this.linkName)) return this.linkName;
     const wanted = this.alpn?.[0];
     return wanted !== undefined && protocols.includes(wanted) ? wanted : undefined;
   };
@@ -414,6 +418,8 @@ export class SocketFactory {
    */
   rotate (context: SecureContextOptions): void {
     const merged: SecureContextOptions = { ...this.#context, ...context };
+    // Checked before Node reads it, so that nothing is swapped in that the re-check would read otherwise.
+    if (isMaterial(merged.ca) && isMaterial(merged.crl)) checkTrustMaterial(merged.ca, merged.crl, 'setSecureContext(tlsOptions)');
     const clientContext = loadTls().createSecureContext(merged);
     const store = trustStore(merged.ca, merged.crl, loadTls().rootCertificates);
     this.#context = merged;

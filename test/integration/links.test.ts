@@ -21,16 +21,17 @@ const LINK = 'gossipmonger-link/1';
 interface Peer { id: string; transport: { host: string; port: number } }
 const at = (t: TcpTransport, id: string): Peer => ({ id, transport: { host: HOST, port: t.port } });
 
-interface Setting { name: string; mode: Mode; extra: Record<string, unknown> }
+interface Setting { name: string; mode: Mode; extra: Record<string, unknown>; cluster?: string }
 const SHARING: Setting[] = [
   { name: 'TLS', mode: 'tls', extra: {} },
   { name: 'mutual TLS', mode: 'mtls', extra: {} },
-  { name: 'mutual TLS, sender-id', mode: 'mtls', extra: { authorize: 'sender-id' } }
+  { name: 'mutual TLS, sender-id', mode: 'mtls', extra: { authorize: 'sender-id' } },
+  { name: 'mutual TLS, cluster', mode: 'mtls', extra: {}, cluster: 'blue' }
 ];
 
 /** A listening transport presenting `peer`'s certificate (its id is `peer` too). */
 function node (setting: Setting, peer: string, options: TransportOptions = {}): Promise<TcpTransport> {
-  return listening(setting.mode, { ...options, tls: tlsFor(setting.mode, peer, setting.extra) }, peer);
+  return listening(setting.mode, { ...options, ...(setting.cluster ? { cluster: setting.cluster } : {}), tls: tlsFor(setting.mode, peer, setting.extra) }, peer);
 }
 
 /** A hand-made TLS server (an older peer, or a hostile one): collects the frames it reads. */
@@ -150,6 +151,24 @@ describe('links: one connection per pair of peers', () => {
       });
     }
   }
+
+  it('[tls] refuses, in the handshake, a client that offers ALPN names none of which is ours (as a cluster server does)', async () => {
+    const b = await listening('tls', {}, 'peer-2');
+    const seenB = record(b);
+    const client = tlsConnect({ host: HOST, port: b.port, ca: ca(), ALPNProtocols: ['h2', 'http/1.1'] });
+    const [error] = await once(client, 'error') as [NodeJS.ErrnoException];
+    expect(error.code).to.equal('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL');
+    await until(() => seenB.errors.length === 1);
+    expect(codeOf(seenB.errors[0])).to.equal('ERR_CLUSTER_MISMATCH');
+    expect(seenB.errors[0]!.message).to.include('no cluster');
+    // A client offering no ALPN at all is served as before.
+    const plain = tlsConnect({ host: HOST, port: b.port, ca: ca() });
+    plain.on('error', () => {});
+    await once(plain, 'secureConnect');
+    plain.write(digestFrom('stranger', 1));
+    await until(() => seenB.digests.length === 1);
+    plain.destroy();
+  });
 
   describe('what binds a link', () => {
     /** A hand-made peer offering the link: it sends a digest advertising `advertised` and counts what comes back. */
