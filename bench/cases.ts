@@ -131,4 +131,11 @@ export type FromWorker =
   | { type: 'result'; count: number; ms: number; p50: number; p99: number; peakRss: number; cpuMs: number }
   | { type: 'sent'; errors: number; cpuMs: number }
   | { type: 'idle' }
-  | { type: 'cluster'; results: ClusterResult[] };
+  | { type: 'cluster'; results: ClusterResult[] }
+  | { type: 'parse'; round: ParseRound };
+
+/** What the parse micro-benchmark (validate.ts) compares. */
+export type ParseVariant = 'JSON.parse alone' | 'before' | 'after';
+export const PARSE_VARIANTS: ParseVariant[] = ['JSON.parse alone', 'before', 'after'];
+/** CPU µs per message of each variant, for each frame, in one round. */
+export type ParseRound = Record<string, Record<ParseVariant, number>>;

@@ -15,7 +15,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { CASES, SIZES, type CaseName, type CaseSpec, type ClusterResult, type ClusterSpec, type FromWorker, type SizeName, type ToWorker } from './cases';
+import { CASES, PARSE_VARIANTS, SIZES, type CaseName, type CaseSpec, type ClusterResult, type ClusterSpec, type FromWorker, type ParseRound, type SizeName, type ToWorker } from './cases';
 
 interface Result {
   rate: number;
@@ -62,6 +62,7 @@ interface Settings {
 const WARMUP = 1250;
 const WORKER = join(__dirname, 'worker.js');
 const CLUSTER = join(__dirname, 'cluster.js');
+const PARSE = join(__dirname, 'validate.js');
 /** Messages a smoke run must deliver after its warm-up ones. */
 const SMOKE_COUNT = 20;
 /** Messages in flight in a smoke run: few, so that nothing waits behind a queue of handshakes. */
@@ -78,7 +79,9 @@ const USAGE = `npm run bench [-- options]
                         rate within about a second of a fresh start; BENCH_TIMELINE shows it)
   --only TEXT[,TEXT]    only the cases whose name contains one of these (and the 0.1.6
                         case each one is compared with); "alone" selects the cases that
-                        run one side against a bare peer, which the default run leaves out
+                        run one side against a bare peer, which the default run leaves out;
+                        "validate" the parse-and-validate micro-benchmark (bench/validate.ts),
+                        which the default run includes
   --clusters LIST       cluster sizes, comma-separated, or "none" (default 10,50,100)
   --interval MS         gossip interval of the clusters (default 50)
   --cluster-timeout MS  give a cluster up after this long (default 40000); a mode that
@@ -319,6 +322,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   const wanted = new Set(CASES.filter(asked).map((spec) => spec.name));
   for (const name of [...wanted]) wanted.add(baselineOf(name));
   const selected = CASES.map((spec, index) => ({ spec, index })).filter(({ spec }) => wanted.has(spec.name));
+  if (selected.length === 0) return;
   const total = settings.rounds * SIZES.length * selected.length;
   let done = 0;
   const began = Date.now();
@@ -483,10 +487,55 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------ parse + validate
+
+/** Milliseconds each frame is measured for in one round (smoke: just enough to run every variant). */
+const PARSE_MS = 300;
+
+/**
+ * The receiver's parse path alone (bench/validate.ts), one fresh process per
+ * round: CPU per message of JSON.parse alone, of parseMessage with ajv's code
+ * alone (before the specialised check) and as shipped.
+ */
+async function parsePath (settings: Settings, lines: string[]): Promise<void> {
+  const rounds: ParseRound[] = [];
+  const began = Date.now();
+  for (let r = 0; r < settings.rounds; r++) {
+    process.stderr.write(`\r\x1b[2K[parse ${r + 1}/${settings.rounds}] (${Math.round((Date.now() - began) / 1000)} s)`);
+    const child = start(PARSE, [String(settings.smoke ? 5 : PARSE_MS)], `parse round ${r + 1}`);
+    try {
+      rounds.push((await nextMessage(child, 'parse', 120000)).round);
+    } finally {
+      await exited(child, 2000);
+    }
+  }
+  process.stderr.write(`\r\x1b[2K${settings.rounds} parse rounds in ${Math.round((Date.now() - began) / 1000)} s\n`);
+  const [floor, before, after] = PARSE_VARIANTS;
+  if (lines.length > 0) lines.push('');
+  lines.push(`Parse and validate one frame (the receiver's path, bench/validate.ts): CPU µs per message, median of ${settings.rounds} round(s), each a fresh process running the three interleaved${settings.smoke ? ' (smoke: the figures mean nothing)' : ''}.`);
+  lines.push('');
+  lines.push(`| message | ${floor} | parseMessage before (ajv's code alone, UTF-8 decoding) | parseMessage after (specialised check, ajv behind it) | after / before (min-max) | before - ${floor} | after - ${floor} |`);
+  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const name of Object.keys(rounds[0]!)) {
+    const of = (variant: typeof floor): number[] => rounds.map((round) => round[name]![variant]);
+    const ratios = rounds.map((round) => round[name]![after] / round[name]![before]);
+    const over = (variant: typeof floor): number => median(rounds.map((round) => round[name]![variant] - round[name]![floor]));
+    lines.push(`| ${name} | ${fmt(median(of(floor)), 2)} | ${fmt(median(of(before)), 2)} | ${fmt(median(of(after)), 2)} | ${fmt(median(ratios), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}) | ${fmt(over(before), 2)} | ${fmt(over(after), 2)} |`);
+  }
+}
+
+/** The parse micro-benchmark runs in the default run, and alone with --only validate. */
+function wantsParse (settings: Settings): boolean {
+  return settings.only === undefined || settings.only.split(',').includes('validate');
+}
+
 async function main (): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
   const lines: string[] = [];
-  if (!settings.clustersOnly) await throughput(settings, lines);
+  if (!settings.clustersOnly) {
+    await throughput(settings, lines);
+    if (wantsParse(settings)) await parsePath(settings, lines);
+  }
   if (settings.clusters.length > 0) await clusters(settings, lines);
   process.stdout.write(lines.join('\n') + '\n');
 }
