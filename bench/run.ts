@@ -194,7 +194,7 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
   let relay: ((message: FromWorker) => void) | undefined;
   try {
     const ready = nextMessage(receiver, 'ready');
-    receiver.send({ type: 'case', role: 'receiver', caseIndex, sizeIndex, keep } satisfies ToWorker);
+    receiver.send({ type: 'case', role: 'receiver', caseIndex, sizeIndex, keep, ...(settings.smoke ? { window: SMOKE_WINDOW } : {}) } satisfies ToWorker);
     const { port } = await ready;
     sender = pair?.sender ?? start(WORKER, [], `${label}/sender`);
     const senderReady = nextMessage(sender, 'ready');

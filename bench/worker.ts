@@ -62,17 +62,31 @@ function finished (keep: boolean, cleanup: () => Promise<void>): void {
 
 const closeServer = (server: { close (cb: () => void): unknown }): Promise<void> => new Promise((resolve) => { server.close(() => resolve()); });
 
-async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
+async function receiver (spec: CaseSpec, sizeIndex: number, windowOverride: number | undefined, keep: boolean): Promise<void> {
   let total = 0;
   let measuring = false;
   let count = 0;
   let started = 0;
   let cpu0 = process.cpuUsage();
   const latencies: number[] = [];
+  // The running count goes to the sender (through run.ts) every `step`
+  // messages: an IPC write costs tens of µs of CPU here, so it is paid per
+  // message alike in every case. (A report every 2 ms, as before, cost a
+  // fixed CPU per second, which lands per message unevenly: more on the
+  // slower case, and a busier event loop ran the timer less often. It was
+  // up to a fifth of a bare receiver's CPU.) An eighth of the sender's
+  // window keeps the window from running dry; a slow timer sends the tail.
+  const step = Math.max(1, Math.min(32, Math.floor((windowOverride ?? windowFor(spec, SIZES[sizeIndex]!)) / 8)));
+  let reported = 0;
+  const report = (): void => {
+    reported = total;
+    send({ type: 'received', count: total, measured: measuring ? count : 0 });
+  };
   const onMessage = (sender: unknown): void => {
     total++;
+    if (measuring) count++;
+    if (total - reported >= step) report();
     if (!measuring) return;
-    count++;
     const t = (sender as { t?: number }).t;
     if (typeof t === 'number') latencies.push(now() - t);
   };
@@ -123,13 +137,9 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
     };
   }
 
-  let reported = 0;
   const reporter = setInterval(() => {
-    if (total !== reported) {
-      reported = total;
-      send({ type: 'received', count: total, measured: measuring ? count : 0 });
-    }
-  }, 2).unref();
+    if (total !== reported) report();
+  }, 20).unref();
 
   handler = (message: ToWorker) => {
     if (message.type === 'measure') {
@@ -172,9 +182,13 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     sendOne = () => { t.rpc(remote, message()); return true; };
   } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-2');
-    // Default outbound limits: 128 messages in flight stay under the
-    // per-destination cap (256), and the sender's errors are reported.
-    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(tls ? { tls } : {}) });
+    // Finding (issue 24): a per-message sender at full speed to one receiver
+    // holds more sockets than outbound.maxPerDestination (256): 128 messages
+    // in flight, plus sockets whose message was delivered and that wait for
+    // the receiver's close. With the default, a few sends a run were refused
+    // (ERR_OUTBOUND_LIMIT). Gossip never sends to one peer like this; the
+    // per-message cases lift the outbound caps, the pooled ones keep them.
+    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(spec.keepAlive ? {} : { outbound: { maxPerDestination: 100000, maxConnections: 100000 } }), ...(tls ? { tls } : {}) });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
     cleanup = () => new Promise((resolve) => t.close(resolve));
@@ -290,7 +304,7 @@ process.on('message', (message: ToWorker) => {
   const spec = CASES[message.caseIndex]!;
   subscribe(spec.diagnostics === true);
   const run = message.role === 'receiver'
-    ? receiver(spec, message.keep)
+    ? receiver(spec, message.sizeIndex, message.window, message.keep)
     : sender(spec, message.sizeIndex, message.port!, message.window, message.keep);
   run.catch((error: unknown) => {
     process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);

@@ -45,7 +45,7 @@ describe('bench (npm run bench -- --smoke)', () => {
     const withFloor = CASES.filter((spec) => spec.floor !== undefined && spec.alone === undefined).map((spec) => spec.name);
     expect(sides.map((row) => row[0])).to.include.members([...withFloor, 'bare net connect/end', 'bare tls connect/end (full)', 'bare tls connect/end (resumed)', 'bare tls socket']);
     for (const row of sides) {
-      for (const cell of row.slice(2, 5)) expect(Number(cell), row.join(' | ')).to.be.above(0);
+      for (const cell of row.slice(2, 5)) expect(Number(cell.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
       if (withFloor.includes(row[0] as typeof withFloor[number])) expect(row[6], row.join(' | ')).to.match(/^[+-][0-9.,]+ \/ [+-][0-9.,]+ \/ [+-][0-9.,]+$/);
     }
     const targets = tableRows(stdout, '| target (1 KB digest; medians of per-round figures) | CPU per message (primary) | msgs/s | goal | met (on CPU) |');
@@ -56,7 +56,7 @@ describe('bench (npm run bench -- --smoke)', () => {
     const parse = tableRows(stdout, '| message | JSON.parse alone | parseMessage before (ajv\'s code alone, UTF-8 decoding) | parseMessage after (specialised check, ajv behind it) | after / before (min-max) | before - JSON.parse alone | after - JSON.parse alone |');
     expect(parse.map((row) => row[0])).to.deep.equal(['1 KB digest (16 peers)', '100-peer digest', '5 deltas', '64 KB deltas']);
     for (const row of parse) {
-      for (const cell of row.slice(1, 4)) expect(Number(cell), row.join(' | ')).to.be.above(0);
+      for (const cell of row.slice(1, 4)) expect(Number(cell.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
       expect(row[4], row.join(' | ')).to.match(/^[0-9.]+x \([0-9.]+-[0-9.]+\)$/);
     }
 
