@@ -25,13 +25,17 @@ export const {
   OutboundLimitError,
   CloseTimeoutError,
   CertReloadError,
+  TrustMaterialError,
   FrameTimeoutError,
   ConnectionsRefusedError,
   PeerLimitError,
   ConnectionClosedError,
   ProtocolMismatchError,
   TransportClosedError,
+  CertificateWarning,
   ERROR_CODES,
+  WARNING_CODES,
+  CERT_WARNING_DAYS,
   messageSchema,
   DEFAULTS
 } = TcpTransport;

@@ -15,6 +15,7 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
+  type CertificateWarning,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
@@ -28,10 +29,11 @@ import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
+import { OwnCertificateHealth } from './tls/own-certificate';
 import { IdentityPolicy } from './tls/identity';
 import { certificateExpiry } from './tls/trust';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
-import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, splitCrls, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory } from './tls/socket-factory';
 
 export type { EventInfo } from './inbound/server';
@@ -42,6 +44,8 @@ export interface TransportEvents {
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
   error: [error: Error];
   listening: [];
+  /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
+  warning: [warning: CertificateWarning];
 }
 
 /** What `stats()` returns; every counter starts at 0 with the transport. */
@@ -139,6 +143,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Warns when this node's own certificate is expired, not yet valid, or expiring soon. */
+  readonly #health = new OwnCertificateHealth(() => this.#factory.context?.cert, (warning) => this.#warn(warning));
   /** Certificate files followed (watchCertificates). */
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
@@ -175,6 +181,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pastPlaintextDeadline: () => this.#pastDeadline()
     });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    // After the constructor returns, so that a 'warning' listener attached then hears it.
+    if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
     const outbound = {
       factory: this.#factory,
       gate: this.#gate,
@@ -227,6 +235,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     this.server = server;
     this.#armPlaintextDeadline();
+    if (context) this.#health.check(true);
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -262,6 +271,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
+    this.#health.stop();
     if (this.server) {
       pending++;
       this.server = null;
@@ -330,7 +340,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
+        // Not JSON.stringify's error as the cause: it names the payload's
+        // properties, and a payload's content stays out of errors.
+        this.#report(new InvalidMessageError(`payload cannot be encoded as JSON (${(error as Error).name})`, remoteInfo(host, port, peerId)));
         return;
       }
     }
@@ -362,8 +374,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
     checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
-    this.#factory.rotate(tlsOptions);
+    if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
+      throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+    }
+    this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#health.check(this.server !== null);
     if (channels.tlsRotated.hasSubscribers) channels.tlsRotated.publish({ generation: this.#factory.generation, expires: this.#ownExpiry });
     this.#pool?.rotated();
     this.#tlsOnce.rotated();
@@ -387,6 +403,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     const handle: CertificateWatch = {
       reload: () => watch.reload(),
+      get applied () { return watch.applied; },
       close: () => {
         this.#watches.delete(handle);
         watch.close();
@@ -439,6 +456,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       else this.#armPlaintextDeadline();
     }, Math.min(wait, 0x7fffffff));
     this.#deadlineTimer.unref();
+  }
+
+  /** A warning: to the transport's 'warning' listeners, or else to process.emitWarning (printed by Node). */
+  #warn (warning: CertificateWarning): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+    else process.emitWarning(warning);
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels } from '../../src/diagnostics';
-import { ERROR_CODES } from '../../src/errors';
+import { ERROR_CODES, WARNING_CODES } from '../../src/errors';
 import { resolveOptions, type KeepAliveOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
 import { pem } from '../support/helpers';
 
@@ -47,6 +47,15 @@ describe('docs', () => {
     it('lists no code that src/ does not have', () => {
       const listed = [...rows.keys()].filter((k) => /^ERR_[A-Z_]+$/.test(k));
       expect(listed.sort()).to.deep.equal(Object.keys(ERROR_CODES).sort());
+    });
+  });
+
+  describe('README warnings table', () => {
+    it('lists exactly the warning codes of src/errors.ts, each with a sentence', () => {
+      const rows = rowsOf(readme);
+      const listed = [...rows.keys()].filter((k) => /^WARN_[A-Z_]+$/.test(k));
+      expect(listed.sort()).to.deep.equal(Object.keys(WARNING_CODES).sort());
+      for (const code of listed) expect(rows.get(code)![0]!.length, code).to.be.above(20);
     });
   });
 
