@@ -152,7 +152,8 @@ export type FromWorker =
   | { type: 'sent'; errors: number; cpuMs: number }
   | { type: 'idle' }
   | { type: 'cluster'; results: ClusterResult[] }
-  | { type: 'parse'; round: ParseRound };
+  | { type: 'parse'; round: ParseRound }
+  | { type: 'rounds'; rounds: Array<{ sender: Record<'bare' | 'ours' | 'old', number>; receiver: Record<'bare' | 'ours' | 'old', number> }> };
 
 /** What the parse micro-benchmark (validate.ts) compares. */
 export type ParseVariant = 'JSON.parse alone' | 'before' | 'after';

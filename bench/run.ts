@@ -17,6 +17,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DEFAULTS } from '../src/options/defaults';
 import { CASES, PARSE_VARIANTS, SIZES, type CaseName, type CaseSpec, type ClusterResult, type ClusterSpec, type FromWorker, type ParseRound, type SizeName, type ToWorker } from './cases';
+import type { InterleavedRound, SideImpl } from './interleaved';
 
 interface Result {
   rate: number;
@@ -84,7 +85,9 @@ const USAGE = `npm run bench [-- options]
                         case each one is compared with); "alone" selects the cases that
                         run one side against a bare peer, which the default run leaves out;
                         "validate" the parse-and-validate micro-benchmark (bench/validate.ts),
-                        which the default run includes
+                        which the default run includes; "interleaved" the per-message plain
+                        sides interleaved in one pair of processes (bench/interleaved.ts),
+                        which the default run includes; "=NAME" selects that case alone
   --clusters LIST       cluster sizes, comma-separated, or "none" (default 10,50,100)
   --interval MS         gossip interval of the clusters (default 50)
   --cluster-timeout MS  give a cluster up after this long (default 40000); a mode that
@@ -330,7 +333,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   // The cases asked for, and what their "vs 0.1.6" column compares with. The
   // one-side-alone cases run when asked for by name (and in the smoke run).
   const asked = (spec: CaseSpec): boolean => settings.only !== undefined
-    ? settings.only.split(',').some((part) => spec.name.includes(part))
+    ? settings.only.split(',').some((part) => part.startsWith('=') ? spec.name === part.slice(1) : spec.name.includes(part))
     : settings.smoke || spec.alone === undefined;
   const wanted = new Set(CASES.filter(asked).map((spec) => spec.name));
   for (const name of [...wanted]) wanted.add(baselineOf(name));
@@ -593,6 +596,59 @@ async function parsePath (settings: Settings, lines: string[]): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------ per message, interleaved
+
+const INTERLEAVED = join(__dirname, 'interleaved.js');
+
+/**
+ * Per-message plain, each side against the same bare peer, every
+ * implementation interleaved in one pair of processes (bench/interleaved.ts):
+ * the figures of issue 24's decision, with the least noise this machine allows.
+ */
+async function interleaved (settings: Settings, lines: string[]): Promise<void> {
+  const rounds = settings.smoke ? 1 : Math.max(settings.rounds * 2, 5);
+  const block = settings.smoke ? 50 : 2000;
+  const began = Date.now();
+  process.stderr.write(`\r\x1b[2K[interleaved] ${rounds} rounds of ${block} messages per block`);
+  const child = start(INTERLEAVED, [String(rounds), String(block)], 'interleaved');
+  let results: InterleavedRound[];
+  try {
+    results = (await nextMessage(child, 'rounds', 600000)).rounds;
+  } finally {
+    await exited(child, 2000);
+  }
+  process.stderr.write(`\r\x1b[2Kinterleaved per-message rounds in ${Math.round((Date.now() - began) / 1000)} s\n`);
+  const both = (r: InterleavedRound, impl: SideImpl): number => r.sender[impl] + r.receiver[impl];
+  const side = (pick: (r: InterleavedRound, impl: SideImpl) => number, impl: SideImpl): number => median(results.map((r) => pick(r, impl)));
+  const over = (pick: (r: InterleavedRound, impl: SideImpl) => number, impl: SideImpl): number[] => results.map((r) => pick(r, impl) - pick(r, 'bare'));
+  const range = (values: number[]): string => `${signed(median(values))} (${signed(Math.min(...values))} to ${signed(Math.max(...values))})`;
+  if (lines.length > 0) lines.push('');
+  lines.push(`Per-message plain, each side against the same bare peer, interleaved in one pair of processes (bench/interleaved.ts; 1 KB digest, ${block} messages a block, ${rounds} round(s) after one of warm-up): CPU µs per message, median of the rounds; "over bare" is the median of the per-round differences (min to max)${settings.smoke ? ' (smoke: the figures mean nothing)' : ''}.`);
+  lines.push('');
+  lines.push('| side | bare | 0.1.6 | this transport | 0.1.6 over bare | this transport over bare |');
+  lines.push('| --- | --- | --- | --- | --- | --- |');
+  const rows: Array<[string, (r: InterleavedRound, impl: SideImpl) => number]> = [
+    ['sender (receiver: bare)', (r, impl) => r.sender[impl]],
+    ['receiver (sender: bare)', (r, impl) => r.receiver[impl]],
+    ['both', both]
+  ];
+  for (const [label, pick] of rows) {
+    lines.push(`| ${label} | ${fmt(side(pick, 'bare'), 1)} | ${fmt(side(pick, 'old'), 1)} | ${fmt(side(pick, 'ours'), 1)} | ${range(over(pick, 'old'))} | ${range(over(pick, 'ours'))} |`);
+  }
+  const overFloor = median(over(both, 'ours'));
+  const vsOld = median(results.map((r) => both(r, 'old') / both(r, 'ours')));
+  lines.push('');
+  lines.push('| target (per-message plain, interleaved) | figure | goal | met |');
+  lines.push('| --- | --- | --- | --- |');
+  lines.push(`| this transport over the bare connect/end floor, both sides | ${signed(overFloor)} µs/msg | <= +15 µs/msg (issue 24) | ${settings.smoke ? 'n/a (smoke)' : overFloor <= 15 ? 'yes' : 'no'} |`);
+  lines.push(`| this transport vs 0.1.6, CPU per message of both sides (0.1.6's / this transport's) | ${fmt(vsOld, 2)}x | about 0.95x (0.1.6 sits on the floor) | ${settings.smoke ? 'n/a (smoke)' : vsOld >= 0.95 ? 'yes' : 'no'} |`);
+}
+
+/** The interleaved per-message case runs in the default run, and alone with --only interleaved. */
+function wantsInterleaved (settings: Settings): boolean {
+  return settings.only === undefined || settings.only.split(',').includes('interleaved');
+}
+
 /** The parse micro-benchmark runs in the default run, and alone with --only validate. */
 function wantsParse (settings: Settings): boolean {
   return settings.only === undefined || settings.only.split(',').includes('validate');
@@ -603,6 +659,7 @@ async function main (): Promise<void> {
   const lines: string[] = [];
   if (!settings.clustersOnly) {
     await throughput(settings, lines);
+    if (wantsInterleaved(settings)) await interleaved(settings, lines);
     if (wantsParse(settings)) await parsePath(settings, lines);
   }
   if (settings.clusters.length > 0) await clusters(settings, lines);
