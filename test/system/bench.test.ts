@@ -52,6 +52,16 @@ describe('bench (npm run bench -- --smoke)', () => {
     expect(targets.map((row) => row[0])).to.include.members(['per-message plain over the bare connect/end floor', 'per-message plain vs 0.1.6', 'keepAlive TLS vs bare persistent TLS socket', 'default TLS mode (pooled) vs 0.1.6 per message']);
     for (const row of targets) expect(row[1], row.join(' | ')).to.match(/^([+-][0-9.,]+ µs\/msg|[0-9.,]+x)$/);
 
+    // Per-message plain, each side interleaved against the same bare peer.
+    const sides2 = tableRows(stdout, '| side | bare | 0.1.6 | this transport | 0.1.6 over bare | this transport over bare |');
+    expect(sides2.map((row) => row[0])).to.deep.equal(['sender (receiver: bare)', 'receiver (sender: bare)', 'both']);
+    for (const row of sides2) {
+      for (const cell of row.slice(1, 4)) expect(Number(cell.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
+      for (const cell of row.slice(4)) expect(cell, row.join(' | ')).to.match(/^[+-][0-9.,]+ \([+-][0-9.,]+ to [+-][0-9.,]+\)$/);
+    }
+    const interleavedTargets = tableRows(stdout, '| target (per-message plain, interleaved) | figure | goal | met |');
+    expect(interleavedTargets.map((row) => row[0])).to.deep.equal(['this transport over the bare connect/end floor, both sides', 'this transport vs 0.1.6, CPU per message of both sides (0.1.6\'s / this transport\'s)']);
+
     // Parse and validate, before and after the specialised check, for each frame.
     const parse = tableRows(stdout, '| message | JSON.parse alone | parseMessage before (ajv\'s code alone, UTF-8 decoding) | parseMessage after (specialised check, ajv behind it) | after / before (min-max) | before - JSON.parse alone | after - JSON.parse alone |');
     expect(parse.map((row) => row[0])).to.deep.equal(['1 KB digest (16 peers)', '100-peer digest', '5 deltas', '64 KB deltas']);
