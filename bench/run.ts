@@ -419,8 +419,11 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   const cpuRatio = (a: CaseName, b: CaseName): number => paired(a, b, digest, (x, y) => cpuPerMessage(y) / cpuPerMessage(x));
   const overFloor = (a: CaseName, b: CaseName): number => paired(a, b, digest, (x, y) => cpuPerMessage(x) - cpuPerMessage(y));
   const targets: Array<{ label: string; a: CaseName; b: CaseName; cpu: 'over' | 'ratio'; goal: string; met?: (value: number) => boolean }> = [
-    { label: 'per-message plain over the bare connect/end floor', a: 'plain per message', b: 'bare net connect/end', cpu: 'over', goal: '<= +15 µs/msg (issue 24)', met: (v) => v <= 15 },
-    { label: 'per-message plain vs 0.1.6', a: 'plain per message', b: 'tcp-0.1.6', cpu: 'ratio', goal: 'about 0.95x (0.1.6 sits on the floor)', met: (v) => v >= 0.95 },
+    // Per-message plain: the decision's figures come from the interleaved
+    // table (bench/interleaved.ts); from separate processes run one after the
+    // other, the floor itself moved by ±30% between runs on this shared machine.
+    { label: 'per-message plain over the bare connect/end floor', a: 'plain per message', b: 'bare net connect/end', cpu: 'over', goal: '<= +15 µs/msg (issue 24): decided by the interleaved table' },
+    { label: 'per-message plain vs 0.1.6', a: 'plain per message', b: 'tcp-0.1.6', cpu: 'ratio', goal: 'about 0.95x: decided by the interleaved table' },
     { label: '0.1.6 over the bare connect/end floor', a: 'tcp-0.1.6', b: 'bare net connect/end', cpu: 'over', goal: 'for reference' },
     { label: 'keepAlive TLS vs bare persistent TLS socket', a: 'keepAlive tls', b: 'bare tls socket', cpu: 'ratio', goal: '>= 0.85x (issue 24)', met: (v) => v >= 0.85 },
     { label: 'default TLS mode (pooled) vs 0.1.6 per message', a: 'keepAlive tls', b: 'tcp-0.1.6', cpu: 'ratio', goal: '>= 10x (issue 24)', met: (v) => v >= 10 },
