@@ -34,6 +34,7 @@ export const {
   TransportClosedError,
   CertificateWarning,
   ERROR_CODES,
+  THROWN_CODES,
   WARNING_CODES,
   CERT_WARNING_DAYS,
   messageSchema,

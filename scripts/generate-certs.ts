@@ -532,7 +532,7 @@ lists in its subjectAltName the hosts the peer is reached on: the exact host
 each node advertises must be there. Keys are created with mode 0600. Every CA
 gets a name of its own and key identifiers, so CAs can be rotated.
 
-For production, use your own CA (see the README, "Certificates for production").
+For production, use your own CA (see docs/operations.md, "For production").
 
 Options:
   --peer NAME[=HOST,...]  a peer named NAME, reached on the given DNS names or IP
@@ -562,8 +562,8 @@ The command prints which CA it used (subject and SHA-256 fingerprint).
 
 Rotating the CA: write the next CA and certificates to a new folder, beside
 the current one, then trust both (cat old/ca.crt new/ca.crt > trust.crt), move
-every node to its new certificate, and trust the new CA alone (README,
-"Rotating the CA").
+every node to its new certificate, and trust the new CA alone
+(docs/operations.md, "Rotating the CA").
 
 Without --peer, writes this repository's test and demo set instead:
   ca, peer-1..peer-N (CN peer-N, SAN localhost, 127.0.0.1, ::1 and URI

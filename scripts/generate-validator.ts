@@ -3,7 +3,7 @@
  * of truth) with ajv and writes the validator as standalone JavaScript,
  * dist/src/wire/validate-message.js. The package then loads plain generated code
  * instead of compiling the schema at require() time (about 95% of the load
- * time before; see README, "Performance").
+ * time before; see docs/performance.md).
  *
  *   node dist/scripts/generate-validator.js          (run by `npm run build`)
  *

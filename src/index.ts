@@ -50,6 +50,13 @@ namespace TcpTransport {
   export const CERT_WARNING_DAYS = ownCertificate.CERT_WARNING_DAYS;
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;
+  export type EmittedError = errors.EmittedError;
+  export type ThrownTransportError = errors.ThrownTransportError;
+  export type NodeError = errors.NodeError;
+  export type NodeErrorCode = errors.NodeErrorCode;
+  export const THROWN_CODES = errors.THROWN_CODES;
+  export type ThrownCode = errors.ThrownCode;
+  export type InvalidOptionError = errors.InvalidOptionError;
   export const messageSchema = message.messageSchema;
   export const DEFAULTS = options.DEFAULTS;
   export type TransportOptions = options.TransportOptions;

@@ -15,6 +15,8 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
+  asOptionError,
+  type EmittedError,
   type CertificateWarning,
   FrameTooLargeError,
   InvalidMessageError,
@@ -25,6 +27,7 @@ import {
 import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
+import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
 import { TlsOnce } from './outbound/tls-once';
@@ -42,7 +45,8 @@ export type { EventInfo } from './inbound/server';
 export interface TransportEvents {
   deltas: [remotePeer: Sender, deltas: Delta[], info: EventInfo];
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
-  error: [error: Error];
+  /** Any failure, this package's or Node's: `switch (error.code)` narrows to the class. */
+  error: [error: EmittedError];
   listening: [];
   /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
   warning: [warning: CertificateWarning];
@@ -81,7 +85,11 @@ export interface TransportStats {
     expires: number | undefined;
     peerSoonest: { expires: number; subject: string; fingerprint256: string } | undefined;
   };
-  /** Every error emitted, by code (network and peer failures, ours and Node's). */
+  /**
+   * Every failure, by code (network and peer failures, ours and Node's),
+   * including those an aggregated report stands for (ERR_TRANSPORT_CLOSED
+   * drops, repeated failures to reach a destination that is down).
+   */
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
@@ -113,6 +121,18 @@ function encode (line: string, size: number): Buffer {
 /** Where a send was going, for its error (built on error paths only, not for every message). */
 function remoteInfo (host: string, port: number, peerId: string | undefined): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
   return { remoteAddress: host, remotePort: port, peerId };
+}
+
+/**
+ * Runs option and argument checks: a TypeError or RangeError they throw is a
+ * programmer's mistake, and leaves with code ERR_INVALID_OPTION.
+ */
+function checked<T> (check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw asOptionError(error);
+  }
 }
 
 function validPort (port: unknown): number | undefined {
@@ -154,6 +174,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #closed = false;
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
+  /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
+  readonly #outages = new Outages({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
 
@@ -166,7 +192,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   constructor (options?: TransportOptions) {
     super();
-    this.#options = resolveOptions(options);
+    this.#options = checked(() => resolveOptions(options));
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
@@ -189,7 +215,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
       counters: this.#counters,
-      report: (error: Error) => this.#report(error)
+      report: (error: Error) => this.#outages.report(error),
+      reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
     this.#plainOnce = new PlainOnce(outbound);
     this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
@@ -210,6 +237,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   listen (callback?: () => void): this;
   listen (options?: ListenOptions | null, callback?: () => void): this;
   listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
+    return checked(() => this.#listen(options, callback));
+  }
+
+  #listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
     if (typeof options === 'function') {
       callback = options;
       options = undefined;
@@ -219,7 +250,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('listen callback must be a function');
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
-    if (this.server) throw new Error('transport is already listening; close() it first');
+    if (this.server) throw Object.assign(new Error('transport is already listening; close() it first'), { code: 'ERR_ALREADY_LISTENING' });
     this.#closed = false;
     this.#droppedAfterClose = 0;
     const context = this.#factory.context;
@@ -258,7 +289,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   close (callback: () => void): void;
   close (callback?: () => void): Promise<void> | void {
     if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
-    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    if (typeof callback !== 'function') throw asOptionError(new TypeError('close callback must be a function'));
     this.#closed = true;
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
@@ -266,6 +297,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
+      // Failures held for an outage report go out now, so every frame is accounted for.
+      this.#outages.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
@@ -371,12 +404,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * outbound connections are ended after what they were already handed.
    */
   setSecureContext (tlsOptions: SecureContextOptions): void {
-    if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
-    if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
-    if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
-      throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
-    }
+    checked(() => {
+      if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
+      if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
+      checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+      if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
+        throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+      }
+    });
     this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
     this.#health.check(this.server !== null);
@@ -393,8 +428,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * ERR_CERT_RELOAD and the current material stays. close() stops it too.
    */
   watchCertificates (files: CertificateFiles): CertificateWatch {
-    if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
-    validateCertificateFiles(files);
+    checked(() => {
+      if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+      validateCertificateFiles(files);
+    });
     const watch = watchCertificates(files, {
       apply: (material) => this.setSecureContext(material),
       report: (error) => this.#report(error),
@@ -468,6 +505,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
+    this.#emit(error);
+  }
+
+  /** Emits an error already counted (an outage report stands for failures counted as they happened). */
+  #emit (error: Error): void {
     if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
   }

@@ -1,10 +1,10 @@
 /**
- * The operator's procedures of the README ("Rotating the CA", "Revoking a
+ * The operator's procedures of docs/operations.md ("Rotating the CA", "Revoking a
  * peer"), run command for command with the package's own
  * `gossipmonger-tls-certs` on a live three-node mutual-TLS gossipmonger
  * cluster under `authorize: 'sender-id'`: once with watchCertificates (the
  * nodes follow their files), once with setSecureContext (the nodes reload
- * the same files when told, as the README's SIGHUP handler does).
+ * the same files when told, as the SIGHUP handler of its "Reloading certificates" does).
  *
  * Each step must keep the cluster replicating: after it, every node updates
  * a value and the time until every node holds every other node's new value
@@ -22,15 +22,15 @@ import type { CertificateWatch } from '../../src/options';
 import { TcpTransport, closeAll, codeOf, track, until } from '../support/helpers';
 
 const root = join(__dirname, '..', '..', '..');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const readme = readFileSync(join(root, 'docs', 'operations.md'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
 const bin = join(root, pkg.bin['gossipmonger-tls-certs']!);
 
-/** The ```sh blocks of the README section under `heading`, in order. */
+/** The ```sh blocks of the docs/operations.md section under `heading`, in order. */
 function shellBlocks (heading: string): string[] {
-  const start = readme.indexOf(`### ${heading}\n`);
+  const start = readme.indexOf(`## ${heading}\n`);
   expect(start, heading).to.be.above(-1);
-  const end = readme.indexOf('\n### ', start + 1);
+  const end = readme.indexOf('\n## ', start + 1);
   const section = readme.slice(start, end === -1 ? undefined : end);
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
 }

@@ -1,6 +1,6 @@
 /**
  * Certificates as users get them: the shipped `gossipmonger-tls-certs`
- * command, the README's openssl recipe (run as written, then used for a
+ * command, the openssl recipe of docs/operations.md (run as written, then used for a
  * mutual-TLS exchange), and what a server-only certificate profile does.
  */
 import { expect } from 'chai';
@@ -117,9 +117,9 @@ describe('certificates', () => {
     });
   });
 
-  describe('the README\'s openssl recipe', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('### With openssl'));
+  describe('the openssl recipe of docs/operations.md', () => {
+    const doc = readFileSync(join(root, 'docs', 'operations.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('### With openssl'));
     const scripts = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].slice(0, 2).map((m) => m[1]!);
 
     it('has two steps: the CA, then one certificate per node (NODE_ID, NODE_HOST)', () => {
@@ -135,7 +135,7 @@ describe('certificates', () => {
       const ca = await run('bash', ['-euo', 'pipefail', '-c', scripts[0]!], { cwd: dir });
       expect(ca.code, ca.stderr).to.equal(0);
       for (const id of ['node-a', 'node-b']) {
-        // The two lines the README says to change per node.
+        // The two lines the recipe says to change per node.
         const script = scripts[1]!.replace(/^NODE_ID=.*$/m, `NODE_ID=${id}`).replace(/^NODE_HOST=.*$/m, 'NODE_HOST=localhost');
         const node = await run('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir });
         expect(node.code, node.stderr).to.equal(0);

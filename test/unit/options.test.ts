@@ -6,6 +6,44 @@ import { TcpTransport, ca, pem } from '../support/helpers';
 const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
 
 describe('options', () => {
+  const bad: Array<[string, unknown, RegExp, 'TypeError' | 'RangeError']> = [
+    ['options itself', 'x', /^options must be an object/, 'TypeError'],
+    ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
+    ['host', { host: 5 }, /options\.host/, 'TypeError'],
+    ['port type', { port: 'eighty' }, /options\.port/, 'TypeError'],
+    ['port string range', { port: '70000' }, /options\.port/, 'RangeError'],
+    ['port signed string', { port: '-1' }, /options\.port/, 'TypeError'],
+    ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
+    ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
+    ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
+    ['maxFrameSize NaN', { maxFrameSize: NaN }, /options\.maxFrameSize/, 'TypeError'],
+    ['connectTimeout', { connectTimeout: -1 }, /options\.connectTimeout/, 'RangeError'],
+    ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
+    ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
+    ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
+    ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
+    ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
+    ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
+    ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
+    ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
+    ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
+    ['tls.requestCert', { tls: { ...tlsBase(), requestCert: 'yes' } }, /options\.tls\.requestCert/, 'TypeError'],
+    ['tls.rejectUnauthorized', { tls: { ...tlsBase(), rejectUnauthorized: 0 } }, /options\.tls\.rejectUnauthorized/, 'TypeError'],
+    ['tls.authorize value', { tls: { ...tlsBase(), authorize: 'all' } }, /options\.tls\.authorize/, 'TypeError'],
+    ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
+    ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
+    ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
+    ['tls.sessionCache type', { tls: { ...tlsBase(), sessionCache: '1' } }, /options\.tls\.sessionCache/, 'TypeError'],
+    ['tls.sessionCache range', { tls: { ...tlsBase(), sessionCache: -1 } }, /options\.tls\.sessionCache/, 'RangeError'],
+    ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
+    ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
+    ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],
+    ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
+    ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
+    ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
+    ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError']
+  ];
+
   describe('resolveOptions', () => {
     it('fills in the documented defaults', () => {
       const o = resolveOptions(undefined);
@@ -63,43 +101,6 @@ describe('options', () => {
       expect(Object.keys(tls)).to.deep.equal(['key', 'cert', 'ca']);
     });
 
-    const bad: Array<[string, unknown, RegExp, 'TypeError' | 'RangeError']> = [
-      ['options itself', 'x', /^options must be an object/, 'TypeError'],
-      ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
-      ['host', { host: 5 }, /options\.host/, 'TypeError'],
-      ['port type', { port: 'eighty' }, /options\.port/, 'TypeError'],
-      ['port string range', { port: '70000' }, /options\.port/, 'RangeError'],
-      ['port signed string', { port: '-1' }, /options\.port/, 'TypeError'],
-      ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
-      ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
-      ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
-      ['maxFrameSize NaN', { maxFrameSize: NaN }, /options\.maxFrameSize/, 'TypeError'],
-      ['connectTimeout', { connectTimeout: -1 }, /options\.connectTimeout/, 'RangeError'],
-      ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
-      ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
-      ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
-      ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
-      ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
-      ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
-      ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
-      ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
-      ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
-      ['tls.requestCert', { tls: { ...tlsBase(), requestCert: 'yes' } }, /options\.tls\.requestCert/, 'TypeError'],
-      ['tls.rejectUnauthorized', { tls: { ...tlsBase(), rejectUnauthorized: 0 } }, /options\.tls\.rejectUnauthorized/, 'TypeError'],
-      ['tls.authorize value', { tls: { ...tlsBase(), authorize: 'all' } }, /options\.tls\.authorize/, 'TypeError'],
-      ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
-      ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
-      ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
-      ['tls.sessionCache type', { tls: { ...tlsBase(), sessionCache: '1' } }, /options\.tls\.sessionCache/, 'TypeError'],
-      ['tls.sessionCache range', { tls: { ...tlsBase(), sessionCache: -1 } }, /options\.tls\.sessionCache/, 'RangeError'],
-      ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
-      ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
-      ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],
-      ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
-      ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
-      ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
-      ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError']
-    ];
     describe('option names', () => {
       const nearMisses: Array<[string, Record<string, unknown>, string]> = [
         ['tls.authorise (British spelling)', { tls: { ...tlsBase(), authorise: 'sender-id' } }, 'options.tls.authorize'],
@@ -233,5 +234,58 @@ describe('options', () => {
         expect(() => resolveOptions(options)).to.throw(kind === 'TypeError' ? TypeError : RangeError, message);
       });
     }
+  });
+
+  describe('codes of what the API throws', () => {
+    /** What `fn` throws. */
+    const thrown = (fn: () => unknown): Error & { code?: unknown } => {
+      try {
+        fn();
+      } catch (error) {
+        return error as Error & { code?: unknown };
+      }
+      throw new Error('did not throw');
+    };
+
+    it('gives every bad option of the constructor code ERR_INVALID_OPTION, keeping TypeError or RangeError', () => {
+      for (const [what, options, , kind] of bad) {
+        const error = thrown(() => new TcpTransport(options as never));
+        expect(error.name, what).to.equal(kind);
+        expect(error.code, what).to.equal('ERR_INVALID_OPTION');
+      }
+      expect(thrown(() => new TcpTransport({ keepalive: true } as never)).code).to.equal('ERR_INVALID_OPTION');
+    });
+
+    it('keeps Node\'s own code for a TLS option Node itself refuses', () => {
+      const error = thrown(() => new TcpTransport({ tls: { ...tlsBase(), ciphers: 5 } } as never));
+      expect(error).to.be.instanceOf(TypeError);
+      expect(error.code).to.equal('ERR_INVALID_ARG_TYPE');
+    });
+
+    it('codes the errors of listen(), close(), setSecureContext() and watchCertificates()', () => {
+      const plain = new TcpTransport({ host: '127.0.0.1', port: 0 });
+      expect(thrown(() => plain.listen({ port: 'abc' })).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.listen('x' as never, 'y' as never)).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.close('x' as never)).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.setSecureContext({})).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.watchCertificates({ key: 'k', cert: 'c', ca: 'a' })).code).to.equal('ERR_INVALID_OPTION');
+      const secure = new TcpTransport({ port: 0, tls: tlsBase() });
+      expect(thrown(() => secure.setSecureContext({ crt: 'x' } as never)).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => secure.watchCertificates({ key: 'k' } as never)).code).to.equal('ERR_INVALID_OPTION');
+      const sendOnly = new TcpTransport({ port: 0, tls: { ca: tlsBase().ca } });
+      expect(thrown(() => sendOnly.listen()).code).to.equal('ERR_INVALID_OPTION');
+    });
+
+    it('codes a second listen() ERR_ALREADY_LISTENING', async () => {
+      const transport = new TcpTransport({ host: '127.0.0.1', port: 0 });
+      transport.listen();
+      try {
+        const error = thrown(() => transport.listen());
+        expect(error.code).to.equal('ERR_ALREADY_LISTENING');
+        expect(error.message).to.match(/already listening/);
+      } finally {
+        await transport.close();
+      }
+    });
   });
 });
