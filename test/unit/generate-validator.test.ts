@@ -220,17 +220,17 @@ describe('generated validator (scripts/generate-validator.ts)', () => {
     // Mutation test of the generated check: each of its refusals (return
     // false, or a branch of anyOf given up) removed in turn must let through
     // a value of the schema corpus that ajv refuses (or make it throw).
-    const corpus = [...schemaCases(messageSchema, SCHEMA_BASES)].map(({ value }) => value);
-    const refused = corpus.map((value) => !compiled(value));
+    // A mutant can only go wrong on a value ajv refuses: those are the corpus.
+    const refused = [...schemaCases(messageSchema, SCHEMA_BASES)].map(({ value }) => value).filter((value) => !compiled(value));
     const source = fastPathSource(messageSchema, 'accepts');
     const sites = [...source.matchAll(/(return false|break branch\d+);/g)];
     expect(sites.length).to.be.above(40);
     const survivors: string[] = [];
     for (const site of sites) {
       const mutant = new Function('nestsDeeperThan', `${source.slice(0, site.index)};${source.slice(site.index + site[0].length)}\nreturn accepts;`)(nestsDeeperThan) as (value: unknown) => boolean;
-      const killed = corpus.some((value, i) => {
+      const killed = refused.some((value) => {
         try {
-          return mutant(value) && refused[i];
+          return mutant(value);
         } catch {
           return true;
         }
