@@ -71,6 +71,8 @@ const PARSE = join(__dirname, 'validate.js');
 const SMOKE_COUNT = 20;
 /** Messages in flight in a smoke run: few, so that nothing waits behind a queue of handshakes. */
 const SMOKE_WINDOW = 4;
+/** A worker that has not closed a case's sockets in this long is stuck (a close takes at most about 19 s). */
+const IDLE_LIMIT = 40000;
 /** A smoke run that has not delivered them in this long has failed (only a broken case gets near it). */
 const SMOKE_LIMIT = 60000;
 
@@ -237,11 +239,17 @@ async function runOne (caseIndex: number, sizeIndex: number, settings: Settings,
       process.stderr.write(`\n${label}, delivered per 250 ms: ${line.join(' ')}\n`);
     }
     const resultPromise = nextMessage(receiver, 'result');
-    const receiverIdle = keep ? nextMessage(receiver, 'idle') : undefined;
+    // A smoke lane's worker closes what the case opened before its next case:
+    // a transport's close waits for its sockets, each step of which is bounded
+    // by connectTimeout (5 s, enforced within a quarter), so up to about 19 s.
+    const idle = (child: ChildProcess, role: string): Promise<unknown> => nextMessage(child, 'idle', IDLE_LIMIT).catch((error: Error) => {
+      throw new Error(`${label}, ${role}: ${error.message}`);
+    });
+    const receiverIdle = keep ? idle(receiver, 'receiver') : undefined;
     receiver.send({ type: 'stop' } satisfies ToWorker);
     const result = await resultPromise;
     const sentPromise = nextMessage(sender, 'sent').catch(() => ({ errors: NaN, cpuMs: NaN }));
-    const senderIdle = keep ? nextMessage(sender, 'idle') : undefined;
+    const senderIdle = keep ? idle(sender, 'sender') : undefined;
     sender.send({ type: 'stop' } satisfies ToWorker);
     const sent = await sentPromise;
     await Promise.all([receiverIdle, senderIdle]);
