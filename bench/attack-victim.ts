@@ -18,8 +18,16 @@ export interface VictimSetup {
   /** Path of the transport module (a built dist/src/index.js). */
   module: string;
   mode: 'plain' | 'tls' | 'mtls';
-  /** Run a gossipmonger peer on the transport (poisoning attacks). */
+  /** Run a gossipmonger peer on the transport (poisoning and reflection attacks). */
   gossipmonger: boolean;
+  /** gossipmonger's own values: this many keys of `valueBytes` each (reflection replies carry them). */
+  values?: number;
+  valueBytes?: number;
+  /**
+   * An honest peer's port: once told ('honest' message), the victim sends it a
+   * digest every 100 ms (its own sends, measured while it is attacked).
+   */
+  honestPort?: number;
 }
 
 export interface VictimReport {
@@ -39,13 +47,19 @@ export interface VictimReport {
   peers: number | undefined;
   /** Bytes of gossipmonger's own digest at the end: over 1 MiB, it cannot gossip any more. */
   digestBytes: number | undefined;
+  /** Digests the victim sent to the honest peer. */
+  sentToHonest: number;
+  /** Outbound sockets open at most, and the most this process held for outbound frames (stats, when the build has them). */
+  peakOutbound: number;
+  peakOutboundQueuedMiB: number | undefined;
 }
 
 interface AnyTransport extends NodeJS.EventEmitter {
   port: number;
   listen (callback: () => void): void;
   close (callback: () => void): void;
-  stats? (): { connections: { open: number }; refusals?: Record<string, number> };
+  stats? (): { connections: { open: number; outboundOpen?: number }; refusals?: Record<string, number>; outbound?: { queuedBytes?: number } };
+  digest (remote: unknown, local: unknown, digest: unknown): void;
   server: { getConnections (cb: (error: Error | null, count: number) => void): void } | null;
 }
 
@@ -70,6 +84,7 @@ function main (setup: VictimSetup): void {
     if (setup.gossipmonger) {
       monger = new Gossipmonger({ id: 'victim', transport: { host: '127.0.0.1', port: transport.port } }, { transport, GOSSIP_INTERVAL: 500 });
       monger.on('error', () => {});
+      for (let i = 0; i < (setup.values ?? 0); i++) monger.update(`value-${i}`, 'v'.repeat(setup.valueBytes ?? 1000));
       monger.gossip();
     }
     process.send!({ type: 'ready', port: transport.port });
@@ -81,11 +96,20 @@ function main (setup: VictimSetup): void {
   const live = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
   const base = live();
   let peakOpen = 0;
+  let peakOutbound = 0;
+  let peakQueued: number | undefined;
+  let sentToHonest = 0;
+  let honest: NodeJS.Timeout | undefined;
   let peakRss = 0;
   let peakLive = 0;
   const sample = (): void => {
     const stats = transport.stats?.();
-    if (stats) peakOpen = Math.max(peakOpen, stats.connections.open);
+    if (stats) {
+      peakOpen = Math.max(peakOpen, stats.connections.open);
+      peakOutbound = Math.max(peakOutbound, stats.connections.outboundOpen ?? 0);
+      const queued = stats.outbound?.queuedBytes;
+      if (queued !== undefined) peakQueued = Math.max(peakQueued ?? 0, queued);
+    }
     else transport.server?.getConnections((_, count) => { peakOpen = Math.max(peakOpen, count); });
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
@@ -94,7 +118,21 @@ function main (setup: VictimSetup): void {
   const sampler = setInterval(sample, 10);
 
   process.on('message', (message) => {
+    if (message === 'honest' && setup.honestPort !== undefined) {
+      const remote = { id: 'honest', transport: { host: '127.0.0.1', port: setup.honestPort } };
+      const local = { id: 'victim', transport: { host: '127.0.0.1', port: transport.port } };
+      honest = setInterval(() => {
+        transport.digest(remote, local, [{ id: 'victim', maxVersionSeen: Date.now() }]);
+        sentToHonest++;
+      }, 100);
+      return;
+    }
+    if (message === 'quiet') {
+      clearInterval(honest);
+      return;
+    }
     if (message !== 'stop') return;
+    clearInterval(honest);
     clearInterval(sampler);
     sample();
     eld.disable();
@@ -118,7 +156,10 @@ function main (setup: VictimSetup): void {
       errors,
       refusals: transport.stats?.().refusals ?? {},
       peers,
-      digestBytes
+      digestBytes,
+      sentToHonest,
+      peakOutbound,
+      peakOutboundQueuedMiB: peakQueued === undefined ? undefined : peakQueued / 1048576
     };
     process.send!(report, () => process.exit(0));
   });

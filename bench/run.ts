@@ -89,6 +89,8 @@ const USAGE = `npm run bench [-- options]
   --jobs N              smoke runs at once (default 4)
   --clusters-only       skip the throughput cases
   --cluster-modes TEXT  only the cluster rows whose label contains TEXT (e.g. "mutual TLS")
+  --lift-limits         lift the per-source and outbound caps (every run uses the defaults
+                        otherwise), to compare the defaults with no limits at all
   BENCH_PROFILE=DIR      CPU profile of every worker in DIR/<case>/<role>/ (node --cpu-prof)
   BENCH_TIMELINE=1       messages delivered per 250 ms through each run, warm-up included (on stderr)
   BENCH_SPLIT=1          each run's rate and CPU per message, sender and receiver apart (on stderr)
@@ -117,6 +119,7 @@ function parseArgs (argv: string[]): Settings {
     else if (arg === '--jobs') settings.jobs = number(arg, argv[++i], 1);
     else if (arg === '--clusters-only') settings.clustersOnly = true;
     else if (arg === '--cluster-modes') settings.clusterModes = argv[++i];
+    else if (arg === '--lift-limits') process.env.BENCH_LIFT_LIMITS = '1';
     else if (arg === '--help') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -447,7 +450,7 @@ async function clusters (settings: Settings, lines: string[]): Promise<void> {
 
   const perPeer = (value: number, n: number): string => fmt(value / n, 1);
   lines.push('');
-  lines.push(`gossipmonger@0.1.10 clusters, all peers in one process, gossip every ${settings.interval} ms, default options (per-source limits lifted: every peer connects from 127.0.0.1 here); counts per peer, up to convergence (limit ${fmt(settings.clusterTimeout / 1000, 0)} s).`);
+  lines.push(`gossipmonger@0.1.10 clusters, all peers in one process, gossip every ${settings.interval} ms, ${process.env.BENCH_LIFT_LIMITS === '1' ? 'per-source and outbound caps lifted (--lift-limits)' : 'default options (every peer connects from 127.0.0.1 here: one source)'}; counts per peer, up to convergence (limit ${fmt(settings.clusterTimeout / 1000, 0)} s).`);
   lines.push('');
   lines.push('| peers | mode | converged in | CPU | connections opened / peer | TLS handshakes full / resumed per peer | errors |');
   lines.push('| ---: | --- | ---: | ---: | ---: | --- | --- |');

@@ -23,6 +23,8 @@ const pem = (name: string): { key: string; cert: string } => ({
   cert: readFileSync(join(CERTS, `${name}.crt`), 'utf8')
 });
 const ca = readFileSync(join(CERTS, 'ca.crt'), 'utf8');
+/** `npm run bench -- --lift-limits`: per-source and outbound caps lifted, to compare with the defaults. */
+const LIFT_LIMITS = process.env.BENCH_LIFT_LIMITS === '1';
 
 function send (message: FromWorker): void {
   process.send!(message);
@@ -90,9 +92,10 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
     cleanup = () => new Promise((resolve) => t.close(() => resolve()));
   } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-1');
-    // One sender on one address opening thousands of connections a second is a
-    // load test, not an attack: the per-source limits are lifted here.
-    const t = new TcpTransport({ host: HOST, port: 0, connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity, ...(tls ? { tls } : {}) });
+    // Default options: one sender on one address is the only source, so the
+    // per-source limits never bite (they apply under contention only).
+    // `--lift-limits` (BENCH_LIFT_LIMITS=1) lifts them, for the comparison.
+    const t = new TcpTransport({ host: HOST, port: 0, ...(LIFT_LIMITS ? { connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity } : {}), ...(tls ? { tls } : {}) });
     t.on('error', () => {});
     t.on('deltas', onMessage);
     t.on('digest', onMessage);
@@ -169,9 +172,9 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     sendOne = () => { t.rpc(remote, message()); return true; };
   } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-2');
-    // 128 connections at once to one receiver is the harness, not a runaway:
-    // the per-destination cap (64) is lifted as the receiver's per-source ones are.
-    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, outbound: { maxPerDestination: 100000, maxConnections: 100000 }, ...(tls ? { tls } : {}) });
+    // Default options (128 in flight fit under outbound.maxPerDestination, 256);
+    // --lift-limits lifts the outbound caps too.
+    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(LIFT_LIMITS ? { outbound: { maxPerDestination: 100000, maxConnections: 100000 } } : {}), ...(tls ? { tls } : {}) });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
     cleanup = () => new Promise((resolve) => t.close(resolve));

@@ -66,6 +66,8 @@ export interface ConnectionHost {
   notePlaintextConnection (): void;
   /** True past `tls.plaintext.until`. */
   pastPlaintextDeadline (): boolean;
+  /** The connection is open: its TLS handshake finished, or (plain) its first byte arrived. */
+  opened (conn: Connection): void;
   /** A frame passed every check of the connection: the server's peer ledger, then the event. */
   accept (conn: Connection, message: Message): void;
   /** Counts and emits one error. */
@@ -177,7 +179,7 @@ export class Connection {
       return;
     }
     this.plaintext = true;
-    this.state = 'open';
+    this.#open();
     this.#readPlain();
   }
 
@@ -217,8 +219,14 @@ export class Connection {
     if (certificate) info.certificate = describeCertificate(certificate);
     (socket as ConnectionSocket)[kConnection] = this;
     socket.on('close', onSocketClose);
-    this.state = 'open';
+    this.#open();
     this.#read(socket, info);
+  }
+
+  /** Past its handshake (or, plain, its first byte): admission stops counting it as one in progress. */
+  #open (): void {
+    this.state = 'open';
+    this.host.opened(this);
   }
 
   /** Frames straight from the accepted TCP socket: plain mode, or plaintext during a migration. */
@@ -241,7 +249,7 @@ export class Connection {
     if (this.closed) return;
     if (this.state === 'accepted') {
       // The first chunk of a plain connection (a TLS one is open at its handshake).
-      this.state = 'open';
+      this.#open();
       if (chunk[0] === TLS_HANDSHAKE && looksLikeTls(chunk)) {
         // A ClientHello on a plain port: the peer has options.tls and we do not.
         this.fail(tlsToPlain(this.remote));

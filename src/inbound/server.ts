@@ -35,7 +35,8 @@ import type { IdentityPolicy } from '../tls/identity';
 import type { SocketFactory } from '../tls/socket-factory';
 import { subjectOf } from '../tls/trust';
 import type { Message } from '../wire/message';
-import { Admission, RefusalLog, chooseVictim } from './admission';
+import { RefusalLog } from '../refusal-log';
+import { Admission, chooseVictim } from './admission';
 import { Connection, type ConnectionHost, type EventInfo } from './connection';
 import { PeerLedger } from './peer-ledger';
 
@@ -49,6 +50,15 @@ export const REFUSAL_REPORT_INTERVAL = 10000;
 const REFUSAL_SOURCES_REPORTED = 64;
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
+
+/**
+ * TLS handshakes in progress (from more than one source) that make handshake
+ * CPU contended: an eighth of maxConnections (32 by default), at least 2. A
+ * handshake costs a few ms of CPU, so 32 waiting is a queue of 100 ms or more.
+ */
+export function handshakeBacklogOf (maxConnections: number): number {
+  return Math.max(2, Math.ceil(maxConnections / 8));
+}
 
 /** What the server needs from the transport that owns it. */
 export interface ServerContext {
@@ -107,6 +117,8 @@ export class InboundServer implements ConnectionHost {
   now = monotonicNow();
 
   readonly #connections = new Set<Connection>();
+  /** Connections admitted and not yet open (in their handshake, or waiting for their first byte). */
+  readonly #pending = new Set<Connection>();
   /** TLS mode: the raw socket a TLS socket wraps -> its connection. */
   readonly #byRaw = new WeakMap<Socket, Connection>();
   readonly #plaintextPeers = new Set<string>();
@@ -124,7 +136,11 @@ export class InboundServer implements ConnectionHost {
     this.#admission = new Admission({
       maxPerSource: options.maxConnectionsPerSource,
       ratePerSource: options.connectionsPerSecondPerSource,
-      maxSources: SOURCES_TRACKED
+      maxSources: SOURCES_TRACKED,
+      maxConnections: options.maxConnections,
+      // Handshakes are what a TLS connection costs before it can prove anything;
+      // a plain one costs an accept and a read, so only the slots are contended there.
+      handshakeBacklog: ctx.factory.secure ? handshakeBacklogOf(options.maxConnections) : undefined
     });
     this.#peers = new PeerLedger(options.maxPeers, options.maxFrameSize / 2);
   }
@@ -245,25 +261,28 @@ export class InboundServer implements ConnectionHost {
       return;
     }
     if (this.#connections.size >= this.options.maxConnections && !this.#evictOne()) {
-      this.#admission.release(source);
+      this.#admission.release(source, true);
       this.#refuse(raw, source, 'max-connections');
       return;
     }
     this.stats.accepted++;
     const conn = new Connection(this, raw, source, now);
     this.#connections.add(conn);
+    this.#pending.add(conn);
     if (channels.inboundAccepted.hasSubscribers) channels.inboundAccepted.publish(conn.remote);
     if (this.factory.secure) this.#byRaw.set(raw, conn);
     conn.start();
   }
 
   /**
-   * Makes room at the cap: closes a connection of the source holding the most
-   * (admission.ts, chooseVictim), so no source can keep others out by holding
-   * slots, whether idle or dripping a frame.
+   * Makes room at the cap: closes what has proven least (admission.ts,
+   * chooseVictim): a connection that delivered nothing before one that
+   * delivered frames, of the source (IPv6: the allocation) holding the most,
+   * so no source can keep others out by holding slots, whether idle, dripping
+   * a frame, or spread over many addresses.
    */
   #evictOne (): boolean {
-    const victim = chooseVictim(this.#connections, (source) => this.#admission.openBy(source));
+    const victim = chooseVictim(this.#connections);
     if (victim === undefined) return false;
     this.stats.evicted++;
     victim.drop();
@@ -334,9 +353,13 @@ export class InboundServer implements ConnectionHost {
     this.ctx.deliver(verdict.message, conn.info!);
   }
 
+  opened (conn: Connection): void {
+    if (this.#pending.delete(conn)) this.#admission.opened(conn.source);
+  }
+
   closed (conn: Connection): void {
     if (!this.#connections.delete(conn)) return;
-    this.#admission.release(conn.source);
+    this.#admission.release(conn.source, this.#pending.delete(conn));
     if (channels.inboundClosed.hasSubscribers) channels.inboundClosed.publish({ ...conn.remote, error: conn.error });
   }
 
