@@ -39,6 +39,8 @@ export interface VictimReport {
   /** Peak heap + Buffers above the level at the start. */
   peakLiveMiB: number;
   eldMaxMs: number;
+  /** The longest stall this process's own CPU accounts for (see above). */
+  busyStallMs: number;
   eldP99Ms: number;
   cpuMs: number;
   errors: Record<string, number>;
@@ -52,6 +54,8 @@ export interface VictimReport {
   /** Outbound sockets open at most, and the most this process held for outbound frames (stats, when the build has them). */
   peakOutbound: number;
   peakOutboundQueuedMiB: number | undefined;
+  /** Errors about sends to the honest peer, by code. */
+  honestErrors: Record<string, number>;
 }
 
 interface AnyTransport extends NodeJS.EventEmitter {
@@ -74,7 +78,11 @@ function main (setup: VictimSetup): void {
   const transport = new TcpTransport({ host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) });
   const errors: Record<string, number> = {};
   const delays: number[] = [];
-  transport.on('error', (error: { code?: string }) => { errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1; });
+  const honestErrors: Record<string, number> = {};
+  transport.on('error', (error: { code?: string; remotePort?: number; count?: number }) => {
+    errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1;
+    if (setup.honestPort !== undefined && error.remotePort === setup.honestPort) honestErrors[error.code ?? 'UNKNOWN'] = (honestErrors[error.code ?? 'UNKNOWN'] ?? 0) + (error.count ?? 1);
+  });
   transport.on('digest', (sender: { id: string }, digest: Array<{ maxVersionSeen: number }>) => {
     // maxVersionSeen is the send time; 1 marks the digest sent before the attack, not timed.
     if (sender.id === 'legit' && digest[0]!.maxVersionSeen > 1) delays.push(Date.now() - digest[0]!.maxVersionSeen);
@@ -90,6 +98,24 @@ function main (setup: VictimSetup): void {
     process.send!({ type: 'ready', port: transport.port });
   });
 
+  // Stalls of the event loop, two ways: the delay (wall clock; on a shared
+  // machine, time this process was not scheduled counts too), and the CPU
+  // this process spent meanwhile, which bounds how long its own code held the
+  // loop (the lesser of the two for each 10 ms tick). BENCH_STALLS=1 prints each over 100 ms.
+  const started = performance.now();
+  let last = started;
+  let lastCpu = process.cpuUsage();
+  let busyStallMs = 0;
+  setInterval(() => {
+    const now = performance.now();
+    const cpu = process.cpuUsage(lastCpu);
+    const stall = now - last - 10;
+    const busy = Math.min(stall, (cpu.user + cpu.system) / 1000);
+    busyStallMs = Math.max(busyStallMs, busy);
+    if (process.env.BENCH_STALLS === '1' && stall > 100) process.stderr.write(`victim stall: ${stall.toFixed(0)} ms (CPU ${busy.toFixed(0)} ms) at ${((now - started) / 1000).toFixed(2)} s, heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MiB\n`);
+    last = now;
+    lastCpu = process.cpuUsage();
+  }, 10).unref();
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   const cpu = process.cpuUsage();
@@ -151,6 +177,7 @@ function main (setup: VictimSetup): void {
       peakRssMiB: peakRss / 1048576,
       peakLiveMiB: peakLive / 1048576,
       eldMaxMs: eld.max / 1e6,
+      busyStallMs,
       eldP99Ms: eld.percentile(99) / 1e6,
       cpuMs: (used.user + used.system) / 1000,
       errors,
@@ -159,7 +186,8 @@ function main (setup: VictimSetup): void {
       digestBytes,
       sentToHonest,
       peakOutbound,
-      peakOutboundQueuedMiB: peakQueued === undefined ? undefined : peakQueued / 1048576
+      peakOutboundQueuedMiB: peakQueued === undefined ? undefined : peakQueued / 1048576,
+      honestErrors
     };
     process.send!(report, () => process.exit(0));
   });

@@ -2,6 +2,8 @@
  * Attacks against a victim transport, measured from both sides:
  *
  *   npm run build && node dist/bench/attacks.js [--before DIR] [--only TEXT] [--duration MS]
+ *   (BENCH_PROFILE=DIR: a CPU profile of each victim process in DIR; BENCH_VICTIM_ARGS: node flags for it;
+ *   BENCH_STALLS=1: each event-loop stall of the victim over 100 ms, on stderr)
  *
  * Each scenario forks a victim (bench/attack-victim.ts: default options, its
  * own process) and one attacker process per plan (bench/attacker.ts, from
@@ -144,7 +146,9 @@ async function run (scenario: Scenario, module: string, duration: number): Promi
     gossipmonger: scenario.gossipmonger === true,
     ...(scenario.outbound ? { values: scenario.outbound.values, valueBytes: scenario.outbound.valueBytes, honestPort: legit.port } : {})
   };
-  const victim = fork(join(__dirname, 'attack-victim.js'), [JSON.stringify(setup)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_PROFILE=DIR: a CPU profile of each victim in DIR (node --cpu-prof).
+  const profile = process.env.BENCH_PROFILE;
+  const victim = fork(join(__dirname, 'attack-victim.js'), [JSON.stringify(setup)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...(process.env.BENCH_VICTIM_ARGS?.split(' ').filter(Boolean) ?? [])] });
   const { port } = await messageOf<{ port: number }>(victim, 'ready');
   const remote = { id: 'victim', transport: { host: '127.0.0.1', port } };
   const local = { id: 'legit', transport: { host: '127.0.0.1', port: legit.port } };
@@ -202,10 +206,12 @@ function cells (row: Row): string[] {
   const max = delays.length > 0 ? delays[delays.length - 1]!.toFixed(0) : 'n/a';
   const notes: string[] = [];
   if (v.peers !== undefined) notes.push(`gossipmonger peers ${v.peers}, own digest ${(v.digestBytes! / 1024).toFixed(0)} KiB`);
+  const honest = Object.entries(v.honestErrors ?? {}).map(([code, n]) => `${code} ${n}`);
+  if (honest.length > 0) notes.push(`sends to the honest peer failed: ${honest.join(', ')}`);
   if (v.peakOutbound > 0) notes.push(`peak outbound sockets ${v.peakOutbound}${v.peakOutboundQueuedMiB === undefined ? '' : `, peak queued ${v.peakOutboundQueuedMiB.toFixed(1)} MiB`}`);
   const errors = Object.entries(v.errors).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([code, n]) => `${code} ${n}`);
   if (errors.length > 0) notes.push(errors.join(', '));
-  return [`${delays.length}/${row.sent}`, `${p50} / ${max}`, String(v.peakOpen), mib(v.peakRssMiB), mib(v.peakLiveMiB), v.eldMaxMs.toFixed(0), (v.cpuMs / 1000).toFixed(1), notes.join('; ')];
+  return [`${delays.length}/${row.sent}`, `${p50} / ${max}`, String(v.peakOpen), mib(v.peakRssMiB), mib(v.peakLiveMiB), `${v.eldMaxMs.toFixed(0)} (${v.busyStallMs.toFixed(0)})`, (v.cpuMs / 1000).toFixed(1), notes.join('; ')];
 }
 
 async function main (): Promise<void> {
@@ -213,7 +219,7 @@ async function main (): Promise<void> {
   const builds: Array<[string, string]> = [['after', join(__dirname, '..', 'src', 'index.js')]];
   if (settings.before) builds.unshift(['before', join(settings.before, 'dist', 'src', 'index.js')]);
   const lines = [
-    '| attack | mode | build | legit delivered | delay p50 / max ms | peak conns | peak RSS MiB | peak live MiB | event-loop max ms | CPU s | notes |',
+    '| attack | mode | build | legit delivered | delay p50 / max ms | peak conns | peak RSS MiB | peak live MiB | event-loop max ms (of it CPU) | CPU s | notes |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
   ];
   for (const scenario of SCENARIOS) {

@@ -21,11 +21,12 @@ import {
   PeerUnauthorizedError,
   TransportClosedError
 } from './errors';
-import { InboundServer, type EventInfo } from './inbound/server';
+import { InboundServer, REFUSAL_REPORT_INTERVAL, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
+import { AGGREGATED_CODES, OutboundRefusals, reasonOf } from './outbound/refusals';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
 import { IdentityPolicy } from './tls/identity';
@@ -85,6 +86,15 @@ export interface TransportStats {
   peers: { known: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
+  /**
+   * Outbound: bytes of frames held before the kernel has them (what
+   * `outbound.maxQueuedBytes` caps), and frames refused or given up, by cause
+   * (`maxConnections`, `maxPerDestination`, `maxPooledRemotes`,
+   * `maxQueuedBytes`, `evicted`: a connection or queued frame that gave way
+   * to another destination at a cap, `not-allowed`, `backpressure`), each
+   * counted though only one report per destination and code per 10 s is emitted.
+   */
+  outbound: { queuedBytes: number; refusals: Record<string, number> };
 }
 
 interface ListenOptions {
@@ -110,6 +120,9 @@ function encode (line: string, size: number): Buffer {
 function remoteInfo (host: string, port: number, peerId: string | undefined): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
   return { remoteAddress: host, remotePort: port, peerId };
 }
+
+/** Destinations with a refusal report of their own per interval; the rest are summed under '*'. */
+const OUTBOUND_DESTINATIONS_REPORTED = 64;
 
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
@@ -150,6 +163,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #counters = new OutboundCounters();
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
+  /** Outbound refusals: one report per destination and code per interval, the rest summed (outbound/refusals.ts). */
+  readonly #outboundRefusals = new OutboundRefusals(REFUSAL_REPORT_INTERVAL, OUTBOUND_DESTINATIONS_REPORTED);
+  /** Outbound refusals by cause, every one counted. */
+  readonly #outboundRefused: Record<string, number> = {};
+  #refusalFlush: NodeJS.Timeout | undefined;
 
   /** Constructs and listens; returns the instance (0.1.6's `TcpTransport.listen`). */
   static listen (options?: TransportOptions, callback?: () => void): TcpTransport {
@@ -165,7 +183,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity);
-    this.#gate = new OutboundGate(this.#options.outbound);
+    this.#gate = new OutboundGate(this.#options.outbound, this.#options.connectTimeout);
     this.#inbound = new InboundServer({
       options: this.#options,
       factory: this.#factory,
@@ -275,6 +293,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     for (const watch of this.#watches) watch.close();
     this.#watches.clear();
+    this.#flushRefusals(true);
     for (const socket of [...this.#tlsOnce.open, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
@@ -408,7 +427,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       errors: { ...this.#errors },
       refusals: { ...l.refusals },
       peers: { known: this.#inbound.peerCount, dropped: l.peersDropped },
-      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
+      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen },
+      outbound: { queuedBytes: this.#gate.memory.used, refusals: { ...this.#outboundRefused } }
     };
   }
 
@@ -441,12 +461,48 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#deadlineTimer.unref();
   }
 
-  /** Counts and emits one error. Network and peer failures all come through here. */
+  /**
+   * Counts and emits one error. Network and peer failures all come through
+   * here. Outbound refusals are counted each, and emitted once per
+   * destination and code per interval, the rest summed into one later report.
+   */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
+    if (typeof code === 'string' && AGGREGATED_CODES.has(code)) {
+      const reason = reasonOf(error);
+      this.#outboundRefused[reason] = (this.#outboundRefused[reason] ?? 0) + 1;
+      if (!this.#outboundRefusals.note(error, performance.now())) {
+        this.#armRefusalFlush();
+        return;
+      }
+    }
+    this.#emitError(error);
+  }
+
+  #emitError (error: Error): void {
     if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
+  }
+
+  /** A timer while outbound refusals are held: their summaries go out once the interval has passed. */
+  #armRefusalFlush (): void {
+    if (this.#refusalFlush !== undefined) return;
+    this.#refusalFlush = setTimeout(() => {
+      this.#refusalFlush = undefined;
+      this.#flushRefusals(false);
+      if (this.#outboundRefusals.holding) this.#armRefusalFlush();
+    }, REFUSAL_REPORT_INTERVAL);
+    this.#refusalFlush.unref();
+  }
+
+  /** Emits the held summaries that are due (all of them, at close()). */
+  #flushRefusals (force: boolean): void {
+    if (force && this.#refusalFlush !== undefined) {
+      clearTimeout(this.#refusalFlush);
+      this.#refusalFlush = undefined;
+    }
+    for (const summary of this.#outboundRefusals.flush(performance.now(), force)) this.#emitError(summary);
   }
 
   #count (code: string): void {

@@ -74,6 +74,12 @@ export interface ConnectionHost {
   report (error: Error): void;
   /** The connection is gone (its sockets closed or are closing): forget it. */
   closed (conn: Connection): void;
+  /**
+   * True once this turn of the event loop has spent its budget on frames
+   * (every connection's together): the rest of a chunk's frames wait for the
+   * next turn, so that a burst of costly frames cannot stall the node.
+   */
+  turnSpent (): boolean;
 }
 
 /**
@@ -108,6 +114,8 @@ export class Connection {
   lastSender: Sender | undefined;
   /** Why the connection was closed, when it failed. */
   error: Error | undefined;
+  /** Complete frames read but not yet handled: they wait for the next turn (see `turnSpent`), the socket paused. */
+  #waiting: Buffer[] | undefined;
   /** The rotation generation of the secure context when it was accepted (TLS). */
   generation: number;
   readonly remoteAddress: string | undefined;
@@ -272,11 +280,47 @@ export class Connection {
     // Empty lines (a lone "\r" may start one) are not activity: a "\n" every
     // few seconds would otherwise hold a slot forever without a message.
     if (frames.length > 0 || decoder.buffered > 1 || (decoder.buffered === 1 && chunk[chunk.length - 1] !== CR)) this.lastActive = now;
-    for (let i = 0; i < frames.length && !this.closed; i++) this.#onFrame(frames[i]!);
+    if (frames.length > 0) this.#handle(frames, false);
   }
+
+  /**
+   * Handles `frames` until the turn's budget is spent (`first`: the first
+   * one whatever the budget, so a later turn always makes progress): the
+   * rest wait, the socket paused so that nothing more is read meanwhile (TCP
+   * pushes back on the sender), and are handled first in a later turn.
+   */
+  #handle (frames: Buffer[], first: boolean): void {
+    const host = this.host;
+    for (let i = 0; i < frames.length && !this.closed; i++) {
+      if ((i > 0 || !first) && host.turnSpent()) {
+        this.#waiting = i === 0 ? frames : frames.slice(i);
+        this.socket?.pause();
+        setImmediate(this.#resume);
+        return;
+      }
+      this.#onFrame(frames[i]!);
+    }
+  }
+
+  readonly #resume = (): void => {
+    const frames = this.#waiting!;
+    this.#waiting = undefined;
+    if (this.closed) return;
+    this.#handle(frames, true);
+    if (this.#waiting !== undefined || this.closed) return;
+    if (this.#endWaiting) this.onEnd();
+    else this.socket?.resume();
+  };
+
+  /** The sender's end came while frames were waiting: handled after them. */
+  #endWaiting = false;
 
   onEnd (): void {
     if (this.closed) return;
+    if (this.#waiting !== undefined) {
+      this.#endWaiting = true;
+      return;
+    }
     let last: Buffer | null;
     try {
       last = this.decoder.end();

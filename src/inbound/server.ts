@@ -48,6 +48,14 @@ const PLAINTEXT_PEERS_TRACKED = 4096;
 export const REFUSAL_REPORT_INTERVAL = 10000;
 /** Distinct sources with a report of their own per interval; the rest are summed under '*'. */
 const REFUSAL_SOURCES_REPORTED = 64;
+/**
+ * Milliseconds of frame handling per turn of the event loop, over every
+ * connection, before the frames left wait for the next turn. A digest can
+ * make gossipmonger answer with a megabyte of deltas (milliseconds to encode
+ * and write), so a burst of them read at once stalled a node for seconds.
+ */
+const TURN_BUDGET = 20;
+
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
 
@@ -128,6 +136,9 @@ export class InboundServer implements ConnectionHost {
   readonly #peerLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   readonly #peers: PeerLedger;
   #sweeper: NodeJS.Timeout | undefined;
+  /** When this turn's frame handling began (performance.now()), or undefined before the first frame of a turn. */
+  #turnStarted: number | undefined;
+  readonly #endTurn = (): void => { this.#turnStarted = undefined; };
 
   constructor (private readonly ctx: ServerContext) {
     const options = this.options = ctx.options;
@@ -324,6 +335,16 @@ export class InboundServer implements ConnectionHost {
   }
 
   // ------------------------------------------------------------ ConnectionHost
+
+  turnSpent (): boolean {
+    const now = performance.now();
+    if (this.#turnStarted === undefined) {
+      this.#turnStarted = now;
+      setImmediate(this.#endTurn);
+      return false;
+    }
+    return now - this.#turnStarted > TURN_BUDGET;
+  }
 
   countBytes (bytes: number): void {
     this.stats.bytesIn += bytes;

@@ -45,8 +45,11 @@ export interface OutboundOptions {
   /** Resolves host names for `allow`. @default dns.lookup */
   lookup?: LookupFunction;
   /**
-   * Outbound sockets open or opening at once (per message and pooled). Past it
-   * a frame is refused with ERR_OUTBOUND_LIMIT.
+   * Outbound sockets open or opening at once (per message and pooled, name
+   * resolutions included). At it, a destination holding fewer takes a slot
+   * back from one that never completed an exchange (a tarpit), else from the
+   * one holding the most; when neither is fair, the frame is refused with
+   * ERR_OUTBOUND_LIMIT. A name resolution has `connectTimeout` to answer.
    * @default 512
    */
   maxConnections?: number;
@@ -54,10 +57,22 @@ export interface OutboundOptions {
   maxPerDestination?: number;
   /**
    * keepAlive remotes held at once; at the cap the least recently used idle one
-   * is closed, or the frame is refused when none is idle.
+   * is closed, or a remote whose connection never opened (a tarpit) gives its
+   * place up, or the frame is refused when there is neither.
    * @default 256
    */
   maxPooledRemotes?: number;
+  /**
+   * Bytes of outbound frames this process may hold before the kernel has them,
+   * over every destination: pooled queues (what `keepAlive.maxQueuedBytes`
+   * bounds per remote) and per-message frames waiting for their connection.
+   * A frame that does not fit is refused with ERR_OUTBOUND_LIMIT (`limit`
+   * 'maxQueuedBytes'), counted, never queued; first, a pooled remote whose
+   * connection never opened, or the one holding the most, gives way
+   * (its oldest queued frames are dropped and reported).
+   * @default 67108864 (64 MiB)
+   */
+  maxQueuedBytes?: number;
 }
 
 export interface TlsOptions extends SecureContextOptions {

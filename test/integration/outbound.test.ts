@@ -165,8 +165,10 @@ describe('outbound policy', () => {
       const sender = plainSender({ outbound: { maxPerDestination: 3 } });
       const errors = record(sender).errors;
       for (let i = 0; i < 20; i++) sender.digest({ transport: { host: HOST, port: stalled.port } }, { id: 'me' }, []);
-      await until(() => errors.length === 17 && stalled.total() === 3);
-      expect(new Set(errors.map(codeOf))).to.deep.equal(new Set(['ERR_OUTBOUND_LIMIT']));
+      await until(() => sender.stats().errors.ERR_OUTBOUND_LIMIT === 17 && stalled.total() === 3);
+      expect(sender.stats().outbound.refusals).to.deep.equal({ maxPerDestination: 17 });
+      // One report for the destination at once; the other 16 are held for the next one.
+      expect(errors.map(codeOf)).to.deep.equal(['ERR_OUTBOUND_LIMIT']);
       expect(errors[0]).to.include({ limit: 'maxPerDestination', max: 3, framesDropped: 1 });
       await sleep(30);
       expect(stalled.peak()).to.equal(3);
@@ -177,9 +179,12 @@ describe('outbound policy', () => {
       const sender = plainSender({ outbound: { maxConnections: 5 } });
       const errors = record(sender).errors;
       for (let i = 0; i < 40; i++) sender.digest({ transport: { host: HOST, port: stalled[i % 4]!.port } }, { id: 'me' }, []);
-      await until(() => errors.length === 35);
+      await until(() => sender.stats().errors.ERR_OUTBOUND_LIMIT === 35);
       await sleep(30);
       expect(stalled.reduce((n, s) => n + s.total(), 0)).to.equal(5);
+      // No destination holds more than one other would after a swap (2, 1, 1, 1): none gives way.
+      expect(sender.stats().outbound.refusals).to.deep.equal({ maxConnections: 35 });
+      expect(errors.length, 'one report per destination').to.equal(4);
       expect(errors.every((e) => (e as unknown as { limit: string }).limit === 'maxConnections')).to.equal(true);
     });
 
