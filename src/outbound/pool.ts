@@ -148,11 +148,13 @@ export class Remote {
     const cost = charge(frame, size);
     if (this.queuedBytes + buffered + cost > ctx.maxQueuedBytes) {
       ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
+      this.forgetIfUnused();
       return;
     }
     const memory = ctx.gate.memory;
     if (!memory.take(cost, this.queuedBytes + buffered, this.accepted)) {
       ctx.report(withFrames(new OutboundLimitError('maxQueuedBytes', memory.max, this.remote), { framesDropped: 1 }));
+      this.forgetIfUnused();
       return;
     }
     this.lastUsed = Date.now();
@@ -164,6 +166,11 @@ export class Remote {
     this.sizes.push(size);
     this.queuedBytes += cost;
     if (this.state === 'idle') this.connect();
+  }
+
+  /** A remote made for a frame that was refused holds nothing: it must not keep a place in the pool. */
+  private forgetIfUnused (): void {
+    if (this.state === 'idle' && this.queued === 0 && this.socket === undefined) this.pool.forget(this);
   }
 
   /** A write callback: the socket is done with its oldest frame. */

@@ -202,6 +202,110 @@ describe('outbound policy', () => {
     });
   });
 
+  describe('fair share', () => {
+    function tlsSender (options: Record<string, unknown> = {}): TcpTransport {
+      return track(new TcpTransport({ host: HOST, port: 0, tls: { ...pem('peer-2'), ca: ca() }, ...options }));
+    }
+
+    it('pooled: at maxPooledRemotes, a stranger cannot push out a working connection, and a dial that never opened gives its place to a proven destination', async () => {
+      const tarpits = await Promise.all([0, 1, 2, 3].map(() => tracked(sink(HOST))));
+      const honest = await listening('tls');
+      const seen = record(honest);
+      const sender = tlsSender({ keepAlive: { idleTimeout: 200 }, outbound: { maxPooledRemotes: 3 } });
+      const errors = record(sender).errors;
+      const toHonest = (id: string): void => sender.digest({ id: 'honest', transport: { host: HOST, port: honest.port } }, { id }, []);
+      toHonest('first');
+      await until(() => seen.digests.length === 1, 3000, 'the first digest');
+      // Three strangers that accept and never answer the handshake: two take the free places,
+      // the third finds only dials under way and a working connection, and is refused.
+      for (const t of tarpits.slice(0, 3)) sender.digest({ transport: { host: HOST, port: t.port } }, { id: 'me' }, []);
+      await until(() => tarpits.slice(0, 2).every((t) => t.total() === 1), 3000, 'two dials to strangers');
+      expect(sender.stats().outbound.refusals).to.deep.equal({ maxPooledRemotes: 1 });
+      toHonest('second');
+      await until(() => seen.digests.length === 2, 3000, 'the second digest, on the connection kept');
+      // The honest connection goes idle and closes; a stranger takes its place: three dials that never open.
+      await until(() => honest.stats().connections.open === 0, 3000, 'the idle pooled connection to close');
+      sender.digest({ transport: { host: HOST, port: tarpits[3]!.port } }, { id: 'me' }, []);
+      await until(() => tarpits[3]!.total() === 1, 3000, 'the third dial to a stranger');
+      // The honest destination completed exchanges before: the oldest dial that never opened gives way.
+      toHonest('third');
+      await until(() => seen.digests.length === 3, 3000, 'the third digest');
+      expect(sender.stats().outbound.refusals).to.deep.include({ evicted: 1 });
+      const evicted = errors.find((e) => (e as { evicted?: string }).evicted !== undefined);
+      expect(evicted).to.include({ code: 'ERR_OUTBOUND_LIMIT', limit: 'maxPooledRemotes', evicted: 'never completed a connection', remotePort: tarpits[0]!.port, framesDropped: 1 });
+    });
+
+    it('per message: at maxConnections, strangers that never complete an exchange give their slots to an honest destination', async () => {
+      const tarpits = await Promise.all([0, 1].map(() => tracked(sink(HOST))));
+      const honest = await listening('plain');
+      const seen = record(honest);
+      const sender = plainSender({ connectTimeout: 10000, outbound: { maxConnections: 8 } });
+      record(sender);
+      for (let i = 0; i < 20; i++) sender.digest({ transport: { host: HOST, port: tarpits[i % 2]!.port } }, { id: 'me' }, []);
+      await until(() => tarpits[0]!.open() + tarpits[1]!.open() === 8, 3000, 'every slot held by the strangers');
+      // One digest a round, as gossip goes: the first takes a slot back from the stranger
+      // holding the most; each exchange gives its slot back as it completes, for the next.
+      for (let i = 0; i < 5; i++) {
+        sender.digest({ id: 'honest', transport: { host: HOST, port: honest.port } }, { id: `honest-${i}` }, []);
+        await until(() => seen.digests.length === i + 1, 3000, `honest digest ${i}`);
+      }
+      // (Another, if a send found the previous exchange's slot not yet given back.)
+      const evicted = sender.stats().outbound.refusals.evicted!;
+      expect(evicted).to.be.within(1, 5);
+      await until(() => sender.stats().connections.outboundOpen === 8 - evicted, 3000, 'the honest exchanges to close');
+      // Strangers take the free slots again: the cap holds.
+      for (let i = 0; i < 8; i++) sender.digest({ transport: { host: HOST, port: tarpits[i % 2]!.port } }, { id: 'me' }, []);
+      expect(sender.stats().connections.outboundOpen).to.equal(8);
+    });
+  });
+
+  describe('one memory budget for everything queued (outbound.maxQueuedBytes)', () => {
+    it('refuses frames past it, counted and never queued; a dial that never opened gives its queue up to a proven destination', async () => {
+      const tarpits = await Promise.all([0, 1].map(() => tracked(sink(HOST))));
+      const honest = await listening('tls');
+      const seen = record(honest);
+      const budget = 256 * 1024;
+      const sender = track(new TcpTransport({ host: HOST, port: 0, tls: { ...pem('peer-2'), ca: ca() }, outbound: { maxQueuedBytes: budget } }));
+      const errors = record(sender).errors;
+      const blob = 'b'.repeat(40 * 1024);
+      // The honest destination proves itself first.
+      sender.deltas({ id: 'honest', transport: { host: HOST, port: honest.port } }, { id: 'honest-0' }, [['x', 'k', blob, 1]]);
+      await until(() => seen.deltas.length === 1, 3000, 'the first deltas');
+      // Two strangers that never answer the handshake: their queues fill the budget (each under its own 8 MiB).
+      for (let i = 0; i < 20; i++) sender.deltas({ transport: { host: HOST, port: tarpits[i % 2]!.port } }, { id: 'me' }, [['x', 'k', blob, i]]);
+      const queued = sender.stats().outbound.queuedBytes;
+      expect(queued, 'bytes queued').to.be.at.most(budget);
+      expect(queued).to.be.above(budget - 50 * 1024);
+      const refused = sender.stats().outbound.refusals.maxQueuedBytes ?? 0;
+      expect(refused, 'frames refused').to.be.at.least(20 - Math.floor(budget / (40 * 1024)));
+      expect(errors.filter((e) => codeOf(e) === 'ERR_OUTBOUND_LIMIT').every((e) => (e as { limit?: string }).limit === 'maxQueuedBytes')).to.equal(true);
+      // The honest frames find room: the strangers' oldest queued frames give way.
+      for (let i = 1; i <= 3; i++) sender.deltas({ id: 'honest', transport: { host: HOST, port: honest.port } }, { id: `honest-${i}` }, [['x', 'k', blob, i]]);
+      await until(() => seen.deltas.length === 4, 3000, 'the honest deltas');
+      expect(sender.stats().outbound.refusals.evicted).to.be.at.least(1);
+      expect(sender.stats().outbound.queuedBytes).to.be.at.most(budget);
+    });
+  });
+
+  describe('refusals aggregated per destination and code', () => {
+    it('reports one at once, sums the rest with their frame counts, and reports the sum at close()', async () => {
+      const stalled = await tracked(sink(HOST));
+      const sender = plainSender({ outbound: { maxPerDestination: 2 } });
+      const errors = record(sender).errors;
+      for (let i = 0; i < 12; i++) sender.digest({ transport: { host: HOST, port: stalled.port } }, { id: 'me' }, []);
+      await until(() => sender.stats().errors.ERR_OUTBOUND_LIMIT === 10);
+      expect(errors).to.have.length(1);
+      await stalled.stop();
+      await sender.close();
+      const limits = errors.filter((e) => codeOf(e) === 'ERR_OUTBOUND_LIMIT');
+      expect(limits).to.have.length(2);
+      expect(limits[1]).to.include({ count: 9, framesDropped: 9, remotePort: stalled.port });
+      expect((limits[1] as unknown as { reasons: Record<string, number> }).reasons).to.deep.equal({ maxPerDestination: 9 });
+      // Every refused frame accounted for: 1 + 9.
+      expect(limits.reduce((n, e) => n + ((e as { framesDropped?: number }).framesDropped ?? 0), 0)).to.equal(10);
+    });
+  });
+
   describe('sockets let go of', () => {
     it('destroys a pooled socket whose remote never closes after end(), with ERR_CLOSE_TIMEOUT', async () => {
       const stubborn = await tracked(sink(HOST));

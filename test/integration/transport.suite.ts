@@ -466,6 +466,55 @@ export function transportSuite (mode: Mode): void {
         }
       });
 
+      it('serves more pooled peers from one address than maxConnectionsPerSource, with default options (a cluster on one host)', async () => {
+        const receiver = await listening(mode);
+        const seen = record(receiver);
+        const peers = Array.from({ length: 40 }, () => track(transport(mode, { keepAlive: true }, 'peer-2')));
+        peers.forEach((peer, i) => peer.digest(peerAt(receiver), { id: `p${i}` }, []));
+        await until(() => seen.digests.length === 40, 10000, 'a digest from every peer');
+        // Each holds its pooled connection: 40 from 127.0.0.1, over maxConnectionsPerSource (32).
+        expect(receiver.stats().connections.open).to.equal(40);
+        expect(receiver.stats().connections.refused).to.equal(0);
+        expect(seen.errors).to.deep.equal([]);
+      });
+
+      if (mode === 'plain') {
+        it('counts connections waiting for their first byte as no contention (no handshake to spend CPU on)', async () => {
+          const receiver = await listening(mode, { maxConnections: 128, connectionsPerSecondPerSource: 5 });
+          const held = [...Array.from({ length: 20 }, () => tcpFrom(receiver.port, '127.0.0.2')), tcpFrom(receiver.port, '127.0.0.3')];
+          try {
+            await until(() => receiver.stats().connections.accepted === 21, 5000, 'every connection admitted');
+            held.push(tcpFrom(receiver.port, '127.0.0.2'));
+            await until(() => receiver.stats().connections.accepted === 22, 5000, 'one more admitted');
+            expect(receiver.stats().connections.refused).to.equal(0);
+          } finally {
+            for (const s of held) s.destroy();
+          }
+        });
+      } else {
+        it('counts TLS handshakes of more than one source backed up as contention: alone a source is not limited, then past its rate it waits', async () => {
+          // 128 slots: contended when 96 are held, or when 16 handshakes wait and more than one source has one waiting.
+          const receiver = await listening(mode, { maxConnections: 128, connectionsPerSecondPerSource: 5 });
+          const seen = record(receiver);
+          const held: Socket[] = [];
+          try {
+            // One source, 20 connections that never finish (here: never start) their handshake, 4 times its rate.
+            for (let i = 0; i < 20; i++) held.push(tcpFrom(receiver.port, '127.0.0.2'));
+            await until(() => receiver.stats().connections.accepted === 20, 5000, 'the first source\'s connections');
+            expect(receiver.stats().connections.refused, 'refused while alone').to.equal(0);
+            // A second source starts a handshake: handshake CPU is contended, and the first source waits.
+            held.push(tcpFrom(receiver.port, '127.0.0.3'));
+            await until(() => receiver.stats().connections.accepted === 21, 5000, 'the second source\'s connection');
+            held.push(tcpFrom(receiver.port, '127.0.0.2'));
+            await until(() => receiver.stats().connections.refused === 1, 5000, 'the first source refused');
+            expect(receiver.stats().refusals).to.deep.equal({ 'source-rate': 1 });
+            await legitimateDelivers(mode, receiver, seen.digests);
+          } finally {
+            for (const s of held) s.destroy();
+          }
+        });
+      }
+
       it('under contention, refuses connections past a source\'s share before reading them, and serves other sources', async () => {
         // 8 slots: contended from 6 held. Two sources holding connections share 8: 4 each (more than maxConnectionsPerSource 3).
         const receiver = await listening(mode, { maxConnections: 8, maxConnectionsPerSource: 3 });
