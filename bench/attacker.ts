@@ -56,6 +56,8 @@ export interface AttackPlan {
   tarpits?: number;
   /** reflect: digests a second. */
   rate?: number;
+  /** reflect: instead of a rate, this many digests in one write, once. */
+  burst?: number;
 }
 
 export interface AttackReport {
@@ -138,6 +140,15 @@ class Attacker {
       if (socket === undefined) {
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
+      }
+      const burst = this.plan.burst;
+      if (burst !== undefined) {
+        const bytes = Buffer.concat(Array.from({ length: burst }, () => frames[next++ % frames.length]!));
+        socket.write(bytes);
+        this.report.bytes += bytes.length;
+        this.report.frames += burst;
+        await closedOf(socket);
+        return;
       }
       // A batch every 10 ms: `rate` a second without a timer per frame.
       const perTick = Math.max(1, Math.round(rate / 100));

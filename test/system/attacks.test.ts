@@ -437,6 +437,27 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       });
     }
 
+    it('[plain] a burst of digests that each make gossipmonger encode a megabyte of deltas is handled a turn at a time, without stalling the node', async () => {
+      const victim = await listening('plain', { connectTimeout: 1000 });
+      victim.on('error', () => {});
+      const monger: Monger = new Gossipmonger({ id: 'victim', transport: { host: HOST, port: victim.port } }, { transport: victim, GOSSIP_INTERVAL: 60000 });
+      monger.on('error', () => {});
+      for (let i = 0; i < 5; i++) monger.update(`value-${i}`, 'v'.repeat(190000));
+      const stalls = new StallMeter();
+      // 200 digests in one write: read in one chunk, each answered with ~950 KB of deltas.
+      const attacker = await attack({ kind: 'reflect', sources: ['127.0.0.15'], connections: 1, tarpits: 3, burst: 200 }, victim.port);
+      try {
+        await until(() => victim.stats().frames.in >= 200, 20000, 'every digest handled');
+      } finally {
+        stopGossip([monger]);
+        await attacker.stop();
+      }
+      const figures = stalls.stop();
+      report('burst of costly digests [plain]', { ...figures, framesIn: victim.stats().frames.in, outbound: victim.stats().outbound });
+      // Handled all at once, they held the loop for over a second (a 20 ms budget per turn now).
+      expect(figures.busyStallMs, 'longest stall of the event loop, in CPU').to.be.below(200);
+    });
+
     it('[tls, pooled] the queued-memory attack (5 x 190 KB values reflected into tarpits) stays within outbound.maxQueuedBytes, without stalling the node', async () => {
       const budget = 8 * 1024 * 1024;
       const r = await reflection('tls', 32, { connectTimeout: 2000, outbound: { maxQueuedBytes: budget } }, 5, 190000, 200);
