@@ -8,6 +8,7 @@ export type CaseName =
   | 'tcp-0.1.6'
   | 'plain per message'
   | 'plain per message, diagnostics subscriber'
+  | 'plain per message, limits lifted'
   | 'tls per message (full)'
   | 'tls per message (resumed)'
   | 'mtls per message'
@@ -40,12 +41,15 @@ export interface CaseSpec {
   alone?: 'sender' | 'receiver';
   /** What the "vs 0.1.6" column compares with (default: tcp-0.1.6). */
   baseline?: CaseName;
+  /** Per-source and outbound caps lifted (every other case runs with the defaults, unless --lift-limits). */
+  liftLimits?: boolean;
 }
 
 export const CASES: CaseSpec[] = [
   { name: 'tcp-0.1.6', impl: 'old', mode: 'plain', keepAlive: false, resume: false },
   { name: 'plain per message', impl: 'ours', mode: 'plain', keepAlive: false, resume: false },
   { name: 'plain per message, diagnostics subscriber', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, diagnostics: true },
+  { name: 'plain per message, limits lifted', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, liftLimits: true },
   { name: 'bare net connect/end', impl: 'bare', mode: 'plain', keepAlive: false, resume: false },
   { name: 'tls per message (full)', impl: 'ours', mode: 'tls', keepAlive: false, resume: false },
   { name: 'tls per message (resumed)', impl: 'ours', mode: 'tls', keepAlive: false, resume: true },

@@ -378,6 +378,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
     ['per-message plain vs bare connect/end floor', 'plain per message', 'bare net connect/end', 'as close to 1x as it gets', undefined],
     ['0.1.6 vs bare connect/end floor', 'tcp-0.1.6', 'bare net connect/end', 'for reference', undefined],
     ['per message with a diagnostics subscriber vs without', 'plain per message, diagnostics subscriber', 'plain per message', '~1.0x (nobody subscribed costs nothing)', undefined],
+    ['per-message plain, default options vs per-source and outbound caps lifted', 'plain per message', 'plain per message, limits lifted', '>= 0.95x (one sender is not rate-capped)', (r) => r >= 0.95],
     ['per-message TLS resumed vs full', 'tls per message (resumed)', 'tls per message (full)', '> 1x', (r) => r > 1],
     ['per-message plain receiver vs 0.1.6 receiver, both against a bare sender', 'plain per message, receiver alone', 'tcp-0.1.6, receiver alone', 'for reference', undefined],
     ['per-message plain sender vs 0.1.6 sender, both against a bare receiver', 'plain per message, sender alone', 'tcp-0.1.6, sender alone', 'for reference', undefined]

@@ -95,7 +95,7 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
     // Default options: one sender on one address is the only source, so the
     // per-source limits never bite (they apply under contention only).
     // `--lift-limits` (BENCH_LIFT_LIMITS=1) lifts them, for the comparison.
-    const t = new TcpTransport({ host: HOST, port: 0, ...(LIFT_LIMITS ? { connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity } : {}), ...(tls ? { tls } : {}) });
+    const t = new TcpTransport({ host: HOST, port: 0, ...(LIFT_LIMITS || spec.liftLimits === true ? { connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity } : {}), ...(tls ? { tls } : {}) });
     t.on('error', () => {});
     t.on('deltas', onMessage);
     t.on('digest', onMessage);
@@ -174,7 +174,7 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     const tls = tlsOptions(spec, 'peer-2');
     // Default options (128 in flight fit under outbound.maxPerDestination, 256);
     // --lift-limits lifts the outbound caps too.
-    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(LIFT_LIMITS ? { outbound: { maxPerDestination: 100000, maxConnections: 100000 } } : {}), ...(tls ? { tls } : {}) });
+    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(LIFT_LIMITS || spec.liftLimits === true ? { outbound: { maxPerDestination: 100000, maxConnections: 100000 } } : {}), ...(tls ? { tls } : {}) });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
     cleanup = () => new Promise((resolve) => t.close(resolve));

@@ -515,7 +515,7 @@ export function transportSuite (mode: Mode): void {
         });
       }
 
-      it('under contention, refuses connections past a source\'s share before reading them, and serves other sources', async () => {
+      it('under contention, refuses connections past the share of their source before reading them, and serves other sources', async () => {
         // 8 slots: contended from 6 held. Two sources holding connections share 8: 4 each (more than maxConnectionsPerSource 3).
         const receiver = await listening(mode, { maxConnections: 8, maxConnectionsPerSource: 3 });
         const seen = record(receiver);
