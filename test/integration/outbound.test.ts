@@ -287,6 +287,23 @@ describe('outbound policy', () => {
     });
   });
 
+  describe('pooled remotes made for a refused frame', () => {
+    it('keep no place in the pool, and close() does not wait for them', async () => {
+      const honest = await listening('plain');
+      const seen = record(honest);
+      const sender = plainSender({ keepAlive: { maxQueuedBytes: 1024 }, outbound: { maxPooledRemotes: 1 } });
+      const errors = record(sender).errors;
+      // A frame over the remote's own budget: refused before any dial.
+      sender.deltas({ transport: { host: HOST, port: 9 } }, { id: 'me' }, [['x', 'k', 'z'.repeat(4096), 1]]);
+      expect(errors.map(codeOf)).to.deep.equal(['ERR_BACKPRESSURE']);
+      // The one pooled place is still free for the next destination.
+      sender.digest({ transport: { host: HOST, port: honest.port } }, { id: 'me' }, []);
+      await until(() => seen.digests.length === 1, 3000, 'the digest');
+      expect(errors).to.have.length(1);
+      await sender.close();
+    });
+  });
+
   describe('refusals aggregated per destination and code', () => {
     it('reports one at once, sums the rest with their frame counts, and reports the sum at close()', async () => {
       const stalled = await tracked(sink(HOST));
