@@ -15,24 +15,29 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
+  asOptionError,
+  type EmittedError,
+  type CertificateWarning,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
   PeerUnauthorizedError,
   TransportClosedError
 } from './errors';
-import { InboundServer, REFUSAL_REPORT_INTERVAL, type EventInfo } from './inbound/server';
+import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
+import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
-import { AGGREGATED_CODES, OutboundRefusals, reasonOf } from './outbound/refusals';
+import { OutboundRefusals, isRefusal } from './outbound/refusals';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
+import { OwnCertificateHealth } from './tls/own-certificate';
 import { IdentityPolicy } from './tls/identity';
 import { certificateExpiry } from './tls/trust';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
-import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, splitCrls, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory } from './tls/socket-factory';
 
 export type { EventInfo } from './inbound/server';
@@ -41,8 +46,11 @@ export type { EventInfo } from './inbound/server';
 export interface TransportEvents {
   deltas: [remotePeer: Sender, deltas: Delta[], info: EventInfo];
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
-  error: [error: Error];
+  /** Any failure, this package's or Node's: `switch (error.code)` narrows to the class. */
+  error: [error: EmittedError];
   listening: [];
+  /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
+  warning: [warning: CertificateWarning];
 }
 
 /** What `stats()` returns; every counter starts at 0 with the transport. */
@@ -78,7 +86,11 @@ export interface TransportStats {
     expires: number | undefined;
     peerSoonest: { expires: number; subject: string; fingerprint256: string } | undefined;
   };
-  /** Every error emitted, by code (network and peer failures, ours and Node's). */
+  /**
+   * Every failure, by code (network and peer failures, ours and Node's),
+   * including those an aggregated report stands for (ERR_TRANSPORT_CLOSED
+   * drops, repeated failures to reach a destination that is down).
+   */
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
@@ -121,8 +133,17 @@ function remoteInfo (host: string, port: number, peerId: string | undefined): { 
   return { remoteAddress: host, remotePort: port, peerId };
 }
 
-/** Destinations with a refusal report of their own per interval; the rest are summed under '*'. */
-const OUTBOUND_DESTINATIONS_REPORTED = 64;
+/**
+ * Runs option and argument checks: a TypeError or RangeError they throw is a
+ * programmer's mistake, and leaves with code ERR_INVALID_OPTION.
+ */
+function checked<T> (check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw asOptionError(error);
+  }
+}
 
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
@@ -152,6 +173,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Warns when this node's own certificate is expired, not yet valid, or expiring soon. */
+  readonly #health = new OwnCertificateHealth(() => this.#factory.context?.cert, (warning) => this.#warn(warning));
   /** Certificate files followed (watchCertificates). */
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
@@ -161,13 +184,20 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #closed = false;
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
+  /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
+  readonly #outages = new Outages({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
+  /** Frames refused by an outbound cap or the allow-list: one report per destination and code per 10 s (outbound/refusals.ts). */
+  readonly #refusals = new OutboundRefusals({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
-  /** Outbound refusals: one report per destination and code per interval, the rest summed (outbound/refusals.ts). */
-  readonly #outboundRefusals = new OutboundRefusals(REFUSAL_REPORT_INTERVAL, OUTBOUND_DESTINATIONS_REPORTED);
-  /** Outbound refusals by cause, every one counted. */
-  readonly #outboundRefused: Record<string, number> = {};
-  #refusalFlush: NodeJS.Timeout | undefined;
 
   /** Constructs and listens; returns the instance (0.1.6's `TcpTransport.listen`). */
   static listen (options?: TransportOptions, callback?: () => void): TcpTransport {
@@ -178,7 +208,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   constructor (options?: TransportOptions) {
     super();
-    this.#options = resolveOptions(options);
+    this.#options = checked(() => resolveOptions(options));
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
@@ -193,13 +223,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       pastPlaintextDeadline: () => this.#pastDeadline()
     });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    // After the constructor returns, so that a 'warning' listener attached then hears it.
+    if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
     const outbound = {
       factory: this.#factory,
       gate: this.#gate,
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
       counters: this.#counters,
-      report: (error: Error) => this.#report(error)
+      // Refusals an attacker can multiply, and outages, are each reported once per destination and interval.
+      report: (error: Error) => { if (isRefusal(error)) this.#refusals.report(error); else this.#outages.report(error); },
+      reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
     this.#plainOnce = new PlainOnce(outbound);
     this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
@@ -220,6 +254,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   listen (callback?: () => void): this;
   listen (options?: ListenOptions | null, callback?: () => void): this;
   listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
+    return checked(() => this.#listen(options, callback));
+  }
+
+  #listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
     if (typeof options === 'function') {
       callback = options;
       options = undefined;
@@ -229,7 +267,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('listen callback must be a function');
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
-    if (this.server) throw new Error('transport is already listening; close() it first');
+    if (this.server) throw Object.assign(new Error('transport is already listening; close() it first'), { code: 'ERR_ALREADY_LISTENING' });
     this.#closed = false;
     this.#droppedAfterClose = 0;
     const context = this.#factory.context;
@@ -245,6 +283,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     this.server = server;
     this.#armPlaintextDeadline();
+    if (context) this.#health.check(true);
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -267,7 +306,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   close (callback: () => void): void;
   close (callback?: () => void): Promise<void> | void {
     if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
-    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    if (typeof callback !== 'function') throw asOptionError(new TypeError('close callback must be a function'));
     this.#closed = true;
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
@@ -275,11 +314,15 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
+      // Failures held for an outage or refusal report go out now, so every frame is accounted for.
+      this.#outages.drain();
+      this.#refusals.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
+    this.#health.stop();
     if (this.server) {
       pending++;
       this.server = null;
@@ -293,7 +336,6 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     for (const watch of this.#watches) watch.close();
     this.#watches.clear();
-    this.#flushRefusals(true);
     for (const socket of [...this.#tlsOnce.open, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
@@ -349,7 +391,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
+        // Not JSON.stringify's error as the cause: it names the payload's
+        // properties, and a payload's content stays out of errors.
+        this.#report(new InvalidMessageError(`payload cannot be encoded as JSON (${(error as Error).name})`, remoteInfo(host, port, peerId)));
         return;
       }
     }
@@ -378,11 +422,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * outbound connections are ended after what they were already handed.
    */
   setSecureContext (tlsOptions: SecureContextOptions): void {
-    if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
-    if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
-    this.#factory.rotate(tlsOptions);
+    checked(() => {
+      if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
+      if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
+      checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+      if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
+        throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+      }
+    });
+    this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#health.check(this.server !== null);
     if (channels.tlsRotated.hasSubscribers) channels.tlsRotated.publish({ generation: this.#factory.generation, expires: this.#ownExpiry });
     this.#pool?.rotated();
     this.#tlsOnce.rotated();
@@ -396,8 +446,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * ERR_CERT_RELOAD and the current material stays. close() stops it too.
    */
   watchCertificates (files: CertificateFiles): CertificateWatch {
-    if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
-    validateCertificateFiles(files);
+    checked(() => {
+      if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+      validateCertificateFiles(files);
+    });
     const watch = watchCertificates(files, {
       apply: (material) => this.setSecureContext(material),
       report: (error) => this.#report(error),
@@ -406,6 +458,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     const handle: CertificateWatch = {
       reload: () => watch.reload(),
+      get applied () { return watch.applied; },
       close: () => {
         this.#watches.delete(handle);
         watch.close();
@@ -428,7 +481,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       refusals: { ...l.refusals },
       peers: { known: this.#inbound.peerCount, dropped: l.peersDropped },
       plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen },
-      outbound: { queuedBytes: this.#gate.memory.used, refusals: { ...this.#outboundRefused } }
+      outbound: { queuedBytes: this.#gate.memory.used, refusals: { ...this.#refusals.byReason } }
     };
   }
 
@@ -461,48 +514,23 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#deadlineTimer.unref();
   }
 
-  /**
-   * Counts and emits one error. Network and peer failures all come through
-   * here. Outbound refusals are counted each, and emitted once per
-   * destination and code per interval, the rest summed into one later report.
-   */
+  /** A warning: to the transport's 'warning' listeners, or else to process.emitWarning (printed by Node). */
+  #warn (warning: CertificateWarning): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+    else process.emitWarning(warning);
+  }
+
+  /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
-    if (typeof code === 'string' && AGGREGATED_CODES.has(code)) {
-      const reason = reasonOf(error);
-      this.#outboundRefused[reason] = (this.#outboundRefused[reason] ?? 0) + 1;
-      if (!this.#outboundRefusals.note(error, performance.now())) {
-        this.#armRefusalFlush();
-        return;
-      }
-    }
-    this.#emitError(error);
+    this.#emit(error);
   }
 
-  #emitError (error: Error): void {
+  /** Emits an error already counted (an outage report stands for failures counted as they happened). */
+  #emit (error: Error): void {
     if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
-  }
-
-  /** A timer while outbound refusals are held: their summaries go out once the interval has passed. */
-  #armRefusalFlush (): void {
-    if (this.#refusalFlush !== undefined) return;
-    this.#refusalFlush = setTimeout(() => {
-      this.#refusalFlush = undefined;
-      this.#flushRefusals(false);
-      if (this.#outboundRefusals.holding) this.#armRefusalFlush();
-    }, REFUSAL_REPORT_INTERVAL);
-    this.#refusalFlush.unref();
-  }
-
-  /** Emits the held summaries that are due (all of them, at close()). */
-  #flushRefusals (force: boolean): void {
-    if (force && this.#refusalFlush !== undefined) {
-      clearTimeout(this.#refusalFlush);
-      this.#refusalFlush = undefined;
-    }
-    for (const summary of this.#outboundRefusals.flush(performance.now(), force)) this.#emitError(summary);
   }
 
   #count (code: string): void {

@@ -35,8 +35,7 @@ import type { IdentityPolicy } from '../tls/identity';
 import type { SocketFactory } from '../tls/socket-factory';
 import { subjectOf } from '../tls/trust';
 import type { Message } from '../wire/message';
-import { RefusalLog } from '../refusal-log';
-import { Admission, chooseVictim } from './admission';
+import { Admission, RefusalLog, chooseVictim } from './admission';
 import { Connection, type ConnectionHost, type EventInfo } from './connection';
 import { PeerLedger } from './peer-ledger';
 
@@ -56,6 +55,8 @@ const REFUSAL_SOURCES_REPORTED = 64;
  */
 const TURN_BUDGET = 20;
 
+/** How long close() reads on from a sender that has not yet closed its side (ms). */
+const CLOSE_GRACE = 1000;
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
 
@@ -229,7 +230,9 @@ export class InboundServer implements ConnectionHost {
     this.#sweeper = undefined;
     const server = this.server;
     this.server = null;
-    for (const conn of [...this.#connections]) conn.drop();
+    // Each sender is asked to stop and what it already sent is still read
+    // (Connection.finish), so that a clean stop costs the others no error.
+    for (const conn of [...this.#connections]) conn.finish(CLOSE_GRACE);
     if (server) server.close(() => callback());
     else process.nextTick(callback);
   }

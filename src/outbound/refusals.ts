@@ -1,74 +1,49 @@
 /**
- * Outbound refusals an attacker can multiply, aggregated like the inbound
- * ones (src/refusal-log.ts): a frame refused by a cap, by the memory budget,
- * by backpressure or by the allow-list, or given up when its connection gave
- * way at a cap. A reflection flood makes one per frame (21,105 in 15 s
- * before this), so:
+ * Outbound refusals an attacker can multiply, reported once per destination
+ * and code per interval, like the inbound ones: a frame refused by a cap
+ * (`ERR_OUTBOUND_LIMIT`: slots, per destination, pooled remotes, the memory
+ * budget), by backpressure, or by the allow-list, or given up when its
+ * connection gave way to another destination at a cap. A reflection flood
+ * made one per frame (21,105 in 15 s before this).
  *
- * - the first refusal of a destination (host and port as dialled) and code
- *   in an interval is reported at once, as it is;
- * - the rest are held and summed, frame counts included, and reported once
- *   the interval has passed as one error of the same code with `count`,
- *   `reasons` and the summed `framesDropped` / `framesWritten` / `framesLost`
- *   (so a sender can still account for every frame);
- * - past `maxKeys` destinations in one interval, the others are summed
- *   under the destination `'*'`;
- * - every refusal is counted as it happens (stats().errors by code, and
- *   stats().outbound.refusals by cause), reported or held.
- *
- * Pure: no timers; the transport calls `flush` (and `flush(now, true)` at close()).
+ * The first refusal of a destination (as dialled, `host:port`) and code is
+ * reported at once (`count` 1); later ones are counted as they happen
+ * (stats().errors by code, stats().outbound.refusals by cause) and held, and
+ * once `interval` has passed they are reported together as one error with
+ * `count` and their summed frame counts (failure-log.ts), so that a sender
+ * still accounts for every frame. Past 64 destinations in an interval, the
+ * others share one report. `drain` reports what is held at close().
  */
-import { TransportError, type ErrorCode } from '../errors';
+import { FailureLog, type Countable } from './failure-log';
+
+/** How often refusals of one destination and code are reported at most (ms). */
+export const REFUSAL_REPORT_INTERVAL = 10000;
+/** Destinations with reports of their own per interval; the rest are summed. */
+const DESTINATIONS_REPORTED = 64;
+/** How often held refusals are looked at (ms). */
+const FLUSH_TICK = 1000;
 
 /** The codes aggregated here. */
-export const AGGREGATED_CODES: ReadonlySet<string> = new Set<ErrorCode>(['ERR_OUTBOUND_LIMIT', 'ERR_DESTINATION_REFUSED', 'ERR_BACKPRESSURE']);
+const REFUSALS = new Set(['ERR_OUTBOUND_LIMIT', 'ERR_DESTINATION_REFUSED', 'ERR_BACKPRESSURE']);
 
-/** A summary of refusals held over an interval: one destination, one code. */
-export class OutboundRefusalsError extends TransportError {
-  /** Refusals summed in this report. */
-  readonly count: number;
-  /** `count` by cause (the cap's option name, 'evicted', 'not-allowed', 'backpressure'). */
-  readonly reasons: Record<string, number>;
-  framesDropped?: number;
-  framesWritten?: number;
-  framesLost?: number;
+type Refusal = Countable & { code?: unknown; limit?: string; evicted?: string; remoteAddress?: unknown; remotePort?: unknown };
 
-  constructor (code: ErrorCode, destination: string, held: Held) {
-    const why = Object.entries(held.reasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
-    super(code, `${held.count} more outbound frame(s) to ${destination} refused or given up (${why}); summed since the last report`, held.remote);
-    this.count = held.count;
-    this.reasons = held.reasons;
-    if (held.framesDropped > 0) this.framesDropped = held.framesDropped;
-    if (held.framesWritten > 0) {
-      this.framesWritten = held.framesWritten;
-      this.framesLost = held.framesLost;
-    }
-  }
+export interface RefusalSink {
+  /** Counts and emits an error (the first refusal of a key). */
+  report (error: Error): void;
+  /** Emits an error whose refusals were each counted already (a held report). */
+  emit (error: Error): void;
+  /** Counts one refusal held for a later report. */
+  count (code: string): void;
 }
 
-interface Held {
-  count: number;
-  reasons: Record<string, number>;
-  framesDropped: number;
-  framesWritten: number;
-  framesLost: number;
-  /** Address, port and peer id of the latest one, for the summary. */
-  remote: { remoteAddress?: string; remotePort?: number; peerId?: string };
+/** True for an error this module aggregates. */
+export function isRefusal (error: Error): boolean {
+  const code = (error as Refusal).code;
+  return typeof code === 'string' && REFUSALS.has(code);
 }
 
-type Refusal = Error & {
-  code?: string;
-  limit?: string;
-  evicted?: string;
-  remoteAddress?: string;
-  remotePort?: number;
-  peerId?: string;
-  framesDropped?: number;
-  framesWritten?: number;
-  framesLost?: number;
-};
-
-/** Why a refusal happened, for stats().outbound.refusals. */
+/** Why a frame was refused, for stats().outbound.refusals. */
 export function reasonOf (error: Error): string {
   const e = error as Refusal;
   if (e.code === 'ERR_OUTBOUND_LIMIT') return e.evicted !== undefined ? 'evicted' : e.limit ?? 'limit';
@@ -77,59 +52,45 @@ export function reasonOf (error: Error): string {
 }
 
 export class OutboundRefusals {
-  /** Keys reported in the current interval, with what is held for the next report. */
-  #held = new Map<string, Held>();
-  #intervalStart: number | undefined;
+  readonly #log: FailureLog;
+  #timer: NodeJS.Timeout | undefined;
+  /** Every refusal, by cause (`reasonOf`). */
+  readonly byReason: Record<string, number> = {};
 
-  constructor (private readonly interval: number, private readonly maxKeys: number) {}
-
-  /** True while refusals are held for a later report (the transport keeps a flush timer then). */
-  get holding (): boolean {
-    for (const held of this.#held.values()) if (held.count > 0) return true;
-    return false;
+  constructor (private readonly sink: RefusalSink, interval = REFUSAL_REPORT_INTERVAL, private readonly now: () => number = () => performance.now()) {
+    this.#log = new FailureLog(interval, DESTINATIONS_REPORTED);
   }
 
-  /** Notes one refusal; returns true when it is to be reported now (the first of its key in the interval). */
-  note (error: Error, now: number): boolean {
-    const e = error as Refusal;
-    if (this.#intervalStart === undefined) this.#intervalStart = now;
-    let key = `${e.code} ${e.remoteAddress ?? '?'}:${e.remotePort ?? '?'}`;
-    let held = this.#held.get(key);
-    if (held === undefined && this.#held.size >= this.maxKeys) {
-      key = `${e.code} *`;
-      held = this.#held.get(key);
-    }
-    if (held === undefined) {
-      this.#held.set(key, { count: 0, reasons: {}, framesDropped: 0, framesWritten: 0, framesLost: 0, remote: {} });
-      return true;
-    }
-    held.count++;
+  /** A refusal (see `isRefusal`): counted, and reported now or held. */
+  report (error: Error): void {
+    const refusal = error as Refusal;
+    const code = refusal.code as string;
     const reason = reasonOf(error);
-    held.reasons[reason] = (held.reasons[reason] ?? 0) + 1;
-    held.framesDropped += e.framesDropped ?? 0;
-    held.framesWritten += e.framesWritten ?? 0;
-    held.framesLost += e.framesLost ?? 0;
-    held.remote = key.endsWith(' *') ? {} : { remoteAddress: e.remoteAddress, remotePort: e.remotePort, peerId: e.peerId };
-    return false;
+    this.byReason[reason] = (this.byReason[reason] ?? 0) + 1;
+    const first = this.#log.note(`${code} ${String(refusal.remoteAddress)}:${String(refusal.remotePort)}`, refusal, this.now());
+    if (first !== undefined) this.sink.report(first);
+    else {
+      this.sink.count(code);
+      this.#arm();
+    }
   }
 
-  /**
-   * Once the interval has passed (or at once with `force`): one summary per
-   * key that held refusals. A key still refused stays, so its next refusal
-   * waits for the next flush; a key quiet for a whole interval is forgotten.
-   */
-  flush (now: number, force = false): OutboundRefusalsError[] {
-    if (this.#intervalStart === undefined || (!force && now - this.#intervalStart < this.interval)) return [];
-    const reports: OutboundRefusalsError[] = [];
-    const next = new Map<string, Held>();
-    for (const [key, held] of this.#held) {
-      if (held.count === 0) continue;
-      const space = key.indexOf(' ');
-      reports.push(new OutboundRefusalsError(key.slice(0, space) as ErrorCode, key.slice(space + 1), held));
-      if (!force) next.set(key, { count: 0, reasons: {}, framesDropped: 0, framesWritten: 0, framesLost: 0, remote: {} });
-    }
-    this.#held = next;
-    this.#intervalStart = next.size > 0 ? now : undefined;
-    return reports;
+  /** The transport is closing: everything held is reported now, and the timer stops. */
+  drain (): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const error of this.#log.drain(this.now())) this.sink.emit(error);
+  }
+
+  #arm (): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => {
+      for (const error of this.#log.flush(this.now())) this.sink.emit(error);
+      if (this.#log.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    }, FLUSH_TICK);
+    this.#timer.unref();
   }
 }

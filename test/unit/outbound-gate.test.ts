@@ -6,9 +6,9 @@
 import { expect } from 'chai';
 import { BlockList } from 'node:net';
 import { Lease, MemoryBudget, OutboundGate } from '../../src/outbound/gate';
-import { OutboundRefusals } from '../../src/outbound/refusals';
+import { OutboundRefusals, isRefusal, reasonOf } from '../../src/outbound/refusals';
 import { allowList } from '../../src/net/addresses';
-import { OutboundLimitError } from '../../src/errors';
+import { BackpressureError, DestinationRefusedError, OutboundLimitError } from '../../src/errors';
 import { resolveOptions, type OutboundOptions } from '../../src/options';
 
 /** A stand-in for a socket: records the error it was destroyed with. */
@@ -133,33 +133,31 @@ describe('outbound gate', () => {
   describe('outbound refusals, aggregated', () => {
     const refusal = (port: number, framesDropped = 1): Error => Object.assign(new OutboundLimitError('maxConnections', 4, { remoteAddress: '10.0.0.1', remotePort: port }), { framesDropped });
 
-    it('reports the first per destination and code at once, holds the rest, and sums them with their frames in one later report', () => {
-      const log = new OutboundRefusals(1000, 10);
-      expect(log.note(refusal(1), 0)).to.equal(true);
-      expect(log.note(refusal(2), 0)).to.equal(true);
-      for (let i = 0; i < 99; i++) expect(log.note(refusal(1, 2), 10)).to.equal(false);
-      expect(log.holding).to.equal(true);
-      expect(log.flush(500)).to.deep.equal([]);
-      const [summary, ...rest] = log.flush(1000);
-      expect(rest).to.deep.equal([]);
-      expect(summary).to.include({ code: 'ERR_OUTBOUND_LIMIT', count: 99, framesDropped: 198, remoteAddress: '10.0.0.1', remotePort: 1 });
-      expect(summary!.reasons).to.deep.equal({ maxConnections: 99 });
-      // Still refused: the next one waits for the next flush; quiet for an interval: at once again.
-      expect(log.note(refusal(1), 1100)).to.equal(false);
-      expect(log.flush(2000)).to.have.length(1);
-      expect(log.flush(3000)).to.deep.equal([]);
-      expect(log.note(refusal(1), 3500)).to.equal(true);
+    it('reports the first per destination and code at once, counts the rest, and gives them as one report with their frames', () => {
+      const reported: Error[] = [];
+      const emitted: Error[] = [];
+      const counted: string[] = [];
+      const log = new OutboundRefusals({ report: (e) => reported.push(e), emit: (e) => emitted.push(e), count: (c) => counted.push(c) }, 1000, () => 0);
+      log.report(refusal(1));
+      log.report(refusal(2));
+      for (let i = 0; i < 99; i++) log.report(refusal(1, 2));
+      expect(reported.map((e) => (e as unknown as { remotePort: number }).remotePort)).to.deep.equal([1, 2]);
+      expect(counted).to.have.length(99);
+      expect(log.byReason).to.deep.equal({ maxConnections: 101 });
+      log.drain();
+      expect(emitted).to.have.length(1);
+      expect(emitted[0]).to.include({ code: 'ERR_OUTBOUND_LIMIT', count: 99, framesDropped: 198, remotePort: 1 });
     });
 
-    it('sums destinations past its budget under "*", and gives everything held at close', () => {
-      const log = new OutboundRefusals(1000, 3);
-      const now = [];
-      for (let port = 1; port <= 100; port++) if (log.note(refusal(port), 0)) now.push(port);
-      expect(now).to.deep.equal([1, 2, 3, 4]);
-      const [summary] = log.flush(10, true);
-      expect(summary).to.include({ count: 96, framesDropped: 96 });
-      expect(summary!.message).to.include('*');
-      expect(log.holding).to.equal(false);
+    it('aggregates refusals by a cap, the memory budget, backpressure and the allow-list, and nothing else', () => {
+      expect(isRefusal(refusal(1))).to.equal(true);
+      expect(isRefusal(new OutboundLimitError('maxQueuedBytes', 1, {}, 'never completed a connection'))).to.equal(true);
+      expect(isRefusal(new BackpressureError(1, 1))).to.equal(true);
+      expect(isRefusal(new DestinationRefusedError('x', undefined))).to.equal(true);
+      expect(isRefusal(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).to.equal(false);
+      expect(reasonOf(new OutboundLimitError('maxQueuedBytes', 1, {}, 'never completed a connection'))).to.equal('evicted');
+      expect(reasonOf(new OutboundLimitError('maxPooledRemotes', 1))).to.equal('maxPooledRemotes');
+      expect(reasonOf(new DestinationRefusedError('x', undefined))).to.equal('not-allowed');
     });
   });
 
