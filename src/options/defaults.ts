@@ -29,7 +29,8 @@ export const DEFAULTS = Object.freeze({
   tlsSessionCache: 256,
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
-  outboundMaxPooledRemotes: 256
+  outboundMaxPooledRemotes: 256,
+  outboundMaxQueuedBytes: 64 * 1024 * 1024
 });
 
 /** Options after validation and defaults. */
@@ -55,6 +56,7 @@ export interface ResolvedOptions {
     maxConnections: number;
     maxPerDestination: number;
     maxPooledRemotes: number;
+    maxQueuedBytes: number;
   };
 }
 
