@@ -81,8 +81,14 @@ export interface TransportStats {
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
-  /** Peer ids passed on to listeners (at most maxPeers), and peer entries dropped past that budget. */
-  peers: { known: number; dropped: number };
+  /**
+   * Membership (README, "Proven membership"): ids passed on to listeners (at
+   * most maxPeers); ids this node holds proof of; ids held back now while a
+   * proof is under way; proof attempts that failed plus introductions turned
+   * away; senders and digest entries held back; probes sent; and peer entries
+   * dropped past the maxPeers budget.
+   */
+  peers: { known: number; proven: number; pending: number; refused: number; heldBack: number; probes: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
 }
@@ -143,6 +149,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
   #localId: string | undefined;
+  /** How this node last introduced itself (localPeer's id and transport): what a membership probe says. */
+  #localPeer: { id: string; transport: unknown } | undefined;
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
   #closed = false;
@@ -172,8 +180,16 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       identity: this.#identity,
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
-      pastPlaintextDeadline: () => this.#pastDeadline()
+      pastPlaintextDeadline: () => this.#pastDeadline(),
+      probe: (id, host, port) => this.#probe(id, host, port),
+      ownAddress: () => ({ host: this.host, port: this.port })
     });
+    const membership = this.#inbound.membership;
+    // A server certificate the policy accepted for an id proves it there; one it refused does not get the id.
+    this.#identity.onServerVerdict = (id, host, port, accepted) => {
+      if (accepted) membership.proveByCertificate(id, { host, port });
+      else membership.refuse(id, host, port, 'certificate');
+    };
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
     const outbound = {
       factory: this.#factory,
@@ -284,13 +300,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** Sends `{ deltas, sender: { id, transport } }` to `remotePeer`. */
   deltas (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, deltas: unknown): void {
-    this.#localId = localPeer.id;
+    this.#noteLocal(localPeer);
     this.rpc(remotePeer, { deltas, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
   /** Sends `{ digest, sender: { id, transport } }` to `remotePeer`. */
   digest (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, digest: unknown): void {
-    this.#localId = localPeer.id;
+    this.#noteLocal(localPeer);
     this.rpc(remotePeer, { digest, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
@@ -400,6 +416,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   stats (): TransportStats {
     const s = this.#counters;
     const l = this.#inbound.stats;
+    const m = this.#inbound.membership;
     return {
       connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.opened, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
@@ -407,12 +424,48 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       certificates: { expires: this.#ownExpiry, peerSoonest: this.#identity.soonestPeer() },
       errors: { ...this.#errors },
       refusals: { ...l.refusals },
-      peers: { known: this.#inbound.peerCount, dropped: l.peersDropped },
+      peers: {
+        known: this.#inbound.peerCount,
+        proven: m.proven,
+        pending: m.pending,
+        refused: m.refused,
+        heldBack: m.heldBack,
+        probes: m.probes,
+        dropped: l.peersDropped
+      },
       plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }
 
   // ---------------------------------------------------------------- sending
+
+  /** gossipmonger tells the transport who it is with every send: membership needs it (its own id, and what a probe says). */
+  #noteLocal (localPeer: { id: string; transport?: unknown }): void {
+    this.#localId = localPeer.id;
+    const known = this.#localPeer;
+    if (known !== undefined && known.id === localPeer.id && known.transport === localPeer.transport) return;
+    this.#localPeer = { id: localPeer.id, transport: localPeer.transport };
+    if (typeof localPeer.id === 'string' && localPeer.id.length > 0) this.#inbound.membership.setSelf(localPeer.id);
+  }
+
+  /**
+   * A membership proof attempt: a digest to `id` at host:port naming `id` at
+   * version 0, sent as this node. A gossipmonger peer answers it with its own
+   * deltas (which prove it by contact); under a policy that binds ids the
+   * connection must first present `id`'s certificate (which proves it), and
+   * with keepAlive it is the pooled connection later gossip to `id` uses.
+   * Sent on the next tick: never from inside the delivery of the frame that
+   * introduced `id`. False until gossipmonger has said who this node is.
+   */
+  #probe (id: string, host: string, port: number): boolean {
+    const local = this.#localPeer;
+    if (local === undefined || this.#closed) return false;
+    process.nextTick(() => {
+      if (this.#closed) return;
+      this.rpc({ id, transport: { host, port } }, { digest: [{ id, maxVersionSeen: 0 }], sender: { id: local.id, transport: local.transport } });
+    });
+    return true;
+  }
 
   /** TLS for a new outbound connection, unless a migration still sends plaintext. */
   #sendSecure (): boolean {
@@ -443,6 +496,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
+    const failed = error as { peerId?: unknown; remoteAddress?: unknown; remotePort?: unknown; framesDropped?: unknown; framesWritten?: unknown };
+    // A send that failed (every send-path error carries frame counts): if it
+    // was a membership probe, that proof attempt has failed.
+    if (typeof failed.peerId === 'string' && typeof failed.remoteAddress === 'string' && typeof failed.remotePort === 'number' &&
+      (failed.framesDropped !== undefined || failed.framesWritten !== undefined)) {
+      this.#inbound.membership.sendFailed(failed.peerId, failed.remoteAddress, failed.remotePort);
+    }
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
     if (channels.error.hasSubscribers) channels.error.publish({ error });

@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels } from '../../src/diagnostics';
 import { ERROR_CODES } from '../../src/errors';
-import { resolveOptions, type KeepAliveOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
+import { resolveOptions, type KeepAliveOptions, type MembershipOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
 import { pem } from '../support/helpers';
 
 const root = join(__dirname, '..', '..', '..');
@@ -72,11 +72,14 @@ describe('docs', () => {
       maxConnectionsPerSource: base.maxConnectionsPerSource,
       connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
       maxPeers: base.maxPeers,
+      membership: undefined,
       cluster: base.cluster,
       allowFrom: base.allowFrom,
       outbound: undefined
     };
     const outboundKeys: Record<keyof OutboundOptions, unknown> = base.outbound;
+    const { enforce: _enforce, ...membershipDefaults } = base.membership;
+    const membershipKeys: Record<keyof MembershipOptions, unknown> = membershipDefaults;
     type OwnTls = Exclude<keyof TlsOptions, Exclude<keyof import('node:tls').SecureContextOptions, 'minVersion'>>;
     const ownTls: Record<OwnTls, unknown> = {
       requestCert: withTls.requestCert,
@@ -95,7 +98,8 @@ describe('docs', () => {
       ...Object.entries(ownTls).map(([k, v]): [string, unknown] => [`tls.${k}`, v]),
       ...Object.entries(keepAliveKeys).map(([k, v]): [string, unknown] => [`keepAlive.${k}`, v]),
       ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v]),
-      ...Object.entries(outboundKeys).map(([k, v]): [string, unknown] => [`outbound.${k}`, v])
+      ...Object.entries(outboundKeys).map(([k, v]): [string, unknown] => [`outbound.${k}`, v]),
+      ...Object.entries(membershipKeys).map(([k, v]): [string, unknown] => [`membership.${k}`, v])
     ];
 
     for (const [name, value] of expected) {
