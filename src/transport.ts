@@ -449,12 +449,15 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   }
 
   /**
-   * A membership proof attempt: a digest to `id` at host:port naming `id` at
-   * version 0, sent as this node. A gossipmonger peer answers it with its own
-   * deltas (which prove it by contact); under a policy that binds ids the
-   * connection must first present `id`'s certificate (which proves it), and
-   * with keepAlive it is the pooled connection later gossip to `id` uses.
-   * Sent on the next tick: never from inside the delivery of the frame that
+   * A membership proof attempt: a digest to `id` at host:port, sent as this
+   * node, which tells `id` about this node (proving this node there the same
+   * way). Under a policy that binds ids, the connection must first present
+   * `id`'s certificate, which proves `id`; the digest is empty, so `id` need
+   * not answer (an answer would cost it a connection of its own), and with
+   * keepAlive the connection is the pooled one later gossip to `id` uses.
+   * Otherwise only a frame from `id` proves it: the digest names `id` at
+   * version 0, which a gossipmonger peer answers with its own deltas. Sent on
+   * the next tick: never from inside the delivery of the frame that
    * introduced `id`. False until gossipmonger has said who this node is.
    */
   #probe (id: string, host: string, port: number): boolean {
@@ -462,7 +465,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (local === undefined || this.#closed) return false;
     process.nextTick(() => {
       if (this.#closed) return;
-      this.rpc({ id, transport: { host, port } }, { digest: [{ id, maxVersionSeen: 0 }], sender: { id: local.id, transport: local.transport } });
+      const byCertificate = this.#identity.provesIds && this.#sendSecure();
+      this.rpc({ id, transport: { host, port } }, { digest: byCertificate ? [] : [{ id, maxVersionSeen: 0 }], sender: { id: local.id, transport: local.transport } });
     });
     return true;
   }

@@ -52,8 +52,18 @@ import { destinationOf } from '../net/addresses';
 import type { DigestEntry, Message, PeerTransportInfo } from '../wire/message';
 import type { PeerLedger } from './peer-ledger';
 
-/** After a failed proof, the same id at the same address is not tried again for this long (ms). */
+/**
+ * After a server presented a certificate that does not name the id, the same
+ * id at the same address is not tried again for this long (ms).
+ */
 export const REFUSED_TTL = 60000;
+/**
+ * After a proof attempt failed otherwise (unreachable, no answer in time),
+ * for this long: a node that is only slow or restarting is tried again soon,
+ * and the same made-up entry sent again and again is still probed at most
+ * once per this interval (besides the introducer's own limits).
+ */
+export const RETRY_AFTER = 5000;
 /** (id, address) pairs remembered as refused (oldest forgotten first). */
 const REFUSED_TRACKED = 4096;
 /** Proven ids remembered beyond those passed on (oldest forgotten first: forgetting only costs a new proof). */
@@ -217,15 +227,24 @@ export class Membership {
     if (key === undefined) return;
     const pending = this.#pending.get(`${id}@${key.key}`);
     if (pending !== undefined) this.#fail(pending, reason, true);
-    else this.#noteRefused(`${id}@${key.key}`);
+    else if (reason === 'certificate') this.#noteRefused(`${id}@${key.key}`, REFUSED_TTL);
   }
 
-  /** A send to `id` at host:port failed before it was delivered: a proof attempt there has failed. */
+  /**
+   * A send to `id` at host:port failed before it was delivered: the proof
+   * attempts sent there have failed, that id's and any other's (a pooled
+   * connection shared by every id at an address reports one error, naming
+   * the last id it was sending to).
+   */
   sendFailed (id: string, host: string, port: number): void {
-    const key = addressKey({ host, port });
-    if (key === undefined) return;
-    const pending = this.#pending.get(`${id}@${key.key}`);
-    if (pending !== undefined && pending.probed) this.#fail(pending, 'unreachable', true);
+    const address = addressKey({ host, port });
+    if (address === undefined) return;
+    const own = this.#pending.get(`${id}@${address.key}`);
+    if (own !== undefined && own.probed) this.#fail(own, 'unreachable', true);
+    const suffix = `@${address.key}`;
+    for (const pending of [...this.#pending.values()]) {
+      if (pending.probed && pending.key.endsWith(suffix) && pending.key.length === pending.id.length + suffix.length) this.#fail(pending, 'unreachable', true);
+    }
   }
 
   /**
@@ -234,11 +253,13 @@ export class Membership {
    */
   admit (message: Message, origin: Origin): Admitted {
     const sender = message.sender;
-    if (origin.proof !== undefined) this.#prove(sender.id, origin.proof, 'inbound', sender.transport);
-    if (!this.limits.enforce) return { message, heldBack: 0 };
+    const enforce = this.limits.enforce;
     // No peer sends as this node: gossipmonger would make a peer of itself.
     // (Nor does a probe that reached this node's own address under another name.)
-    if (sender.id === this.#self || (origin.proof === undefined && !this.#passes(sender.id))) {
+    const asSelf = sender.id === this.#self;
+    if (origin.proof !== undefined && !asSelf) this.#prove(sender.id, origin.proof, 'inbound', sender.transport);
+    if (!enforce) return { message, heldBack: 0 };
+    if (asSelf || (origin.proof === undefined && !this.#passes(sender.id))) {
       const held = 1 + (message.digest?.length ?? 0);
       this.heldBack += held;
       return { message: undefined, heldBack: held };
@@ -276,8 +297,7 @@ export class Membership {
       this.#fail(pending, 'timeout', true);
     }
     for (const [key, until] of this.#refused) {
-      if (until > now) break;
-      this.#refused.delete(key);
+      if (until <= now) this.#refused.delete(key);
     }
     for (const [introducer, state] of this.#introducers) {
       if (state.pending === 0 && state.tokens + (now - state.at) * proofsPerSecond / 1000 >= pendingPerIntroducer) this.#introducers.delete(introducer);
@@ -408,16 +428,16 @@ export class Membership {
   #fail (pending: Pending, reason: RefusalReason, remember: boolean): void {
     this.#settle(pending);
     this.refused++;
-    if (remember) this.#noteRefused(pending.key);
+    if (remember) this.#noteRefused(pending.key, reason === 'certificate' ? REFUSED_TTL : RETRY_AFTER);
     if (channels.peerRefused.hasSubscribers) {
       channels.peerRefused.publish({ id: pending.id, host: pending.host, port: pending.port, introducer: pending.introducer, reason, count: 1 });
     }
   }
 
-  #noteRefused (key: string): void {
+  #noteRefused (key: string, ttl: number): void {
     this.#refused.delete(key);
     if (this.#refused.size >= REFUSED_TRACKED) this.#refused.delete(this.#refused.keys().next().value!);
-    this.#refused.set(key, this.clock() + REFUSED_TTL);
+    this.#refused.set(key, this.clock() + ttl);
   }
 
   /** Introductions of one message turned away without an attempt: counted, and published once per reason. */

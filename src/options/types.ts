@@ -140,13 +140,13 @@ export interface MembershipOptions {
    * else a source address) may have under way at once; ids it names past
    * that are held back and counted as refused until a later message names
    * them again.
-   * @default 8
+   * @default 16
    */
   pendingPerIntroducer?: number;
   /**
    * Proof attempts one introducer may begin per second, in bursts of
    * `pendingPerIntroducer`.
-   * @default 16
+   * @default 32
    */
   proofsPerSecond?: number;
   /**
