@@ -505,7 +505,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     // was a membership probe, that proof attempt has failed.
     if (typeof failed.peerId === 'string' && typeof failed.remoteAddress === 'string' && typeof failed.remotePort === 'number' &&
       (failed.framesDropped !== undefined || failed.framesWritten !== undefined)) {
-      this.#inbound.membership.sendFailed(failed.peerId, failed.remoteAddress, failed.remotePort);
+      // Pooled by address (no per-id policy): one connection, and one error, for every id there.
+      this.#inbound.membership.sendFailed(failed.peerId, failed.remoteAddress, failed.remotePort, this.#pool !== undefined && !this.#identity.perPeer);
     }
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');

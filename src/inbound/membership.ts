@@ -232,15 +232,17 @@ export class Membership {
 
   /**
    * A send to `id` at host:port failed before it was delivered: the proof
-   * attempts sent there have failed, that id's and any other's (a pooled
-   * connection shared by every id at an address reports one error, naming
-   * the last id it was sending to).
+   * attempt sent there has failed. `everyIdThere`: the send went over a
+   * connection every id at that address shares (a pool keyed by address),
+   * whose failure is reported once, naming the last id it was sending to;
+   * every attempt sent there has failed.
    */
-  sendFailed (id: string, host: string, port: number): void {
+  sendFailed (id: string, host: string, port: number, everyIdThere = false): void {
     const address = addressKey({ host, port });
     if (address === undefined) return;
     const own = this.#pending.get(`${id}@${address.key}`);
     if (own !== undefined && own.probed) this.#fail(own, 'unreachable', true);
+    if (!everyIdThere) return;
     const suffix = `@${address.key}`;
     for (const pending of [...this.#pending.values()]) {
       if (pending.probed && pending.key.endsWith(suffix) && pending.key.length === pending.id.length + suffix.length) this.#fail(pending, 'unreachable', true);

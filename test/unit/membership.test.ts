@@ -101,12 +101,14 @@ describe('membership', () => {
     expect(probes).to.have.length(2);
   });
 
-  it('fails every attempt sent to an address whose send failed (a pooled connection reports one error for all)', () => {
+  it('fails the attempt whose send failed, or every attempt at that address when they shared a connection (a pool keyed by address reports one error for all)', () => {
     const { m, deliver } = setup();
-    deliver(digest('a', [['b', at(2)], ['c', at(2)], ['d', at(3)]]), byContact());
+    deliver(digest('a', [['b', at(2)], ['c', at(2)], ['d', at(3)], ['e', at(3)]]), byContact());
     m.sendFailed('c', '10.0.1.2', 9742);
+    expect(m.pending).to.equal(3);
+    m.sendFailed('d', '10.0.1.3', 9742, true);
     expect(m.pending).to.equal(1);
-    expect(m.refused).to.equal(2);
+    expect(m.refused).to.equal(3);
   });
 
   it('charges proof attempts to their introducer: pendingPerIntroducer at once, proofsPerSecond after the burst', () => {
