@@ -205,6 +205,63 @@ export async function isolation (Transport: TransportClass, mode: MembershipMode
   }
 }
 
+// ------------------------------------------------------------------ contact flood
+
+export interface FloodResult {
+  sources: number;
+  seconds: number;
+  /** Peers in the victim's gossipmonger after the flood (the honest one included), and those it thinks live. */
+  victimPeers: number;
+  livePeers: number;
+  /** The honest peer's update after the flood: victim rounds (undefined: not within the limit). */
+  updateRounds: number | undefined;
+  digestsToHonest: number;
+  digestsToOthers: number;
+  refusals: Record<string, number>;
+  attacker: AttackReport | undefined;
+}
+
+/**
+ * What plain mode cannot prevent: made-up ids proven by contact, each from a
+ * connection of its own (a new sender id per connection), from `sources`
+ * addresses for `seconds`, with every default (per-source limits included).
+ */
+export async function contactFlood (Transport: TransportClass, options: { sources: string[]; seconds: number; interval: number; rounds: number }): Promise<FloodResult> {
+  const { interval, rounds } = options;
+  const nodes: Node[] = [];
+  try {
+    const victim = await startNode(Transport, 'plain', 'peer-1', [], interval);
+    nodes.push(victim);
+    const honest = await startNode(Transport, 'plain', 'peer-2', [victim], interval);
+    nodes.push(honest);
+    await waitFor(() => holds(victim, honest) && holds(honest, victim), () => false);
+    const child = fork(join(__dirname, 'attacker.js'), [JSON.stringify({
+      kind: 'poison', sources: options.sources, connections: 8, messages: 1e6, entries: 0, distinctSenders: true, port: victim.transport.port, duration: options.seconds * 1000
+    } satisfies AttackPlan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let attacker: AttackReport | undefined;
+    child.on('message', (message: { type: string }) => { if (message.type === 'done') attacker = message as AttackReport; });
+    await once(child, 'exit');
+    const counter = countRounds(victim);
+    honest.gossip.update('after', 'x');
+    const got = await waitFor(() => holds(victim, honest, 'after', 'x'), () => counter.rounds() > rounds);
+    counter.stop();
+    const storage = victim.gossip.storage;
+    return {
+      sources: options.sources.length,
+      seconds: options.seconds,
+      victimPeers: storage.livePeers().length + storage.deadPeers().length,
+      livePeers: storage.livePeers().length,
+      updateRounds: got ? counter.rounds() : undefined,
+      digestsToHonest: counter.to['peer-2'] ?? 0,
+      digestsToOthers: Object.entries(counter.to).reduce((sum, [id, n]) => id === 'peer-2' ? sum : sum + n, 0),
+      refusals: victim.transport.stats().connections as unknown as Record<string, number>,
+      attacker
+    };
+  } finally {
+    await stopNodes(nodes);
+  }
+}
+
 // ------------------------------------------------------------------ squatting
 
 export interface SquatResult {
@@ -297,6 +354,8 @@ export interface JoinResult {
   lastKnownMs: number | undefined;
   /** Every peer knew every other (gossipmonger's peer table) this long after the last one joined. */
   knownMs: number | undefined;
+  /** CPU this process spent from the first join until the end (ms). */
+  cpuMs: number;
   errors: Record<string, number>;
   /** Summed over the peers. */
   outbound: number;
@@ -314,6 +373,7 @@ export async function joining (Transport: TransportClass, mode: MembershipMode, 
   const { peers, interval, every, limit, extra = {} } = options;
   if (mode === 'mtls') await generateCerts({ peers });
   const nodes: Node[] = [];
+  const cpu0 = process.cpuUsage();
   try {
     nodes.push(await startNode(Transport, mode, 'peer-1', [], interval, extra));
     for (let i = 2; i <= peers; i++) {
@@ -334,7 +394,8 @@ export async function joining (Transport: TransportClass, mode: MembershipMode, 
     for (const node of nodes) for (const [code, n] of Object.entries(node.errors)) errors[code] = (errors[code] ?? 0) + n;
     const stats = nodes.map((n) => n.transport.stats());
     const sum = (pick: (s: ReturnType<AnyTransport['stats']>) => number | undefined): number => stats.reduce((total, s) => total + (pick(s) ?? 0), 0);
-    return { mode, peers, convergedMs: options.membershipOnly === true ? undefined : convergedMs, lastKnownMs, knownMs, errors, outbound: sum((s) => s.connections.outbound), probes: sum((s) => s.peers.probes), refused: sum((s) => s.peers.refused) };
+    const cpu = process.cpuUsage(cpu0);
+    return { mode, peers, convergedMs: options.membershipOnly === true ? undefined : convergedMs, lastKnownMs, knownMs, cpuMs: (cpu.user + cpu.system) / 1000, errors, outbound: sum((s) => s.connections.outbound), probes: sum((s) => s.peers.probes), refused: sum((s) => s.peers.refused) };
   } finally {
     await stopNodes(nodes);
   }
@@ -344,6 +405,7 @@ export async function joining (Transport: TransportClass, mode: MembershipMode, 
 
 type Case =
   | { kind: 'isolation'; mode: MembershipMode; lib: string }
+  | { kind: 'flood'; sources: number; lib: string }
   | { kind: 'squatting'; order: SquatResult['order']; lib: string }
   | { kind: 'joining'; mode: MembershipMode; lib: string; run: number };
 
@@ -352,6 +414,7 @@ const PER_SOURCE_LIFTED = { maxConnectionsPerSource: Infinity, connectionsPerSec
 async function runCase (c: Case): Promise<unknown> {
   const Transport = require(c.lib) as TransportClass;
   if (c.kind === 'isolation') return isolation(Transport, c.mode, { interval: 100, rounds: 100 });
+  if (c.kind === 'flood') return contactFlood(Transport, { sources: Array.from({ length: c.sources }, (_, i) => `127.0.1.${i + 1}`), seconds: 5, interval: 100, rounds: 100 });
   if (c.kind === 'squatting') return squatting(Transport, c.lib, c.order, { interval: 100, window: 8000 });
   return joining(Transport, c.mode, { peers: 50, interval: 50, every: 50, limit: 60000, extra: PER_SOURCE_LIFTED });
 }
@@ -359,6 +422,7 @@ async function runCase (c: Case): Promise<unknown> {
 function describeCase (c: Case): string {
   if (c.kind === 'isolation') return `isolation [${c.mode}${c.mode === 'mtls' ? ' + sender-id' : ''}]: one digest of 2,045 fake peers`;
   if (c.kind === 'squatting') return `squatting [mtls + sender-id], ${c.order}`;
+  if (c.kind === 'flood') return `contact flood [plain]: 5 s of one connection per made-up sender id from ${c.sources} address(es)`;
   return `joining [${c.mode}${c.mode === 'mtls' ? ' + sender-id' : ''}]: 50 peers, one every 50 ms, gossip every 50 ms (run ${c.run})`;
 }
 
@@ -369,13 +433,18 @@ function summary (c: Case, r: unknown): string {
       `new member admitted after ${x.joinRounds ?? 'never (>100)'} rounds; victim's gossipmonger holds ${x.victimPeers} peers; ` +
       `stats.peers ${JSON.stringify(x.victimStats)}; errors ${JSON.stringify(x.victimErrors)}`;
   }
+  if (c.kind === 'flood') {
+    const x = r as FloodResult;
+    return `victim's gossipmonger holds ${x.victimPeers} peers (${x.livePeers} live); honest update after ${x.updateRounds ?? 'never (>100)'} victim rounds ` +
+      `(digests to honest ${x.digestsToHonest}, to others ${x.digestsToOthers}); connections ${JSON.stringify(x.refusals)}; attacker ${JSON.stringify(x.attacker)}`;
+  }
   if (c.kind === 'squatting') {
     const x = r as SquatResult;
     return `real peer-2 received ${x.fromVictim} digests from the victim in 8 s; the victim holds the ${x.victimAddressOfReal} address for peer-2; squatter received ${JSON.stringify(x.squatterFramesIn)}; victim errors ${JSON.stringify(x.victimErrors)}; stats.peers ${JSON.stringify(x.victimStats)}`;
   }
   const x = r as JoinResult;
   const s = (ms: number | undefined): string => ms === undefined ? 'never (>60 s)' : `${(ms / 1000).toFixed(2)} s`;
-  return `after the last join: last joiner known by all ${s(x.lastKnownMs)}, every peer known by all ${s(x.knownMs)}, every key everywhere ${s(x.convergedMs)}; ` +
+  return `after the last join: last joiner known by all ${s(x.lastKnownMs)}, every peer known by all ${s(x.knownMs)}, every key everywhere ${s(x.convergedMs)}; CPU ${(x.cpuMs / 1000).toFixed(1)} s; ` +
     `outbound ${x.outbound}, probes ${x.probes}, refused ${x.refused}; errors ${JSON.stringify(x.errors)}`;
 }
 
@@ -396,6 +465,7 @@ async function main (): Promise<void> {
   if (beforeAt !== -1) libs.unshift(['before', resolve(argv[beforeAt + 1]!, 'dist', 'src', 'index.js')]);
   const cases: Array<Omit<Case, 'lib'>> = [
     ...(['plain', 'tls', 'mtls'] as const).map((mode) => ({ kind: 'isolation' as const, mode })),
+    ...[1, 8].map((sources) => ({ kind: 'flood' as const, sources })),
     ...(['squatter-first', 'member-first'] as const).map((order) => ({ kind: 'squatting' as const, order })),
     ...Array.from({ length: runs }, (_, run) => (['plain', 'tls', 'mtls'] as const).map((mode) => ({ kind: 'joining' as const, mode, run: run + 1 }))).flat()
   ];

@@ -117,6 +117,9 @@ function remoteInfo (host: string, port: number, peerId: string | undefined): { 
   return { remoteAddress: host, remotePort: port, peerId };
 }
 
+/** Membership probes wait a random delay below this many ms (see #probe). */
+const PROBE_JITTER = 100;
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -456,18 +459,27 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * not answer (an answer would cost it a connection of its own), and with
    * keepAlive the connection is the pooled one later gossip to `id` uses.
    * Otherwise only a frame from `id` proves it: the digest names `id` at
-   * version 0, which a gossipmonger peer answers with its own deltas. Sent on
-   * the next tick: never from inside the delivery of the frame that
-   * introduced `id`. False until gossipmonger has said who this node is.
+   * version 0, which a gossipmonger peer answers with its own deltas.
+   *
+   * Sent after a random delay of up to PROBE_JITTER ms (never from inside the
+   * delivery of the frame that introduced `id`), and only if the attempt is
+   * still under way then: two nodes that learn of each other at once would
+   * otherwise both probe, where the first probe proves both ends; and a new
+   * node's id reaches every member within a few rounds, whose probes then
+   * spread out instead of arriving together. False until gossipmonger has
+   * said who this node is.
    */
   #probe (id: string, host: string, port: number): boolean {
     const local = this.#localPeer;
     if (local === undefined || this.#closed) return false;
-    process.nextTick(() => {
-      if (this.#closed) return;
+    const timer = setTimeout(() => {
+      const membership = this.#inbound.membership;
+      if (this.#closed || !membership.isPending(id, host, port)) return;
+      membership.noteProbeSent();
       const byCertificate = this.#identity.provesIds && this.#sendSecure();
       this.rpc({ id, transport: { host, port } }, { digest: byCertificate ? [] : [{ id, maxVersionSeen: 0 }], sender: { id: local.id, transport: local.transport } });
-    });
+    }, Math.floor(Math.random() * PROBE_JITTER));
+    timer.unref();
     return true;
   }
 

@@ -105,7 +105,8 @@ export interface Admitted {
 
 export interface MembershipHooks {
   /**
-   * Begin a proof attempt of `id` at host:port (the transport sends a probe).
+   * Begin a proof attempt of `id` at host:port (the transport sends a probe,
+   * unless the attempt has settled by then: see isPending, noteProbeSent).
    * False when it cannot be sent yet (this node's own id is not known until
    * gossipmonger first sends); it is sent once setSelf() is called.
    */
@@ -160,7 +161,7 @@ export class Membership {
   refused = 0;
   /** Senders and digest entries held back (not passed on) because their id was not proven. */
   heldBack = 0;
-  /** Probes begun. */
+  /** Probes sent (the transport counts them through noteProbeSent). */
   probes = 0;
 
   constructor (
@@ -200,11 +201,19 @@ export class Membership {
     if (this.#self === id) return;
     this.#self = id;
     for (const pending of this.#pending.values()) {
-      if (!pending.probed && this.hooks.probe(pending.id, pending.host, pending.port)) {
-        pending.probed = true;
-        this.probes++;
-      }
+      if (!pending.probed && this.hooks.probe(pending.id, pending.host, pending.port)) pending.probed = true;
     }
+  }
+
+  /** Whether a proof attempt of `id` at host:port is still under way (a probe not yet sent is then worth sending). */
+  isPending (id: string, host: string, port: number): boolean {
+    const key = addressKey({ host, port })?.key;
+    return key !== undefined && this.#pending.has(`${id}@${key}`);
+  }
+
+  /** A probe went out (the transport may drop one whose attempt settled while it waited). */
+  noteProbeSent (): void {
+    this.probes++;
   }
 
   /**
@@ -352,10 +361,7 @@ export class Membership {
     let keys = this.#pendingById.get(entry.id);
     if (keys === undefined) this.#pendingById.set(entry.id, keys = new Set());
     keys.add(key);
-    if (this.#self !== undefined && this.hooks.probe(pending.id, pending.host, pending.port)) {
-      pending.probed = true;
-      this.probes++;
-    }
+    if (this.#self !== undefined && this.hooks.probe(pending.id, pending.host, pending.port)) pending.probed = true;
     return undefined;
   }
 

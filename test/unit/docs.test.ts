@@ -28,6 +28,8 @@ function rowsOf (text: string): Map<string, string[]> {
 /** How the README writes a default: `'text'`, `123`, `true`, or none. */
 function render (value: unknown): string {
   if (value === undefined) return 'none';
+  // An object option on by default with its own defaults (membership): `{}`.
+  if (typeof value === 'object' && value !== null && Object.keys(value).length === 0) return '`{}`';
   if (typeof value === 'string') return `\`'${value}'\``;
   return `\`${String(value)}\``;
 }
@@ -72,7 +74,7 @@ describe('docs', () => {
       maxConnectionsPerSource: base.maxConnectionsPerSource,
       connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
       maxPeers: base.maxPeers,
-      membership: undefined,
+      membership: {},
       cluster: base.cluster,
       allowFrom: base.allowFrom,
       outbound: undefined
@@ -119,7 +121,9 @@ describe('docs', () => {
         ['handshakeTimeout', `${base.handshakeTimeout / 1000} s`], ['connectTimeout', `${base.connectTimeout / 1000} s`],
         ['frameTimeout', `${base.frameTimeout / 1000} s`], ['maxConnectionsPerSource', String(base.maxConnectionsPerSource)],
         ['connectionsPerSecondPerSource', `${base.connectionsPerSecondPerSource}/s`], ['maxPeers', String(base.maxPeers)],
-        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256']] as const) {
+        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256'],
+        ['membership.pendingPerIntroducer', String(base.membership.pendingPerIntroducer)], ['membership.proofsPerSecond', `${base.membership.proofsPerSecond}/s`],
+        ['membership.proofTimeout', `${base.membership.proofTimeout / 1000} s`]] as const) {
         const row = rowsOf(security).get(name);
         expect(row, name).to.not.equal(undefined);
         expect(row![0], name).to.include(value);

@@ -130,6 +130,17 @@ describe('membership', () => {
     expect(probes).to.have.length(5 + 2);
   });
 
+  it('tries each id at each address once at a time, however many messages name it', () => {
+    const { m, probes, deliver } = setup();
+    deliver(digest('a', [['b', at(2)], ['b', at(2)]]), byCertificate('a'));
+    deliver(digest('z', [['b', at(2)]]), byCertificate('z'));
+    expect(probes).to.deep.equal([['b', '10.0.1.2', 9742]]);
+    expect(m.pending).to.equal(1);
+    // Another address is another attempt.
+    deliver(digest('z', [['b', at(3)]]), byCertificate('z'));
+    expect(probes).to.have.length(2);
+  });
+
   it('fails attempts that take longer than proofTimeout, which frees the introducer\'s share', () => {
     const { m, probes, clock, deliver } = setup({ pendingPerIntroducer: 1 });
     deliver(digest('a', [['b', at(2)], ['c', at(3)]]), byContact());
