@@ -20,11 +20,11 @@ async function closedPort (): Promise<number> {
   return port;
 }
 
-/** A TCP server on `host` that counts connections and holds them. */
+/** A TCP server on `host` that counts connections and holds them (it never closes its side). */
 async function sink (host: string): Promise<{ port: number; total: () => number; stop: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   let total = 0;
-  const server: Server = createServer((socket) => {
+  const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
     total++;
     sockets.add(socket);
     socket.on('error', () => {});
@@ -110,8 +110,17 @@ describe('membership through the transport', () => {
     node.digest({ id: 'peer-4', transport: { host: HOST, port: await closedPort() } }, { id: 'peer-1', transport: { host: HOST, port: node.port } }, []);
     const from = { id: 'peer-4', transport: { host: HOST, port: 1 } };
     const at = (port: number): { host: string; port: number } => ({ host: HOST, port });
-    member.digest({ id: 'peer-1', transport: at(node.port) }, from, [{ id: 'peer-2', maxVersionSeen: 1, transport: at(squatter.port) }, { id: 'peer-2', maxVersionSeen: 1, transport: at(real.port) }]);
-    await until(() => node.stats().peers.proven === 2 && node.stats().peers.refused === 1 && node.stats().peers.pending === 0, 5000, 'both probes settled');
+    const refusals: Array<{ id?: string; port?: number; reason: string }> = [];
+    const onRefused = (m: unknown): void => { refusals.push(m as { reason: string }); };
+    subscribe('gossipmonger-tls-transport:peer:refused', onRefused);
+    try {
+      member.digest({ id: 'peer-1', transport: at(node.port) }, from, [{ id: 'peer-2', maxVersionSeen: 1, transport: at(squatter.port) }, { id: 'peer-2', maxVersionSeen: 1, transport: at(real.port) }]);
+      await until(() => node.stats().peers.proven === 2 && node.stats().peers.refused === 1 && node.stats().peers.pending === 0, 5000, 'both probes settled');
+    } finally {
+      unsubscribe('gossipmonger-tls-transport:peer:refused', onRefused);
+    }
+    // Refused for its certificate (not tried again for 60 s), not merely unreachable.
+    expect(refusals.map((r) => [r.id, r.port, r.reason])).to.deep.equal([['peer-2', squatter.port, 'certificate']]);
     expect(ids(seen.digests[0]![1])).to.deep.equal([]);
     // The squatter's address was refused before a byte was written to it.
     expect(seen.errors.filter((e) => codeOf(e) === 'ERR_PEER_UNAUTHORIZED')).to.have.length(1);
@@ -161,8 +170,9 @@ describe('membership through the transport', () => {
       expect(node.stats().peers).to.include({ probes: 5, refused: 3, pending: 2 });
       expect(blackhole.total()).to.be.at.most(2);
     } finally {
-      await closeAll();
+      // The sink first: a per-message send waits for its remote to close.
       await blackhole.stop();
+      await closeAll();
     }
   });
 });
