@@ -141,6 +141,17 @@ describe('membership', () => {
     expect(probes).to.have.length(2);
   });
 
+  it('caps an introducer\'s attempts under way at pendingPerIntroducer, however fast its bucket refills', () => {
+    const { m, probes, clock, deliver } = setup({ pendingPerIntroducer: 2, proofsPerSecond: 1000 });
+    const fakes = Array.from({ length: 10 }, (_, i): [string, { host: string; port: number }] => [`fake-${i}`, at(100 + i)]);
+    deliver(digest('attacker', fakes), byCertificate('attacker'));
+    clock.now += 1000;
+    deliver(digest('attacker', fakes), byCertificate('attacker'));
+    // Two under way (they neither answer nor fail yet): no third, whatever the rate.
+    expect(probes).to.have.length(2);
+    expect(m.pending).to.equal(2);
+  });
+
   it('fails attempts that take longer than proofTimeout, which frees the introducer\'s share', () => {
     const { m, probes, clock, deliver } = setup({ pendingPerIntroducer: 1 });
     deliver(digest('a', [['b', at(2)], ['c', at(3)]]), byContact());
