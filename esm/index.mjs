@@ -25,13 +25,18 @@ export const {
   OutboundLimitError,
   CloseTimeoutError,
   CertReloadError,
+  TrustMaterialError,
   FrameTimeoutError,
   ConnectionsRefusedError,
   PeerLimitError,
   ConnectionClosedError,
   ProtocolMismatchError,
   TransportClosedError,
+  CertificateWarning,
   ERROR_CODES,
+  THROWN_CODES,
+  WARNING_CODES,
+  CERT_WARNING_DAYS,
   messageSchema,
   DEFAULTS
 } = TcpTransport;

@@ -7,7 +7,7 @@
  * `hasSubscribers`, so with nobody subscribed a lifecycle point costs one
  * property read and builds no object); the debug log is one more subscriber
  * of every channel, so it cannot miss an event the channels see. Channel names
- * are part of the public API: see README, "Observability".
+ * are part of the public API: see docs/reference.md, "Diagnostics channels".
  */
 import { channel, subscribe } from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
   ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
   ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
+  ERR_TRUST_MATERIAL: 'a ca or crl that OpenSSL would read differently, or that would refuse every certificate it covers, was refused before use (constructor or setSecureContext)',
   ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
   ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
   ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
@@ -88,6 +89,11 @@ export class TransportError extends Error {
   remotePort?: number;
   /** The gossipmonger id of the peer, when the transport knows it (outbound sends; inbound under 'sender-id'). */
   peerId?: string;
+  // Frame counts, on every error about a send (see FrameCounts); declared
+  // only, so that an error without them has no such property at all.
+  declare framesDropped?: number;
+  declare framesWritten?: number;
+  declare framesLost?: number;
 
   constructor (code: ErrorCode, message?: string, options: TransportErrorOptions = {}) {
     super(message ?? ERROR_CODES[code], options.cause === undefined ? undefined : { cause: options.cause });
@@ -100,6 +106,7 @@ export class TransportError extends Error {
 }
 
 export class MalformedPeerError extends TransportError {
+  declare readonly code: 'ERR_MALFORMED_PEER';
   constructor (options?: TransportErrorOptions) {
     // 0.1.6 emitted exactly this message; users may match on it.
     super('ERR_MALFORMED_PEER', 'malformed remotePeer', options);
@@ -107,6 +114,7 @@ export class MalformedPeerError extends TransportError {
 }
 
 export class FrameTooLargeError extends TransportError {
+  declare readonly code: 'ERR_FRAME_TOO_LARGE';
   /** The limit in bytes that was exceeded. */
   readonly maxFrameSize: number;
   constructor (maxFrameSize: number, message?: string, options?: TransportErrorOptions) {
@@ -116,6 +124,7 @@ export class FrameTooLargeError extends TransportError {
 }
 
 export class InvalidMessageError extends TransportError {
+  declare readonly code: 'ERR_INVALID_MESSAGE';
   constructor (message?: string, options?: TransportErrorOptions) {
     super('ERR_INVALID_MESSAGE', message, options);
   }
@@ -129,6 +138,7 @@ export interface PeerUnauthorizedOptions extends TransportErrorOptions {
 }
 
 export class PeerUnauthorizedError extends TransportError {
+  declare readonly code: 'ERR_PEER_UNAUTHORIZED';
   /**
    * Inbound: the sender id the message claimed. Outbound: the id of the peer
    * we were sending to, which the server's certificate did not prove.
@@ -137,7 +147,7 @@ export class PeerUnauthorizedError extends TransportError {
   /** Outbound only: the id the server's certificate had to name (same as senderId). */
   readonly expectedId?: string;
   /** Outbound only: frames not sent (nothing is written before the check). */
-  readonly framesDropped?: number;
+  declare readonly framesDropped?: number;
   constructor (senderId: string, options: PeerUnauthorizedOptions = {}) {
     super('ERR_PEER_UNAUTHORIZED', options.outbound === true
       ? `server certificate does not name peer ${JSON.stringify(senderId)}; ${options.framesDropped ?? 0} frame(s) not sent`
@@ -151,6 +161,9 @@ export class PeerUnauthorizedError extends TransportError {
 }
 
 export class ConnectTimeoutError extends TransportError {
+  declare readonly code: 'ERR_CONNECT_TIMEOUT';
+  /** Repeated timeouts to one destination are reported together: how many this report stands for (see outbound/outages.ts). */
+  declare count?: number;
   /** `hint`: what probably happened, appended to the message. */
   constructor (timeout: number, options?: TransportErrorOptions, hint?: string) {
     super('ERR_CONNECT_TIMEOUT', `connect did not complete within ${timeout} ms${hint === undefined ? '' : `: ${hint}`}`, options);
@@ -158,12 +171,14 @@ export class ConnectTimeoutError extends TransportError {
 }
 
 export class IdleTimeoutError extends TransportError {
+  declare readonly code: 'ERR_IDLE_TIMEOUT';
   constructor (timeout: number, options?: TransportErrorOptions) {
     super('ERR_IDLE_TIMEOUT', `connection idle for ${timeout} ms`, options);
   }
 }
 
 export class HandshakeTimeoutError extends TransportError {
+  declare readonly code: 'ERR_HANDSHAKE_TIMEOUT';
   /** `firstByte`: a plain connection that sent nothing at all within the timeout. */
   constructor (timeout: number, options?: TransportErrorOptions, firstByte = false) {
     super('ERR_HANDSHAKE_TIMEOUT', firstByte ? `no byte within ${timeout} ms of accept` : `TLS handshake did not complete within ${timeout} ms`, options);
@@ -171,8 +186,9 @@ export class HandshakeTimeoutError extends TransportError {
 }
 
 export class TlsRefusedError extends TransportError {
+  declare readonly code: 'ERR_TLS_REFUSED';
   /** Frames that were waiting for this connection and were not delivered. */
-  readonly framesDropped: number;
+  override readonly framesDropped: number;
   constructor (framesDropped: number, options?: TransportErrorOptions) {
     super('ERR_TLS_REFUSED', `remote closed the TLS connection before accepting it; ${framesDropped} frame(s) not delivered`, options);
     this.framesDropped = framesDropped;
@@ -180,6 +196,7 @@ export class TlsRefusedError extends TransportError {
 }
 
 export class TlsHandshakeError extends TransportError {
+  declare readonly code: 'ERR_TLS_HANDSHAKE';
   /** Node's or OpenSSL's reason: an `authorizationError` or an alert code. */
   readonly reason: string;
   constructor (reason: string, options?: TransportErrorOptions) {
@@ -189,21 +206,23 @@ export class TlsHandshakeError extends TransportError {
 }
 
 export class BackpressureError extends TransportError {
+  declare readonly code: 'ERR_BACKPRESSURE';
   /** The frame refused: always 1. */
-  readonly framesDropped = 1;
+  override readonly framesDropped = 1;
   constructor (queuedBytes: number, limit: number, options?: TransportErrorOptions) {
     super('ERR_BACKPRESSURE', `outbound queue holds ${queuedBytes} bytes (limit ${limit}); frame not queued`, options);
   }
 }
 
 export class ConnectionLostError extends TransportError {
+  declare readonly code: 'ERR_CONNECTION_LOST';
   /** Frames handed to the socket that it had not yet passed to the kernel: certainly lost. */
-  readonly framesLost: number;
+  override readonly framesLost: number;
   /**
    * Every frame handed to this connection. The last of them may be lost too
    * (the kernel's send buffer goes with the connection); nothing tells which.
    */
-  readonly framesWritten: number;
+  override readonly framesWritten: number;
   constructor (framesLost: number, framesWritten: number, options?: TransportErrorOptions) {
     super('ERR_CONNECTION_LOST', `connection lost after ${framesWritten} frame(s): ${framesLost} not yet flushed are lost, and the last ones flushed may not have arrived`, options);
     this.framesLost = framesLost;
@@ -212,6 +231,7 @@ export class ConnectionLostError extends TransportError {
 }
 
 export class ClusterMismatchError extends TransportError {
+  declare readonly code: 'ERR_CLUSTER_MISMATCH';
   /** `expected` is the ALPN name `gossipmonger/<cluster>`; `got` what the remote negotiated, or false. */
   constructor (expected: string, got: string | false, options?: TransportErrorOptions) {
     super('ERR_CLUSTER_MISMATCH', `remote is not in cluster ALPN ${JSON.stringify(expected)} (negotiated: ${got === false ? 'none' : JSON.stringify(got)})`, options);
@@ -219,6 +239,7 @@ export class ClusterMismatchError extends TransportError {
 }
 
 export class PlaintextRefusedError extends TransportError {
+  declare readonly code: 'ERR_PLAINTEXT_REFUSED';
   /**
    * `accepted`: this transport accepted plaintext during a migration and its
    * `tls.plaintext.until` has passed; false (the default) when it never accepted any.
@@ -231,6 +252,7 @@ export class PlaintextRefusedError extends TransportError {
 }
 
 export class PeerUntrustedError extends TransportError {
+  declare readonly code: 'ERR_PEER_UNTRUSTED';
   /** Why the certificate no longer verifies: an OpenSSL-style code or 'authorize'. */
   readonly reason: string;
   /** The certificate's subject CN, when it has one. */
@@ -243,6 +265,7 @@ export class PeerUntrustedError extends TransportError {
 }
 
 export class DestinationRefusedError extends TransportError {
+  declare readonly code: 'ERR_DESTINATION_REFUSED';
   /** The host as given (a name or an address). */
   readonly host: string;
   /** The address the name resolved to and that the allow-list refused, if it resolved. */
@@ -255,6 +278,7 @@ export class DestinationRefusedError extends TransportError {
 }
 
 export class OutboundLimitError extends TransportError {
+  declare readonly code: 'ERR_OUTBOUND_LIMIT';
   /** Which cap: 'maxConnections', 'maxPerDestination' or 'maxPooledRemotes' (the outbound.* option). */
   readonly limit: string;
   readonly max: number;
@@ -266,13 +290,15 @@ export class OutboundLimitError extends TransportError {
 }
 
 export class CloseTimeoutError extends TransportError {
+  declare readonly code: 'ERR_CLOSE_TIMEOUT';
   constructor (message: string, options?: TransportErrorOptions) {
     super('ERR_CLOSE_TIMEOUT', message, options);
   }
 }
 
 export class CertReloadError extends TransportError {
-  /** Which check failed: 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', 'crl'. */
+  declare readonly code: 'ERR_CERT_RELOAD';
+  /** Which check failed: 'missing', 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', or a TrustMaterialError reason ('crl-expired'...). */
   readonly reason: string;
   constructor (reason: string, message: string, options?: TransportErrorOptions) {
     super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
@@ -280,21 +306,41 @@ export class CertReloadError extends TransportError {
   }
 }
 
+/**
+ * `ca` or `crl` material refused where it enters (the constructor's `tls`,
+ * `setSecureContext()`; watchCertificates() reports the same reasons as
+ * ERR_CERT_RELOAD): what OpenSSL would read differently from what the
+ * re-check reads, or what would make it refuse every certificate the material
+ * covers. Nothing was swapped in.
+ */
+export class TrustMaterialError extends TransportError {
+  declare readonly code: 'ERR_TRUST_MATERIAL';
+  /** 'ca-unreadable', 'ca-anchor', 'ca-same-name', 'crl-unreadable', 'crl-expired', 'crl-not-yet-valid', 'crl-unsupported', 'crl-duplicate-issuer', 'crl-signature', 'crl-missing'. */
+  readonly reason: string;
+  constructor (reason: string, message: string, options?: TransportErrorOptions) {
+    super('ERR_TRUST_MATERIAL', `${message} [${reason}]`, options);
+    this.reason = reason;
+  }
+}
+
 export class ConnectionClosedError extends TransportError {
+  declare readonly code: 'ERR_CONNECTION_CLOSED';
   constructor (message?: string, options?: TransportErrorOptions) {
     super('ERR_CONNECTION_CLOSED', message, options);
   }
 }
 
 export class ProtocolMismatchError extends TransportError {
+  declare readonly code: 'ERR_PROTOCOL_MISMATCH';
   constructor (message?: string, options?: TransportErrorOptions) {
     super('ERR_PROTOCOL_MISMATCH', message, options);
   }
 }
 
 export class TransportClosedError extends TransportError {
+  declare readonly code: 'ERR_TRANSPORT_CLOSED';
   /** Frames dropped so far because the transport is closed. */
-  readonly framesDropped: number;
+  override readonly framesDropped: number;
   constructor (framesDropped: number, options?: TransportErrorOptions) {
     super('ERR_TRANSPORT_CLOSED', 'transport is closed: nothing is sent after close(); this and any later frames are dropped (counted in stats().errors)', options);
     this.framesDropped = framesDropped;
@@ -302,12 +348,14 @@ export class TransportClosedError extends TransportError {
 }
 
 export class FrameTimeoutError extends TransportError {
+  declare readonly code: 'ERR_FRAME_TIMEOUT';
   constructor (timeout: number, options?: TransportErrorOptions) {
     super('ERR_FRAME_TIMEOUT', `frame not complete within ${timeout} ms of its first byte`, options);
   }
 }
 
 export class ConnectionsRefusedError extends TransportError {
+  declare readonly code: 'ERR_CONNECTIONS_REFUSED';
   /** The source: an IPv4 address, an IPv6 /64, or `'*'` for sources past the per-interval budget. */
   readonly source: string;
   /** Connections refused or evicted since the last report for this source. */
@@ -324,6 +372,7 @@ export class ConnectionsRefusedError extends TransportError {
 }
 
 export class PeerLimitError extends TransportError {
+  declare readonly code: 'ERR_PEER_LIMIT';
   /** The source the entries came from (see ConnectionsRefusedError). */
   readonly source: string;
   /** Peer entries (digest entries or senders) dropped since the last report for this source. */
@@ -334,5 +383,159 @@ export class PeerLimitError extends TransportError {
     this.source = source;
     this.count = count;
     this.maxPeers = maxPeers;
+  }
+}
+
+/**
+ * Codes of Node's own errors, as they reach the 'error' event: a socket's
+ * errno (`ECONNREFUSED`, `ECONNRESET`, `EPIPE`, `EADDRINUSE`...), a DNS
+ * failure (`ENOTFOUND`, `EAI_AGAIN`), an OpenSSL certificate verification
+ * failure (`CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`, `ERROR_IN_CERT_NOT_AFTER_FIELD`...), Node's
+ * TLS and socket errors (`ERR_TLS_CERT_ALTNAME_INVALID`, `ERR_SSL_...`).
+ *
+ * Written as patterns that none of this package's codes match, so that
+ * `switch (error.code)` narrows a case such as `'ERR_TLS_HANDSHAKE'` to
+ * TlsHandshakeError alone, and a misspelt `'ERR_CONECTION_LOST'` does not
+ * compile: Node's errno codes start with E but never with ERR, and Node's
+ * own ERR_ codes that can reach the event are listed by family.
+ */
+type Letter = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J' | 'K' | 'L' | 'M' | 'N' | 'O' | 'P' | 'Q' | 'R' | 'S' | 'T' | 'U' | 'V' | 'W' | 'X' | 'Y' | 'Z';
+export type NodeErrorCode =
+  | `${Exclude<Letter, 'E'>}${string}`
+  | `E${Exclude<Letter, 'R'>}${string}`
+  | `ER${Exclude<Letter, 'R'>}${string}`
+  | `ERROR_${string}`
+  | `ERR_SSL_${string}`
+  | `ERR_OSSL_${string}`
+  | `ERR_SOCKET_${string}`
+  | `ERR_STREAM_${string}`
+  | `ERR_TLS_CERT_${string}`
+  | 'ERR_TLS_HANDSHAKE_TIMEOUT'
+  | 'ERR_TLS_INVALID_PROTOCOL_VERSION'
+  | 'ERR_TLS_RENEGOTIATION_DISABLED';
+
+/**
+ * An error from Node (a socket, DNS, OpenSSL), emitted as it came, with where
+ * it happened added (`remoteAddress`, `remotePort`, `peerId`) and, on the
+ * send path, its frame counts.
+ */
+export interface NodeError extends Error, RemoteInfo, FrameCounts {
+  /** Node's code; undefined only for an error without one (a `tls.checkServerIdentity` of yours may return such). */
+  code?: NodeErrorCode;
+  errno?: number;
+  syscall?: string;
+  /**
+   * A destination that keeps failing the same way (unreachable, refused) is
+   * reported once per outage: the first failure at once (`count` 1), then
+   * one report per interval with the failures since (`count`), their frame
+   * counts summed. `stats().errors` counts every failure.
+   */
+  count?: number;
+}
+
+/**
+ * What the 'error' event carries: one of this package's errors (each class
+ * with its literal `code`), or one of Node's. `switch (error.code)` narrows
+ * to the class.
+ */
+export type EmittedError =
+  | MalformedPeerError
+  | FrameTooLargeError
+  | InvalidMessageError
+  | PeerUnauthorizedError
+  | ConnectTimeoutError
+  | IdleTimeoutError
+  | HandshakeTimeoutError
+  | TlsRefusedError
+  | TlsHandshakeError
+  | BackpressureError
+  | ConnectionLostError
+  | ClusterMismatchError
+  | PlaintextRefusedError
+  | PeerUntrustedError
+  | DestinationRefusedError
+  | OutboundLimitError
+  | CloseTimeoutError
+  | CertReloadError
+  | ConnectionClosedError
+  | ProtocolMismatchError
+  | TransportClosedError
+  | FrameTimeoutError
+  | ConnectionsRefusedError
+  | PeerLimitError
+  | NodeError;
+
+/**
+ * This package's errors that are thrown, never emitted: ERR_TRUST_MATERIAL
+ * refuses `ca` or `crl` material at the constructor and at
+ * setSecureContext() (a watched file reports the same as ERR_CERT_RELOAD).
+ */
+export type ThrownTransportError = TrustMaterialError;
+
+/**
+ * Codes of the errors thrown (never emitted) for a programmer's mistake. A
+ * test keeps README's list equal to this table.
+ */
+export const THROWN_CODES = {
+  ERR_INVALID_OPTION: 'an option or argument has the wrong type, value or name, or a method needs an option the transport was not given (a TypeError or RangeError, naming the option)',
+  ERR_ALREADY_LISTENING: 'listen() on a transport that is already listening'
+} as const;
+
+export type ThrownCode = keyof typeof THROWN_CODES;
+
+/** A TypeError or RangeError thrown for a wrong option or argument. */
+export type InvalidOptionError = (TypeError | RangeError) & { code: 'ERR_INVALID_OPTION' };
+
+/**
+ * Gives a TypeError or RangeError from option checking its code, where it
+ * has none (Node's own, such as ERR_INVALID_ARG_TYPE, keep theirs); anything
+ * else is returned as it is.
+ */
+export function asOptionError (error: unknown): unknown {
+  if ((error instanceof TypeError || error instanceof RangeError) && (error as { code?: unknown }).code === undefined) {
+    Object.defineProperty(error, 'code', { value: 'ERR_INVALID_OPTION', enumerable: true, writable: true, configurable: true });
+  }
+  return error;
+}
+
+/**
+ * Warnings: conditions a user must see that are not failures. Not emitted as
+ * 'error' (nothing failed yet, and an 'error' without a listener ends the
+ * process): as a 'warning' event on the transport when it has a listener,
+ * otherwise with process.emitWarning(), which Node prints to stderr.
+ */
+export const WARNING_CODES = {
+  WARN_CERT_EXPIRED: 'this node\'s own certificate has expired: peers refuse it',
+  WARN_CERT_NOT_YET_VALID: 'this node\'s own certificate is not valid yet (or the clock is wrong): peers refuse it',
+  WARN_CERT_EXPIRES_SOON: 'this node\'s own certificate expires within CERT_WARNING_DAYS (14 days)'
+} as const;
+
+export type WarningCode = keyof typeof WARNING_CODES;
+
+export interface CertificateWarningDetails {
+  /** The certificate's subject, e.g. `CN=node-a`. */
+  subject: string;
+  fingerprint256: string;
+  /** Validity, in ms since the epoch. */
+  validFrom: number;
+  validTo: number;
+}
+
+/** This node's own certificate is expired, not yet valid, or about to expire. */
+export class CertificateWarning extends Error {
+  readonly code: WarningCode;
+  readonly subject: string;
+  readonly fingerprint256: string;
+  readonly validFrom: number;
+  readonly validTo: number;
+  constructor (code: WarningCode, message: string, details: CertificateWarningDetails) {
+    super(message);
+    this.name = 'CertificateWarning';
+    this.code = code;
+    this.subject = details.subject;
+    this.fingerprint256 = details.fingerprint256;
+    this.validFrom = details.validFrom;
+    this.validTo = details.validTo;
   }
 }

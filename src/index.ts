@@ -6,6 +6,7 @@
 import * as errors from './errors';
 import * as message from './wire/message';
 import * as options from './options';
+import * as ownCertificate from './tls/own-certificate';
 import * as transport from './transport';
 
 /** The transport. A subclass only so that the namespace below can merge with it. */
@@ -35,15 +36,27 @@ namespace TcpTransport {
   export import OutboundLimitError = errors.OutboundLimitError;
   export import CloseTimeoutError = errors.CloseTimeoutError;
   export import CertReloadError = errors.CertReloadError;
+  export import TrustMaterialError = errors.TrustMaterialError;
   export import FrameTimeoutError = errors.FrameTimeoutError;
   export import ConnectionsRefusedError = errors.ConnectionsRefusedError;
   export import PeerLimitError = errors.PeerLimitError;
   export import ConnectionClosedError = errors.ConnectionClosedError;
   export import ProtocolMismatchError = errors.ProtocolMismatchError;
   export import TransportClosedError = errors.TransportClosedError;
+  export import CertificateWarning = errors.CertificateWarning;
   export const ERROR_CODES = errors.ERROR_CODES;
+  export const WARNING_CODES = errors.WARNING_CODES;
+  export type WarningCode = errors.WarningCode;
+  export const CERT_WARNING_DAYS = ownCertificate.CERT_WARNING_DAYS;
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;
+  export type EmittedError = errors.EmittedError;
+  export type ThrownTransportError = errors.ThrownTransportError;
+  export type NodeError = errors.NodeError;
+  export type NodeErrorCode = errors.NodeErrorCode;
+  export const THROWN_CODES = errors.THROWN_CODES;
+  export type ThrownCode = errors.ThrownCode;
+  export type InvalidOptionError = errors.InvalidOptionError;
   export const messageSchema = message.messageSchema;
   export const DEFAULTS = options.DEFAULTS;
   export type TransportOptions = options.TransportOptions;

@@ -15,6 +15,9 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { channels } from './diagnostics';
 import {
+  asOptionError,
+  type EmittedError,
+  type CertificateWarning,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
@@ -24,14 +27,16 @@ import {
 import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
+import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
+import { OwnCertificateHealth } from './tls/own-certificate';
 import { IdentityPolicy } from './tls/identity';
 import { certificateExpiry } from './tls/trust';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
-import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { checkSecureContextNames, resolveOptions, splitCrls, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
 import { SocketFactory } from './tls/socket-factory';
 
 export type { EventInfo } from './inbound/server';
@@ -40,8 +45,11 @@ export type { EventInfo } from './inbound/server';
 export interface TransportEvents {
   deltas: [remotePeer: Sender, deltas: Delta[], info: EventInfo];
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
-  error: [error: Error];
+  /** Any failure, this package's or Node's: `switch (error.code)` narrows to the class. */
+  error: [error: EmittedError];
   listening: [];
+  /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
+  warning: [warning: CertificateWarning];
 }
 
 /** What `stats()` returns; every counter starts at 0 with the transport. */
@@ -77,7 +85,11 @@ export interface TransportStats {
     expires: number | undefined;
     peerSoonest: { expires: number; subject: string; fingerprint256: string } | undefined;
   };
-  /** Every error emitted, by code (network and peer failures, ours and Node's). */
+  /**
+   * Every failure, by code (network and peer failures, ours and Node's),
+   * including those an aggregated report stands for (ERR_TRANSPORT_CLOSED
+   * drops, repeated failures to reach a destination that is down).
+   */
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
@@ -120,6 +132,18 @@ function remoteInfo (host: string, port: number, peerId: string | undefined): { 
 /** Membership probes wait a random delay below this many ms (see #probe). */
 const PROBE_JITTER = 100;
 
+/**
+ * Runs option and argument checks: a TypeError or RangeError they throw is a
+ * programmer's mistake, and leaves with code ERR_INVALID_OPTION.
+ */
+function checked<T> (check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw asOptionError(error);
+  }
+}
+
 function validPort (port: unknown): number | undefined {
   const n = typeof port === 'string' && /^[0-9]+$/.test(port) ? Number(port) : port;
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
@@ -148,6 +172,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Warns when this node's own certificate is expired, not yet valid, or expiring soon. */
+  readonly #health = new OwnCertificateHealth(() => this.#factory.context?.cert, (warning) => this.#warn(warning));
   /** Certificate files followed (watchCertificates). */
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
@@ -159,6 +185,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #closed = false;
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
+  /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
+  readonly #outages = new Outages({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
 
@@ -171,7 +203,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   constructor (options?: TransportOptions) {
     super();
-    this.#options = resolveOptions(options);
+    this.#options = checked(() => resolveOptions(options));
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
@@ -194,13 +226,19 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       else membership.refuse(id, host, port, 'certificate');
     };
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    // After the constructor returns, so that a 'warning' listener attached then hears it.
+    if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
     const outbound = {
       factory: this.#factory,
       gate: this.#gate,
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
       counters: this.#counters,
-      report: (error: Error) => this.#report(error)
+      report: (error: Error) => {
+        this.#sendFailed(error);
+        this.#outages.report(error);
+      },
+      reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
     this.#plainOnce = new PlainOnce(outbound);
     this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
@@ -221,6 +259,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   listen (callback?: () => void): this;
   listen (options?: ListenOptions | null, callback?: () => void): this;
   listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
+    return checked(() => this.#listen(options, callback));
+  }
+
+  #listen (options?: ListenOptions | null | (() => void), callback?: () => void): this {
     if (typeof options === 'function') {
       callback = options;
       options = undefined;
@@ -230,7 +272,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('listen callback must be a function');
     const host = validateHost('listen options.host', bind.host, this.host);
     const port = validatePort('listen options.port', bind.port, this.port);
-    if (this.server) throw new Error('transport is already listening; close() it first');
+    if (this.server) throw Object.assign(new Error('transport is already listening; close() it first'), { code: 'ERR_ALREADY_LISTENING' });
     this.#closed = false;
     this.#droppedAfterClose = 0;
     const context = this.#factory.context;
@@ -246,6 +288,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     this.server = server;
     this.#armPlaintextDeadline();
+    if (context) this.#health.check(true);
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -268,7 +311,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   close (callback: () => void): void;
   close (callback?: () => void): Promise<void> | void {
     if (callback === undefined) return new Promise<void>((resolve) => this.close(resolve));
-    if (typeof callback !== 'function') throw new TypeError('close callback must be a function');
+    if (typeof callback !== 'function') throw asOptionError(new TypeError('close callback must be a function'));
     this.#closed = true;
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
@@ -276,11 +319,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
+      // Failures held for an outage report go out now, so every frame is accounted for.
+      this.#outages.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
+    this.#health.stop();
     if (this.server) {
       pending++;
       this.server = null;
@@ -349,7 +395,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
+        // Not JSON.stringify's error as the cause: it names the payload's
+        // properties, and a payload's content stays out of errors.
+        this.#report(new InvalidMessageError(`payload cannot be encoded as JSON (${(error as Error).name})`, remoteInfo(host, port, peerId)));
         return;
       }
     }
@@ -378,11 +426,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * outbound connections are ended after what they were already handed.
    */
   setSecureContext (tlsOptions: SecureContextOptions): void {
-    if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
-    if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
-    checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
-    this.#factory.rotate(tlsOptions);
+    checked(() => {
+      if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
+      if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
+      checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
+      if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
+        throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+      }
+    });
+    this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#health.check(this.server !== null);
     if (channels.tlsRotated.hasSubscribers) channels.tlsRotated.publish({ generation: this.#factory.generation, expires: this.#ownExpiry });
     this.#pool?.rotated();
     this.#tlsOnce.rotated();
@@ -396,8 +450,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * ERR_CERT_RELOAD and the current material stays. close() stops it too.
    */
   watchCertificates (files: CertificateFiles): CertificateWatch {
-    if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
-    validateCertificateFiles(files);
+    checked(() => {
+      if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+      validateCertificateFiles(files);
+    });
     const watch = watchCertificates(files, {
       apply: (material) => this.setSecureContext(material),
       report: (error) => this.#report(error),
@@ -406,6 +462,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     });
     const handle: CertificateWatch = {
       reload: () => watch.reload(),
+      get applied () { return watch.applied; },
       close: () => {
         this.#watches.delete(handle);
         watch.close();
@@ -510,18 +567,32 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#deadlineTimer.unref();
   }
 
+  /** A warning: to the transport's 'warning' listeners, or else to process.emitWarning (printed by Node). */
+  #warn (warning: CertificateWarning): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+    else process.emitWarning(warning);
+  }
+
+  /**
+   * Every failure of the send path, before outages hold repeats back: if it
+   * was a membership probe's, that proof attempt has failed.
+   */
+  #sendFailed (error: Error): void {
+    const failed = error as { peerId?: unknown; remoteAddress?: unknown; remotePort?: unknown };
+    if (typeof failed.peerId !== 'string' || typeof failed.remoteAddress !== 'string' || typeof failed.remotePort !== 'number') return;
+    // Pooled by address (no per-id policy): one connection, and one error, for every id there.
+    this.#inbound.membership.sendFailed(failed.peerId, failed.remoteAddress, failed.remotePort, this.#pool !== undefined && !this.#identity.perPeer);
+  }
+
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
-    const failed = error as { peerId?: unknown; remoteAddress?: unknown; remotePort?: unknown; framesDropped?: unknown; framesWritten?: unknown };
-    // A send that failed (every send-path error carries frame counts): if it
-    // was a membership probe, that proof attempt has failed.
-    if (typeof failed.peerId === 'string' && typeof failed.remoteAddress === 'string' && typeof failed.remotePort === 'number' &&
-      (failed.framesDropped !== undefined || failed.framesWritten !== undefined)) {
-      // Pooled by address (no per-id policy): one connection, and one error, for every id there.
-      this.#inbound.membership.sendFailed(failed.peerId, failed.remoteAddress, failed.remotePort, this.#pool !== undefined && !this.#identity.perPeer);
-    }
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
+    this.#emit(error);
+  }
+
+  /** Emits an error already counted (an outage report stands for failures counted as they happened). */
+  #emit (error: Error): void {
     if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
   }

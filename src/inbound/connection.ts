@@ -184,6 +184,7 @@ export class Connection {
     this.plaintext = true;
     this.state = 'open';
     this.#readPlain();
+    if (this.#graceTimer !== undefined) this.socket!.end();
   }
 
   /** The TLS handshake finished (the TLS server's 'secureConnection'). */
@@ -224,6 +225,12 @@ export class Connection {
     socket.on('close', onSocketClose);
     this.state = 'open';
     this.#read(socket, info);
+    // Closing (finish()) while the handshake ran: it completes, then our side
+    // ends. Not from inside this callback: under TLS 1.3 OpenSSL writes the
+    // session ticket (which tells our senders they are accepted, see
+    // outbound/dial.ts) as Node goes on reading after it, and a close_notify
+    // written first reads as a refusal.
+    if (this.#graceTimer !== undefined) setImmediate(() => { if (!this.closed) socket.end(); });
   }
 
   /** Frames straight from the accepted TCP socket: plain mode, or plaintext during a migration. */
@@ -274,6 +281,13 @@ export class Connection {
 
   onEnd (): void {
     if (this.closed) return;
+    if (this.#graceTimer !== undefined) {
+      // Closing (finish()): the sender may have ended only because we did, so
+      // the end does not complete an unterminated frame (senders of this
+      // package and 0.1.6 terminate every frame); it is let go of, unreported.
+      this.drop();
+      return;
+    }
     let last: Buffer | null;
     try {
       last = this.decoder.end();
@@ -336,8 +350,36 @@ export class Connection {
 
   // ------------------------------------------------------------ closing
 
+  /**
+   * The server is closing. A connection that is reading frames (open, or
+   * plain and not read yet) is asked to stop rather than cut: our side ends
+   * (under TLS with a close_notify) and what the sender has already written
+   * is still read and delivered, until it closes its side (a pooled sender of
+   * this package does as soon as it sees our end) or `grace` ms have passed;
+   * then it is dropped like any other. Cutting it instead reset what was in
+   * flight, and every sender reported ERR_CONNECTION_LOST for a clean stop.
+   * A TLS connection still in its handshake (or not yet past its first
+   * byte) completes it first, then ends the same way: cut during the
+   * handshake, a TLS 1.3 client (which finishes first) reads the close as a
+   * refusal of its certificate (ERR_TLS_REFUSED).
+   */
+  finish (grace: number): void {
+    if (this.closed) return;
+    this.#graceTimer = setTimeout(() => this.drop(), grace);
+    this.#graceTimer.unref();
+    const socket = this.socket;
+    const reading = socket !== undefined && (this.state === 'open' || (this.state === 'accepted' && !this.host.factory.secure));
+    // Otherwise secured() (or the plaintext path of #sniff) ends it once it is open.
+    if (reading) socket.end();
+  }
+
+  /** Bounds finish(): the connection is dropped when it fires. */
+  #graceTimer: NodeJS.Timeout | undefined;
+
   /** Closes the connection without reporting an error. */
   drop (): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.host.closed(this);
@@ -370,6 +412,8 @@ export class Connection {
    * connection must still report it, once.
    */
   socketClosed (): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     this.host.closed(this);
   }
 

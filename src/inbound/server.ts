@@ -49,6 +49,8 @@ const PLAINTEXT_PEERS_TRACKED = 4096;
 export const REFUSAL_REPORT_INTERVAL = 10000;
 /** Distinct sources with a report of their own per interval; the rest are summed under '*'. */
 const REFUSAL_SOURCES_REPORTED = 64;
+/** How long close() reads on from a sender that has not yet closed its side (ms). */
+const CLOSE_GRACE = 1000;
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
 /** Proof attempts (membership) under way at once, every introducer together, at most. */
@@ -218,7 +220,9 @@ export class InboundServer implements ConnectionHost {
     this.#sweeper = undefined;
     const server = this.server;
     this.server = null;
-    for (const conn of [...this.#connections]) conn.drop();
+    // Each sender is asked to stop and what it already sent is still read
+    // (Connection.finish), so that a clean stop costs the others no error.
+    for (const conn of [...this.#connections]) conn.finish(CLOSE_GRACE);
     if (server) server.close(() => callback());
     else process.nextTick(callback);
   }

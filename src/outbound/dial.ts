@@ -67,6 +67,8 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
   let settled = false;
   let connected = false;
   let handshaken = false;
+  /** A TLS 1.3 session ticket arrived: the server has accepted us (acceptance waits a turn, see onSession). */
+  let ticketed = false;
 
   const timer = setTimeout(() => fail(new ConnectTimeoutError(options.connectTimeout, remote, tlsDial && connected
     // TCP is up but no ServerHello came back: the usual reason is a plaintext listener (0.1.6 waits forever).
@@ -77,7 +79,7 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     clearTimeout(timer);
     socket.removeListener('error', onError);
     socket.removeListener('close', onClose);
-    socket.removeListener('end', onClose);
+    socket.removeListener('end', onEnd);
     socket.removeListener('session', onSession);
   }
 
@@ -144,7 +146,19 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     return new ConnectionClosedError('the remote closed the connection during the TLS handshake: it probably does not speak TLS (a plain transport or 0.1.6; give it options.tls), or it refused the connection (connection limits)', { ...remote, cause });
   }
 
+  /**
+   * The remote ended its side after the handshake. Before its session ticket
+   * that is a refusal; after it, the remote accepted us and is closing (a
+   * transport stopping with close(), which still reads what we write until
+   * our end): accepted, so the caller writes what waits and sees the end.
+   */
+  function onEnd (): void {
+    if (ticketed && !socket.destroyed) accept();
+    else onClose();
+  }
+
   function onSession (): void {
+    ticketed = true;
     // The ticket arrives while OpenSSL is still processing records; writing from
     // inside this callback corrupts the connection (measured: bad record mac).
     setImmediate(accept);
@@ -174,7 +188,7 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
         return;
       }
       if (certificate !== undefined) factory.verified(tlsSocket, certificate);
-      socket.on('end', onClose);
+      socket.on('end', onEnd);
       if (tlsSocket.getProtocol() !== 'TLSv1.3' || tlsSocket.isSessionReused()) accept();
       else tlsSocket.once('session', onSession);
     });

@@ -32,6 +32,8 @@ export interface PlainOnceContext {
   readonly connectTimeout: number;
   readonly counters: OutboundCounters;
   report (error: Error): void;
+  /** A connection to `host:port` was accepted (an outage of it is over). */
+  reached (host: string, port: number): void;
 }
 
 /** What one message's socket carries until it closes. */
@@ -121,6 +123,7 @@ function onConnect (this: SendSocket): void {
   const pending = this[kPending];
   pending.connected = true;
   pending.since = performance.now();
+  pending.sender.ctx.reached(pending.remote.remoteAddress, pending.remote.remotePort);
   if (channels.outboundOpened.hasSubscribers) channels.outboundOpened.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, secure: false, resumed: false });
   pending.sender.ctx.counters.sent(pending.bytes);
   this.once('finish', onFlushed);

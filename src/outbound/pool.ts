@@ -81,6 +81,8 @@ export interface PoolContext {
   secure (): boolean;
   readonly counters: OutboundCounters;
   report (error: Error): void;
+  /** A connection to `host:port` was accepted (an outage of it is over). */
+  reached (host: string, port: number): void;
 }
 
 export class Remote {
@@ -98,7 +100,7 @@ export class Remote {
    * rotation) keeps its own count and its late flushes do not count for the next.
    */
   private counts: FrameCount = newCount();
-  private onFlushed: () => void = () => {};
+  private onFlushed: (error?: Error | null) => void = () => {};
   /** The socket corked in this tick, if any (the connection may change before it is uncorked). */
   private corked: AnySocket | undefined;
   private scheduled = false;
@@ -149,9 +151,15 @@ export class Remote {
     if (this.state === 'idle') this.connect();
   }
 
-  /** A write callback: the socket is done with its oldest frame. */
-  private flushedOne (counts: FrameCount): void {
+  /**
+   * A write callback: the socket is done with its oldest frame. A write that
+   * failed (the socket was ended or destroyed meanwhile: EPIPE,
+   * ERR_STREAM_DESTROYED) did not flush its frame, and is not counted as if it
+   * had: the frame is reported lost when the connection closes.
+   */
+  private flushedOne (counts: FrameCount, error?: Error | null): void {
     counts.unflushedBytes -= counts.charges.shift()!;
+    if (error) return;
     counts.flushed++;
     if (counts === this.counts && this.closing && this.queued === 0 && counts.flushed === counts.written) this.socket?.end();
   }
@@ -274,11 +282,12 @@ export class Remote {
 
   private open (socket: AnySocket): void {
     this.pool.ctx.counters.accepted(socket);
+    this.pool.ctx.reached(this.host, this.port);
     this.socket = socket;
     this.state = 'open';
     const counts = newCount();
     this.counts = counts;
-    this.onFlushed = () => this.flushedOne(counts);
+    this.onFlushed = (error?: Error | null) => this.flushedOne(counts, error);
     let failure: Error | undefined;
     socket.on('error', (error) => { failure = error; });
     socket.on('drain', this.flush);
@@ -291,10 +300,20 @@ export class Remote {
         socket.destroy();
       }
     });
+    // The remote ended its side: it is closing (a receiver ends nothing
+    // otherwise) and reads what we have already written until our end. Write
+    // no more on this connection: later frames go on a new one, and this one
+    // is let go of with its counts, so a break is still reported.
+    socket.once('end', () => {
+      if (this.socket === socket && failure === undefined) this.detach().end();
+    });
     socket.once('close', () => this.closed(socket, failure));
     this.lastUsed = Date.now();
     this.armIdle();
     this.flush();
+    // Accepted by a remote that had already ended (it accepted us, then began
+    // closing: dial.ts): what was waiting is written, and nothing more.
+    if (socket.readableEnded && this.socket === socket) this.detach().end();
   }
 
   private armIdle (delay = this.pool.ctx.idleTimeout): void {

@@ -23,6 +23,8 @@ export interface TlsOnceContext {
   readonly connectTimeout: number;
   readonly counters: OutboundCounters;
   report (error: Error): void;
+  /** A connection to `host:port` was accepted (an outage of it is over). */
+  reached (host: string, port: number): void;
   /** The transport is closing: a dial abandoned by a rotation is not started again. */
   closing (): boolean;
 }
@@ -70,6 +72,7 @@ export class TlsOnce {
       accepted: (connected) => {
         this.#dialing.delete(dialing);
         ctx.counters.accepted(connected);
+        ctx.reached(host, port);
         let failed = false;
         let flushed = false;
         connected.on('error', (error) => {

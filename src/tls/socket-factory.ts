@@ -15,6 +15,7 @@ import type { PeerCertificate, SecureContext, SecureContextOptions, Server as Tl
 import { isAddress } from '../net/addresses';
 import type { IdentityPolicy } from './identity';
 import type { ResolvedTls } from '../options';
+import { checkTrustMaterial, isMaterial } from './material';
 import { chainFromStore, issuerNamedIn, presentedChain, trustStore, type TrustStore } from './trust';
 
 type TlsModule = typeof import('node:tls');
@@ -348,6 +349,8 @@ export class SocketFactory {
    */
   rotate (context: SecureContextOptions): void {
     const merged: SecureContextOptions = { ...this.#context, ...context };
+    // Checked before Node reads it, so that nothing is swapped in that the re-check would read otherwise.
+    if (isMaterial(merged.ca) && isMaterial(merged.crl)) checkTrustMaterial(merged.ca, merged.crl, 'setSecureContext(tlsOptions)');
     const clientContext = loadTls().createSecureContext(merged);
     const store = trustStore(merged.ca, merged.crl, loadTls().rootCertificates);
     this.#context = merged;

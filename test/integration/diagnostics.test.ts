@@ -1,5 +1,5 @@
 /**
- * diagnostics_channel: every lifecycle channel publishes what the README says,
+ * diagnostics_channel: every lifecycle channel publishes what docs/reference.md says,
  * and NODE_DEBUG=gossipmonger-tls-transport logs through util.debuglog.
  */
 import { expect } from 'chai';

@@ -4,8 +4,11 @@
  * deadline that ends the plaintext window on its own.
  */
 import { expect } from 'chai';
-import { OldTcpTransport as Old, freePort, type OldTransport } from '../../scripts/typed-packages';
-import { HOST, closeAll, codeOf, convergeOver, listening, peerAt, record, sleep, tlsFor, track, transport, until, type TcpTransport } from '../support/helpers';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Gossipmonger, OldTcpTransport as Old, freePort, type Monger, type OldTransport } from '../../scripts/typed-packages';
+import type { TransportOptions } from '../../src/options';
+import { HOST, ca, closeAll, codeOf, convergeOver, listening, peerAt, pem, record, sleep, tlsFor, track, transport, until, type TcpTransport } from '../support/helpers';
 
 const migrating = (step: 'accept-and-send' | 'accept', peer = 'peer-1', until?: number): ReturnType<typeof tlsFor> =>
   tlsFor('tls', peer, { plaintext: step === 'accept-and-send' ? { accept: true, send: true, until } : { accept: true, until } });
@@ -82,6 +85,8 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     old.digest(peerAt(receiver), { id: 'old-peer' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    // A transport that never accepted plaintext says so, not that it stopped.
+    expect(seen.errors[0]!.message).to.match(/speaks TLS only/).and.not.match(/no longer/);
     await sleep(20);
     expect(seen.digests).to.have.length(0);
   });
@@ -103,6 +108,7 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     plainSender.digest(peerAt(receiver), { id: 'after' }, []);
     await until(() => seen.errors.length === 1);
     expect(codeOf(seen.errors[0])).to.equal('ERR_PLAINTEXT_REFUSED');
+    expect(seen.errors[0]!.message).to.match(/tls\.plaintext\.until has passed, this transport no longer accepts plaintext/);
     // The plaintext sender is told why: the receiver answered with a TLS alert.
     await until(() => plainSeen.errors.length === 1);
     expect(codeOf(plainSeen.errors[0])).to.equal('ERR_PROTOCOL_MISMATCH');
@@ -115,5 +121,86 @@ describe('migration from plaintext to TLS (tls.plaintext)', () => {
     // Past the deadline, TLS sends are pooled again (keepAlive's TLS default).
     expect(sender.stats().connections.outbound - outboundBefore).to.equal(1);
     expect(seen.digests.map((d) => (d[0] as { id: string }).id)).to.not.include('after');
+  });
+});
+
+describe('the documented procedure (docs/operations.md, "Migrating a running cluster to TLS")', () => {
+  afterEach(closeAll);
+
+  /** The doc's block of options and the step-3 condition, evaluated as written with one node's material. */
+  function procedure (material: { key: string; cert: string; ca: string }): {
+    step1: TransportOptions['tls']; step2: TransportOptions['tls']; step3: TransportOptions['tls'];
+    quiet: (transport: TcpTransport, period?: number) => boolean;
+  } {
+    const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'operations.md'), 'utf8');
+    const block = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.startsWith('// Migration to TLS'));
+    if (block === undefined) throw new Error('docs/operations.md has no migration block');
+    return new Function('key', 'cert', 'ca', `${block}\nreturn { step1, step2, step3, quiet };`)(material.key, material.cert, material.ca) as ReturnType<typeof procedure>;
+  }
+
+  it('moves a gossiping plain cluster to TLS in three rolling restarts; step 3 waits for quiet() on every node, which plaintext.peers cannot say', async function () {
+    this.timeout(30000);
+    const interval = 40;
+    // The quiet period, in gossip rounds as the doc counts it (60 rounds of 1 s there).
+    const period = 10 * interval;
+    const ids = ['peer-1', 'peer-2', 'peer-3'];
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const errors: string[] = [];
+    /** Set while a node stops and starts again. */
+    let restarting = false;
+    interface Node { transport: TcpTransport; gossip: Monger }
+    const nodes: Node[] = [];
+    let version = 0;
+
+    /** Starts node i with `tls` (plain when undefined), publishing `step`. */
+    const start = async (i: number, tls: TransportOptions['tls'], step: string): Promise<void> => {
+      const t = await listening('plain', { port: ports[i]!, ...(tls === undefined ? {} : { tls }) });
+      t.on('error', (error) => {
+        const code = codeOf(error) ?? error.message;
+        // A plaintext message goes one connection per message: one dialled the instant a node
+        // stops can be in its accept queue when the listener closes, and is reset (one frame in doubt).
+        const inDoubt = restarting && (code === 'ECONNRESET' || code === 'EPIPE') && (error as { framesWritten?: number }).framesWritten === 1;
+        if (!inDoubt) errors.push(`${ids[i]}: ${code}`);
+      });
+      // A restarted peer's clock must not go back (see "Stopping a node").
+      const gossip = new Gossipmonger({ id: ids[i]!, transport: { host: HOST, port: ports[i]! }, maxVersionSeen: Date.now() * 1000 + version++ }, {
+        transport: t,
+        GOSSIP_INTERVAL: interval,
+        seeds: [{ id: ids[i === 0 ? 1 : 0]!, transport: { host: HOST, port: ports[i === 0 ? 1 : 0]! } }]
+      }) as Monger;
+      gossip.on('error', () => {});
+      gossip.update('step', step);
+      gossip.gossip();
+      nodes[i] = { transport: t, gossip };
+    };
+    const converged = (i: number, step: string): Promise<void> => until(() => nodes.every((node, j) => j === i || node.gossip.storage.get(ids[i]!)?.data.step?.[0] === step), 10000, `${ids[i]}'s ${step} everywhere`);
+    const restart = async (i: number, tls: TransportOptions['tls'], step: string): Promise<void> => {
+      restarting = true;
+      nodes[i]!.gossip.stop();
+      await nodes[i]!.transport.close();
+      await start(i, tls, step);
+      await converged(i, step);
+      restarting = false;
+    };
+
+    for (let i = 0; i < 3; i++) await start(i, undefined, 'plain');
+    for (let i = 0; i < 3; i++) await converged(i, 'plain');
+    const steps = ids.map((id) => procedure({ ...pem(id), ca: ca() }));
+    for (let i = 0; i < 3; i++) await restart(i, steps[i]!.step1, 'step 1');
+    for (let i = 0; i < 3; i++) {
+      if (i === 2) {
+        // The last node is still on step 1 and sends plaintext every round: not quiet.
+        await sleep(period);
+        expect(nodes.some((node) => !steps[0]!.quiet(node.transport, period)), 'quiet while a node still sends plaintext').to.equal(true);
+      }
+      await restart(i, steps[i]!.step2, 'step 2');
+    }
+    // After step 2 nobody sends plaintext: quiet on every node within the period (and some rounds).
+    await until(() => nodes.every((node) => steps[0]!.quiet(node.transport, period)), period + 20 * interval, 'quiet() on every node');
+    expect(nodes.reduce((n, node) => n + node.transport.stats().plaintext.peers, 0), 'plaintext.peers still counts what it once saw').to.be.above(0);
+    for (let i = 0; i < 3; i++) await restart(i, steps[i]!.step3, 'step 3');
+    for (const node of nodes) node.gossip.stop();
+    // Restarting nodes are reported down (ECONNREFUSED); nothing was refused or lost otherwise.
+    expect(errors.filter((line) => !line.endsWith(': ECONNREFUSED'))).to.deep.equal([]);
   });
 });

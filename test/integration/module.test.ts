@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,10 +21,15 @@ function run (cwd: string, args: string[]): Promise<string> {
 
 /** Runs a command from the package root; resolves with stdout, rejects with stdout and stderr. */
 function runTool (file: string, args: string[]): Promise<string> {
+  return runToolIn(root, file, args);
+}
+
+/** Runs a command in `cwd`; resolves with stdout and stderr, rejects with both. */
+function runToolIn (cwd: string, file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd: root, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: 50000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
+      else resolve(cwd === root ? stdout : `${stdout}\n${stderr}`);
     });
   });
 }
@@ -86,9 +91,30 @@ describe('package', () => {
   it('ships typings that accept the documented usage and reject a wrong option type', async function () {
     this.timeout(60000);
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    // The usage file resolves the package by name from its own directory.
-    const out = await run(join(root, 'test', 'types'), [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
-    expect(out).to.equal('');
+    // The consumer files in an application's folder, the package and
+    // gossipmonger in its node_modules as npm puts them: the gossipmonger
+    // declaration is opted into by name, as the README says. Each wrong usage
+    // is marked @ts-expect-error, so it must fail to compile for this to pass.
+    const consumer = mkdtempSync(join(tmpdir(), 'gm-types-'));
+    try {
+      mkdirSync(join(consumer, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(root, join(consumer, 'node_modules', 'gossipmonger-tls-transport'), 'dir');
+      symlinkSync(join(root, 'node_modules', 'gossipmonger'), join(consumer, 'node_modules', 'gossipmonger'), 'dir');
+      symlinkSync(join(root, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'), 'dir');
+      for (const file of readdirSync(join(root, 'test', 'types'))) copyFileSync(join(root, 'test', 'types', file), join(consumer, file));
+      // The README's TypeScript, as written, compiled with them.
+      const readme = readFileSync(join(root, 'README.md'), 'utf8');
+      const typescript = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+      expect(typescript, 'the README shows typed usage').to.have.length.above(0);
+      typescript.forEach((code, i) => writeFileSync(join(consumer, `readme-${i}.ts`), code));
+      const config = JSON.parse(readFileSync(join(consumer, 'tsconfig.json'), 'utf8')) as { files: string[] };
+      config.files.push(...typescript.map((_, i) => `readme-${i}.ts`));
+      writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify(config));
+      const out = await run(consumer, [tsc, '-p', 'tsconfig.json']).catch((error: Error) => error.message);
+      expect(out).to.equal('');
+    } finally {
+      rmSync(consumer, { recursive: true, force: true });
+    }
   });
 
   it('types the ESM entry with every name of the CommonJS entry (esm/index.d.mts)', () => {
@@ -122,10 +148,29 @@ describe('package', () => {
 
     it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
       const list = await runTool('tar', ['-tzf', tarball]);
-      for (const file of ['package/dist/scripts/generate-certs.js', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/dist/scripts/pki.js', 'package/gossipmonger.d.ts', 'package/esm/index.d.mts', 'package/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/docs/operations.md', 'package/dist/src/index.d.ts']) {
         expect(list, file).to.include(file);
       }
       expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);
+    });
+
+    it('installs from the tarball with dist/ built and runs no script (prepare builds git installs only)', async function () {
+      this.timeout(60000);
+      const list = await runTool('tar', ['-tzf', tarball]);
+      expect(list).to.include('package/dist/src/index.js');
+      const manifest = JSON.parse(await runTool('tar', ['-xzOf', tarball, 'package/package.json'])) as { scripts: Record<string, string> };
+      // npm runs prepare for git and folder installs only; nothing may run at a registry or tarball install.
+      expect(Object.keys(manifest.scripts).filter((name) => /^(pre|post)?install$/.test(name))).to.deep.equal([]);
+      const consumer = mkdtempSync(join(tmpdir(), 'gm-install-'));
+      try {
+        writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+        // Offline: the one dependency (ajv) is in npm's cache since this repository's own install.
+        const out = await runToolIn(consumer, 'npm', ['install', tarball, '--offline', '--foreground-scripts', '--no-audit', '--no-fund']);
+        expect(out).to.not.match(/^> gossipmonger-tls-transport@/m);
+        expect(await run(consumer, ['-e', 'console.log(typeof require("gossipmonger-tls-transport"))'])).to.equal('function');
+      } finally {
+        rmSync(consumer, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -3,6 +3,7 @@
  * (dropped, counted, one ERR_TRANSPORT_CLOSED), and events.once for listen.
  */
 import { expect } from 'chai';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { MODES, closeAll, codeOf, listening, peerAt, record, sleep, track, transport, until } from '../support/helpers';
 
@@ -59,6 +60,70 @@ describe('shutting down', () => {
       });
     });
   }
+
+  describe('a clean stop is quiet for the others', () => {
+    // A pooled sender streams frames to a receiver that stops with close().
+    // The receiver ends its side and takes what is already on its way; the
+    // sender stops writing on that connection when it sees the end. So no
+    // frame is in doubt: each one was delivered, or refused at connect
+    // (ECONNREFUSED, framesDropped) once the receiver had stopped listening.
+    for (const mode of MODES) {
+      it(`[${mode}, keepAlive] no connection error, and every frame delivered or dropped at connect`, async () => {
+        const receiver = await listening(mode);
+        const inbound = record(receiver);
+        const sender = await listening(mode, { keepAlive: true });
+        const outbound = record(sender);
+        let sent = 0;
+        let pumping = true;
+        const pump = (): void => {
+          if (!pumping) return;
+          sender.deltas(peerAt(receiver, 'node-b'), { id: 'node-a' }, [['node-a', 'k', sent, sent]]);
+          sent++;
+          setImmediate(pump);
+        };
+        pump();
+        await until(() => inbound.deltas.length >= 50, 5000, '50 frames delivered');
+        await receiver.close();
+        pumping = false;
+        await sender.close();
+        const codes = outbound.errors.map(codeOf);
+        expect(codes.filter((code) => code !== 'ECONNREFUSED'), 'only connects refused once the receiver stopped').to.deep.equal([]);
+        const frames = outbound.errors as Array<Error & { framesDropped?: number; framesWritten?: number }>;
+        expect(frames.map((e) => e.framesWritten ?? 0).reduce((a, b) => a + b, 0), 'no frame in doubt').to.equal(0);
+        const dropped = frames.map((e) => e.framesDropped ?? 0).reduce((a, b) => a + b, 0);
+        expect(inbound.deltas.length + dropped, 'delivered + dropped = sent').to.equal(sent);
+      });
+    }
+  });
+
+  describe('a clean stop while a connection to it is being opened', () => {
+    // The receiver closes as it admits the sender's connection, before any
+    // byte: the TLS handshake completes, then the receiver ends its side, and
+    // the frame waiting for that connection is still taken. Cut instead, a
+    // TLS 1.3 sender (which finishes its handshake first) took the close for
+    // a refusal of its certificate (ERR_TLS_REFUSED).
+    for (const mode of ['tls', 'mtls'] as const) {
+      it(`[${mode}] the handshake completes, the frame is delivered, and the sender reports nothing`, async () => {
+        const receiver = await listening(mode);
+        const inbound = record(receiver);
+        const sender = await listening(mode);
+        const outbound = record(sender);
+        let closing: Promise<void> | undefined;
+        const onAccepted = (): void => { closing ??= receiver.close(); };
+        subscribe('gossipmonger-tls-transport:inbound:accepted', onAccepted);
+        try {
+          sender.digest(peerAt(receiver, 'node-b'), { id: 'node-a' }, []);
+          await until(() => closing !== undefined, 3000, 'the receiver closing at accept');
+          await closing;
+        } finally {
+          unsubscribe('gossipmonger-tls-transport:inbound:accepted', onAccepted);
+        }
+        await sender.close();
+        expect(outbound.errors.map(codeOf)).to.deep.equal([]);
+        expect(inbound.digests).to.have.length(1);
+      });
+    }
+  });
 
   it('works with events.once(transport, \'listening\') and rejects it on a bind failure', async () => {
     const first = await listening('plain');

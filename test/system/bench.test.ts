@@ -3,7 +3,7 @@
  * unit test on a shared machine). This runs `npm run bench -- --smoke`, which
  * runs every case once until it has delivered a fixed number of messages and
  * every cluster case until it converges, and checks that each one did and
- * printed its figures in the tables the README's Performance section is made of.
+ * printed its figures in the tables docs/performance.md is made of.
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';

@@ -19,3 +19,11 @@ void [same, closed];
 
 // @ts-expect-error misspelt option
 void new TcpTransport({ keepalive: true });
+
+// gossipmonger, typed by the declaration this package ships (opted into in gossip.ts,
+// which is in the same compilation): the default import of an ES module.
+import Gossipmonger from 'gossipmonger';
+const gossip = new Gossipmonger({ id: 'node-a', transport: { host: '127.0.0.1', port: transport.port } }, { transport, seeds: [] });
+gossip.on('error', (error) => {
+  if (error.code === 'ERR_PLAINTEXT_REFUSED') void error.remoteAddress;
+});

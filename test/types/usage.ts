@@ -1,4 +1,4 @@
-// Compiled with `tsc --noEmit -p test/types` by test/integration/module.test.ts: the
+// Compiled by test/integration/module.test.ts (tsc, in an application folder): the
 // documented usage must type-check, and a wrong option type must not.
 import TcpTransport = require('gossipmonger-tls-transport');
 import type { EventInfo, TransportOptions } from 'gossipmonger-tls-transport';
@@ -31,7 +31,22 @@ transport.on('error', (error) => {
     const code: TcpTransport.ErrorCode = error.code;
     void code;
   }
+  // Narrowing on code, without instanceof: each class has its literal code.
+  if (error.code === 'ERR_PEER_LIMIT') {
+    const dropped: number = error.count;
+    const source: string = error.source;
+    void [dropped, source];
+  }
+  if (error.code === 'ECONNRESET') {
+    const written: number | undefined = error.framesWritten;
+    const port: number | undefined = error.remotePort;
+    void [written, port];
+  }
 });
+// Every class of this package is in the union the 'error' event carries, but those only thrown.
+type Listed = Extract<TcpTransport.EmittedError, TcpTransport.TransportError>['code'] | TcpTransport.ThrownTransportError['code'];
+const complete: [Exclude<TcpTransport.ErrorCode, Listed>] extends [never] ? true : false = true;
+void complete;
 transport.digest({ transport: { host: 'h', port: 1 } }, { id: 'me' }, []);
 const snapshot: number = transport.stats().connections.open;
 void [listened, snapshot, transport.address()?.port];
@@ -43,3 +58,5 @@ void new TcpTransport({ maxFrameSize: '1MB' });
 void new TcpTransport({ tls: { authorize: 'everyone' } });
 // @ts-expect-error no such event
 transport.on('message', () => undefined);
+// @ts-expect-error count is only on the codes that aggregate (ERR_PEER_LIMIT, outages...)
+transport.on('error', (error) => { if (error.code === 'ERR_FRAME_TOO_LARGE') void error.count; });

@@ -1,19 +1,52 @@
 /**
- * The README stays true: every error code in src/ is listed with a sentence,
- * and every option of the options types is in the option table with the
- * default the code actually uses.
+ * The documents stay true: every error code in src/ (emitted and thrown) is
+ * listed in the README with a sentence, every option of the options types is
+ * in its option table with the default the code actually uses, the channels
+ * and the layout in docs/reference.md match the source, every `[test/...]`
+ * pointer names a test, every link between the documents resolves, and the
+ * Node.js version agrees everywhere.
  */
 import { expect } from 'chai';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels } from '../../src/diagnostics';
-import { ERROR_CODES } from '../../src/errors';
+import { ERROR_CODES, THROWN_CODES, WARNING_CODES } from '../../src/errors';
 import { resolveOptions, type KeepAliveOptions, type MembershipOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
 import { pem } from '../support/helpers';
 
 const root = join(__dirname, '..', '..', '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const security = readFileSync(join(root, 'SECURITY.md'), 'utf8');
+const reference = readFileSync(join(root, 'docs', 'reference.md'), 'utf8');
+/** Every document a user reads, by path from the root. */
+const documents = new Map<string, string>([['README.md', readme], ['SECURITY.md', security],
+  ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f): [string, string] => [`docs/${f}`, readFileSync(join(root, 'docs', f), 'utf8')])]);
+
+/** The text of the `## title` section of `text`, up to the next heading of its level or above. */
+function section (text: string, title: string): string {
+  const start = text.indexOf(`\n## ${title}\n`);
+  if (start < 0) throw new Error(`no section "## ${title}"`);
+  const end = text.indexOf('\n## ', start + 1);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
+/** GitHub's anchor for a heading: lower case, punctuation but '-' and '_' dropped, spaces as '-'. */
+function slug (heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+}
+
+/** A version range of the forms package.json files use (`>=20.19`, `^20.19.0 || >=22.12.0`) holds for `version`. */
+function satisfies (version: string, range: string): boolean {
+  const parse = (v: string): number[] => v.split('.').map(Number).concat([0, 0, 0]).slice(0, 3);
+  const compare = (a: number[], b: number[]): number => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+  const v = parse(version);
+  return range.split('||').some((part) => {
+    const m = /^\s*(>=|\^)\s*(\d+(?:\.\d+){0,2})\s*$/.exec(part);
+    if (m === null) throw new Error(`range form not handled here: ${part}`);
+    const floor = parse(m[2]!);
+    return compare(v, floor) >= 0 && (m[1] === '>=' || v[0] === floor[0]);
+  });
+}
 
 /** README table rows whose first cell is `name`, as arrays of cells. */
 function rowsOf (text: string): Map<string, string[]> {
@@ -48,7 +81,25 @@ describe('docs', () => {
 
     it('lists no code that src/ does not have', () => {
       const listed = [...rows.keys()].filter((k) => /^ERR_[A-Z_]+$/.test(k));
-      expect(listed.sort()).to.deep.equal(Object.keys(ERROR_CODES).sort());
+      expect(listed.sort()).to.deep.equal([...Object.keys(ERROR_CODES), ...Object.keys(THROWN_CODES)].sort());
+    });
+
+    for (const code of Object.keys(THROWN_CODES)) {
+      it(`lists ${code}, thrown, with what it is thrown as and when`, () => {
+        const row = rows.get(code);
+        expect(row, code).to.not.equal(undefined);
+        expect(row![0]).to.match(/`(TypeError|RangeError|Error)`/);
+        expect(row![1]!.length).to.be.above(20);
+      });
+    }
+  });
+
+  describe('README warnings table', () => {
+    it('lists exactly the warning codes of src/errors.ts, each with a sentence', () => {
+      const rows = rowsOf(readme);
+      const listed = [...rows.keys()].filter((k) => /^WARN_[A-Z_]+$/.test(k));
+      expect(listed.sort()).to.deep.equal(Object.keys(WARNING_CODES).sort());
+      for (const code of listed) expect(rows.get(code)![0]!.length, code).to.be.above(20);
     });
   });
 
@@ -132,8 +183,8 @@ describe('docs', () => {
   });
 
   describe('test pointers', () => {
-    // `[test/FILE: "words"]`: a README or SECURITY.md claim names the test that shows it.
-    const pointers = [...`${readme}\n${security}`.matchAll(/\[test\/([\w./-]+\.ts): "([^"]+)"\]/g)];
+    // `[test/FILE: "words"]`: a claim in a document names the test that shows it.
+    const pointers = [...[...documents.values()].join('\n').matchAll(/\[test\/([\w./-]+\.ts): "([^"]+)"\]/g)];
 
     it('name a test file that exists and a test title (or describe) in it', () => {
       expect(pointers.length).to.be.above(20);
@@ -145,16 +196,16 @@ describe('docs', () => {
     });
 
     it('back every row of the migration table of differences', () => {
-      const section = readme.slice(readme.indexOf('**Every difference in behaviour**'), readme.indexOf('### Migrating a running cluster'));
-      const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---') && !line.startsWith('| 0.1.6 |'));
+      const differences = section(reference, 'Migrating from gossipmonger-tcp-transport 0.1.6');
+      const rows = differences.slice(differences.indexOf('**Every difference in behaviour**')).split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---') && !line.startsWith('| 0.1.6 |'));
       expect(rows.length).to.be.above(15);
       for (const row of rows) expect(row, row).to.match(/\[test\/[\w./-]+\.ts: "[^"]+"\]/);
     });
   });
 
   describe('diagnostics channels', () => {
-    it('README lists exactly the channels src/diagnostics.ts publishes', () => {
-      const documented = [...readme.matchAll(/^\| `(gossipmonger-tls-transport:[a-z:]+)` \|/gm)].map((m) => m[1]);
+    it('docs/reference.md lists exactly the channels src/diagnostics.ts publishes', () => {
+      const documented = [...reference.matchAll(/^\| `(gossipmonger-tls-transport:[a-z:]+)` \|/gm)].map((m) => m[1]);
       expect(documented.sort()).to.deep.equal(Object.values(channels).map((c) => c.name as string).sort());
     });
   });
@@ -172,9 +223,8 @@ describe('docs', () => {
   });
 
   describe('layout', () => {
-    it('lists every folder of src/ and test/ that exists, and only those', () => {
-      const section = readme.slice(readme.indexOf('## Layout'), readme.indexOf('## Performance'));
-      const listed = new Set([...section.matchAll(/`((?:src|test)\/[a-z-]+)\/`/g)].map((m) => m[1]!));
+    it('lists every folder of src/ and test/ that exists, and only those (docs/reference.md, "Layout")', () => {
+      const listed = new Set([...section(reference, 'Layout').matchAll(/`((?:src|test)\/[a-z-]+)\/`/g)].map((m) => m[1]!));
       const present = new Set<string>();
       for (const top of ['src', 'test']) {
         for (const entry of readdirSync(join(root, top), { withFileTypes: true })) {
@@ -182,6 +232,54 @@ describe('docs', () => {
         }
       }
       expect([...listed].sort()).to.deep.equal([...present].sort());
+    });
+  });
+
+  describe('links', () => {
+    it('between the documents, and to files of the repository, resolve (anchors included)', () => {
+      const anchors = (text: string): Set<string> => {
+        const found = new Set<string>();
+        let inside = false;
+        for (const line of text.split('\n')) {
+          if (line.startsWith('```')) inside = !inside;
+          const heading = /^#+ (.*)$/.exec(line);
+          if (!inside && heading) found.add(slug(heading[1]!));
+        }
+        return found;
+      };
+      let checked = 0;
+      const broken: string[] = [];
+      for (const [path, text] of documents) {
+        for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+          if (/^[a-z]+:/.test(target!)) continue;
+          checked++;
+          const [file, anchor] = target!.split('#') as [string, string | undefined];
+          const resolved = file === '' ? path : join(path, '..', file).replace(/\\/g, '/');
+          if (statSync(join(root, resolved), { throwIfNoEntry: false }) === undefined) broken.push(`${path}: ${target} (no ${resolved})`);
+          else if (anchor !== undefined && !anchors(documents.get(resolved) ?? '').has(anchor)) broken.push(`${path}: ${target} (no such heading in ${resolved})`);
+        }
+      }
+      expect(broken).to.deep.equal([]);
+      expect(checked).to.be.above(20);
+    });
+  });
+
+  describe('Node.js version', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string }; devDependencies: Record<string, string> };
+    const floor = /^>=(\d+\.\d+)$/.exec(pkg.engines.node)?.[1];
+
+    it('engines, the README and the dev tools agree: every dev tool runs on the lowest version engines allows', () => {
+      expect(floor, `engines.node is a floor: ${pkg.engines.node}`).to.not.equal(undefined);
+      expect(readme).to.include(`Node.js ${floor} or later`);
+      for (const name of Object.keys(pkg.devDependencies)) {
+        const manifest = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { engines?: { node?: string } };
+        const range = manifest.engines?.node;
+        if (range !== undefined) expect(satisfies(`${floor!}.0`, range), `${name} needs node ${range}`).to.equal(true);
+      }
+    });
+
+    it('the suite runs on a version engines allows', () => {
+      expect(satisfies(process.versions.node, pkg.engines.node), process.versions.node).to.equal(true);
     });
   });
 });

@@ -1,10 +1,53 @@
 import { expect } from 'chai';
-import { DEFAULTS, nearestName, resolveOptions } from '../../src/options';
-import { TcpTransport, pem } from '../support/helpers';
+import { X509Certificate } from 'node:crypto';
+import { DEFAULTS, nearestName, resolveOptions, splitCrls } from '../../src/options';
+import { TcpTransport, ca, pem } from '../support/helpers';
 
 const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
 
 describe('options', () => {
+  const bad: Array<[string, unknown, RegExp, 'TypeError' | 'RangeError']> = [
+    ['options itself', 'x', /^options must be an object/, 'TypeError'],
+    ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
+    ['host', { host: 5 }, /options\.host/, 'TypeError'],
+    ['port type', { port: 'eighty' }, /options\.port/, 'TypeError'],
+    ['port string range', { port: '70000' }, /options\.port/, 'RangeError'],
+    ['port signed string', { port: '-1' }, /options\.port/, 'TypeError'],
+    ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
+    ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
+    ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
+    ['maxFrameSize NaN', { maxFrameSize: NaN }, /options\.maxFrameSize/, 'TypeError'],
+    ['connectTimeout', { connectTimeout: -1 }, /options\.connectTimeout/, 'RangeError'],
+    ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
+    ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
+    ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
+    ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
+    ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
+    ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
+    ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
+    ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
+    ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
+    ['tls.requestCert', { tls: { ...tlsBase(), requestCert: 'yes' } }, /options\.tls\.requestCert/, 'TypeError'],
+    ['tls.rejectUnauthorized', { tls: { ...tlsBase(), rejectUnauthorized: 0 } }, /options\.tls\.rejectUnauthorized/, 'TypeError'],
+    ['tls.authorize value', { tls: { ...tlsBase(), authorize: 'all' } }, /options\.tls\.authorize/, 'TypeError'],
+    ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
+    ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
+    ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
+    ['tls.sessionCache type', { tls: { ...tlsBase(), sessionCache: '1' } }, /options\.tls\.sessionCache/, 'TypeError'],
+    ['tls.sessionCache range', { tls: { ...tlsBase(), sessionCache: -1 } }, /options\.tls\.sessionCache/, 'RangeError'],
+    ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
+    ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
+    ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],
+    ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
+    ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
+    ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
+    ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError'],
+    ['membership true', { membership: true }, /options\.membership must be false or an object/, 'TypeError'],
+    ['membership.pendingPerIntroducer', { membership: { pendingPerIntroducer: 0 } }, /options\.membership\.pendingPerIntroducer/, 'RangeError'],
+    ['membership.proofsPerSecond', { membership: { proofsPerSecond: '16' } }, /options\.membership\.proofsPerSecond/, 'TypeError'],
+    ['membership.proofTimeout', { membership: { proofTimeout: Infinity } }, /options\.membership\.proofTimeout/, 'RangeError']
+  ];
+
   describe('resolveOptions', () => {
     it('fills in the documented defaults', () => {
       const o = resolveOptions(undefined);
@@ -39,7 +82,7 @@ describe('options', () => {
     });
 
     it('turns keepAlive on by default with tls, and keepAlive: false turns it off', () => {
-      const tls = { key: 'k', cert: 'c' };
+      const tls = tlsBase();
       expect(resolveOptions({ tls }).keepAlive).to.deep.equal({
         idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
       });
@@ -62,47 +105,6 @@ describe('options', () => {
       expect(Object.keys(tls)).to.deep.equal(['key', 'cert', 'ca']);
     });
 
-    const bad: Array<[string, unknown, RegExp, 'TypeError' | 'RangeError']> = [
-      ['options itself', 'x', /^options must be an object/, 'TypeError'],
-      ['an unknown option', { maxFramesize: 1 }, /options\.maxFramesize is not an option/, 'TypeError'],
-      ['host', { host: 5 }, /options\.host/, 'TypeError'],
-      ['port type', { port: 'eighty' }, /options\.port/, 'TypeError'],
-      ['port string range', { port: '70000' }, /options\.port/, 'RangeError'],
-      ['port signed string', { port: '-1' }, /options\.port/, 'TypeError'],
-      ['port range', { port: 70000 }, /options\.port/, 'RangeError'],
-      ['maxFrameSize zero', { maxFrameSize: 0 }, /options\.maxFrameSize must be a positive integer or Infinity/, 'RangeError'],
-      ['maxFrameSize fraction', { maxFrameSize: 1.5 }, /options\.maxFrameSize/, 'RangeError'],
-      ['maxFrameSize NaN', { maxFrameSize: NaN }, /options\.maxFrameSize/, 'TypeError'],
-      ['connectTimeout', { connectTimeout: -1 }, /options\.connectTimeout/, 'RangeError'],
-      ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
-      ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
-      ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
-      ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
-      ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
-      ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
-      ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
-      ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
-      ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
-      ['tls.requestCert', { tls: { ...tlsBase(), requestCert: 'yes' } }, /options\.tls\.requestCert/, 'TypeError'],
-      ['tls.rejectUnauthorized', { tls: { ...tlsBase(), rejectUnauthorized: 0 } }, /options\.tls\.rejectUnauthorized/, 'TypeError'],
-      ['tls.authorize value', { tls: { ...tlsBase(), authorize: 'all' } }, /options\.tls\.authorize/, 'TypeError'],
-      ['tls.authorize sender-id without requestCert', { tls: { ...tlsBase(), authorize: 'sender-id' } }, /options\.tls\.authorize .*requestCert/, 'TypeError'],
-      ['tls.servername', { tls: { ...tlsBase(), servername: '' } }, /options\.tls\.servername/, 'TypeError'],
-      ['tls.checkServerIdentity', { tls: { ...tlsBase(), checkServerIdentity: 'no' } }, /options\.tls\.checkServerIdentity/, 'TypeError'],
-      ['tls.sessionCache type', { tls: { ...tlsBase(), sessionCache: '1' } }, /options\.tls\.sessionCache/, 'TypeError'],
-      ['tls.sessionCache range', { tls: { ...tlsBase(), sessionCache: -1 } }, /options\.tls\.sessionCache/, 'RangeError'],
-      ['tls.plaintext type', { tls: { ...tlsBase(), plaintext: true } }, /options\.tls\.plaintext must be an object/, 'TypeError'],
-      ['tls.plaintext.until', { tls: { ...tlsBase(), plaintext: { until: 'never' } } }, /options\.tls\.plaintext\.until/, 'TypeError'],
-      ['tls.plaintext unknown key', { tls: { ...tlsBase(), plaintext: { deadline: 1 } } }, /options\.tls\.plaintext\.deadline is not an option/, 'TypeError'],
-      ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
-      ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
-      ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
-      ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError'],
-      ['membership true', { membership: true }, /options\.membership must be false or an object/, 'TypeError'],
-      ['membership.pendingPerIntroducer', { membership: { pendingPerIntroducer: 0 } }, /options\.membership\.pendingPerIntroducer/, 'RangeError'],
-      ['membership.proofsPerSecond', { membership: { proofsPerSecond: '16' } }, /options\.membership\.proofsPerSecond/, 'TypeError'],
-      ['membership.proofTimeout', { membership: { proofTimeout: Infinity } }, /options\.membership\.proofTimeout/, 'RangeError']
-    ];
     describe('option names', () => {
       const nearMisses: Array<[string, Record<string, unknown>, string]> = [
         ['tls.authorise (British spelling)', { tls: { ...tlsBase(), authorise: 'sender-id' } }, 'options.tls.authorize'],
@@ -162,6 +164,65 @@ describe('options', () => {
       });
     });
 
+    describe('trust material where it enters', () => {
+      const key = (): string => pem('peer-1').key;
+      /** The message must name the option and quote none of `secrets`. */
+      const throwsNaming = (fn: () => unknown, option: RegExp, secrets: string[]): void => {
+        let error: Error | undefined;
+        try {
+          fn();
+        } catch (e) {
+          error = e as Error;
+        }
+        expect(error, String(option)).to.be.instanceOf(TypeError);
+        expect(error!.message).to.match(option);
+        for (const secret of secrets) expect(error!.message + String(error!.stack)).to.not.include(secret);
+      };
+
+      it('a file path where PEM text belongs throws a TypeError naming the option, at construction and in setSecureContext()', () => {
+        const t = new TcpTransport({ port: 0, tls: tlsBase() });
+        for (const name of ['key', 'cert', 'ca', 'crl'] as const) {
+          const path = `certs/node-a.${name}`;
+          throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), [name]: path } }), new RegExp(`^options\\.tls\\.${name} must be PEM text .*not a file name`), [path]);
+          throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), [name]: Buffer.from(path) } }), new RegExp(`^options\\.tls\\.${name} must be PEM text`), [path]);
+          throwsNaming(() => t.setSecureContext({ [name]: path }), new RegExp(`tlsOptions\\.${name} must be PEM text`), [path]);
+        }
+        throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), ca: [ca(), 'ca.crt'] } }), /^options\.tls\.ca\[1\] must be PEM text/, ['ca.crt']);
+        throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), key: [{ pem: 'node.key' }] } }), /^options\.tls\.key\[0\]\.pem must be PEM text/, ['node.key']);
+        // What Node takes stays accepted: PEM text, Buffers of it, arrays, { pem } objects. (A DER
+        // Buffer is not a path either; as `ca` it is refused as trust material OpenSSL would not
+        // read, ERR_TRUST_MATERIAL, not as a path: test/integration/trust-differential.test.ts.)
+        expect(() => resolveOptions({ tls: { ...tlsBase(), ca: [Buffer.from(ca())], key: [{ pem: key() }] } })).to.not.throw();
+        const der = new X509Certificate(ca()).raw;
+        expect(() => resolveOptions({ tls: { ...tlsBase(), ca: [der] } })).to.throw().with.property('code', 'ERR_TRUST_MATERIAL');
+      });
+
+      it('PEM text given as options.tls, and a passphrase that is not a string, throw without quoting the value', () => {
+        throwsNaming(() => new TcpTransport({ tls: key() as never }), /^options\.tls must be an object .*PEM text \(\d+ characters, not shown\)/, [key().split('\n')[1]!]);
+        throwsNaming(() => new TcpTransport({ tls: 'hunter2-passphrase' as never }), /^options\.tls must be an object/, ['hunter2-passphrase']);
+        throwsNaming(() => new TcpTransport({ tls: { ...tlsBase(), passphrase: 987654321 as never } }), /^options\.tls\.passphrase must be a string; got a number$/, ['987654321']);
+        throwsNaming(() => new TcpTransport({ tls: { ...tlsBase(), key: [{ pem: key(), passphrase: 987654321 as never }] } }), /passphrase must be a string/, ['987654321']);
+      });
+
+      it('tls.requestCert without tls.ca throws at construction naming options.tls.ca, and ca cannot be removed later', () => {
+        const { ca: _ca, ...noCa } = tlsBase();
+        throwsNaming(() => new TcpTransport({ tls: { ...noCa, requestCert: true } }), /^options\.tls\.requestCert needs options\.tls\.ca/, []);
+        const t = new TcpTransport({ port: 0, tls: { ...tlsBase(), requestCert: true } });
+        throwsNaming(() => t.setSecureContext({ ca: undefined }), /tlsOptions\.ca cannot be removed/, []);
+        expect(() => new TcpTransport({ tls: noCa })).to.not.throw();
+      });
+
+      it('a crl holding several CRLs is handed to Node one CRL per item (Node reads one from each)', () => {
+        const one = '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n';
+        const two = '-----BEGIN X509 CRL-----\nBBBB\n-----END X509 CRL-----\n';
+        expect(splitCrls(one + two)).to.deep.equal([one, two]);
+        expect(splitCrls(Buffer.from(one + two))).to.deep.equal([one, two]);
+        expect(splitCrls([one + two, one])).to.deep.equal([one, two, one]);
+        expect(splitCrls(one)).to.equal(one);
+        expect(splitCrls(undefined)).to.equal(undefined);
+      });
+    });
+
     describe('values 0.1.6 accepted', () => {
       it('takes a decimal string port and makes it a number', () => {
         expect(resolveOptions({ port: '9742' }).port).to.equal(9742);
@@ -178,5 +239,58 @@ describe('options', () => {
         expect(() => resolveOptions(options)).to.throw(kind === 'TypeError' ? TypeError : RangeError, message);
       });
     }
+  });
+
+  describe('codes of what the API throws', () => {
+    /** What `fn` throws. */
+    const thrown = (fn: () => unknown): Error & { code?: unknown } => {
+      try {
+        fn();
+      } catch (error) {
+        return error as Error & { code?: unknown };
+      }
+      throw new Error('did not throw');
+    };
+
+    it('gives every bad option of the constructor code ERR_INVALID_OPTION, keeping TypeError or RangeError', () => {
+      for (const [what, options, , kind] of bad) {
+        const error = thrown(() => new TcpTransport(options as never));
+        expect(error.name, what).to.equal(kind);
+        expect(error.code, what).to.equal('ERR_INVALID_OPTION');
+      }
+      expect(thrown(() => new TcpTransport({ keepalive: true } as never)).code).to.equal('ERR_INVALID_OPTION');
+    });
+
+    it('keeps Node\'s own code for a TLS option Node itself refuses', () => {
+      const error = thrown(() => new TcpTransport({ tls: { ...tlsBase(), ciphers: 5 } } as never));
+      expect(error).to.be.instanceOf(TypeError);
+      expect(error.code).to.equal('ERR_INVALID_ARG_TYPE');
+    });
+
+    it('codes the errors of listen(), close(), setSecureContext() and watchCertificates()', () => {
+      const plain = new TcpTransport({ host: '127.0.0.1', port: 0 });
+      expect(thrown(() => plain.listen({ port: 'abc' })).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.listen('x' as never, 'y' as never)).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.close('x' as never)).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.setSecureContext({})).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => plain.watchCertificates({ key: 'k', cert: 'c', ca: 'a' })).code).to.equal('ERR_INVALID_OPTION');
+      const secure = new TcpTransport({ port: 0, tls: tlsBase() });
+      expect(thrown(() => secure.setSecureContext({ crt: 'x' } as never)).code).to.equal('ERR_INVALID_OPTION');
+      expect(thrown(() => secure.watchCertificates({ key: 'k' } as never)).code).to.equal('ERR_INVALID_OPTION');
+      const sendOnly = new TcpTransport({ port: 0, tls: { ca: tlsBase().ca } });
+      expect(thrown(() => sendOnly.listen()).code).to.equal('ERR_INVALID_OPTION');
+    });
+
+    it('codes a second listen() ERR_ALREADY_LISTENING', async () => {
+      const transport = new TcpTransport({ host: '127.0.0.1', port: 0 });
+      transport.listen();
+      try {
+        const error = thrown(() => transport.listen());
+        expect(error.code).to.equal('ERR_ALREADY_LISTENING');
+        expect(error.message).to.match(/already listening/);
+      } finally {
+        await transport.close();
+      }
+    });
   });
 });
