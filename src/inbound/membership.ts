@@ -21,13 +21,14 @@
  *
  * A digest entry naming an id that is not proven is held back: not passed
  * on, counted; the rest of the message is delivered. When the entry gives an
- * address, the node tries to prove the id there (`probe`: the transport sends
- * that address a digest naming the id at version 0, which a gossipmonger peer
- * answers with its own deltas, i.e. by contact; under a certificate policy the
- * connection itself must present the id's certificate before the frame is
- * written, and with keepAlive it is the pooled connection later gossip uses).
- * The next message naming the id after its proof passes it on (the answer
- * itself, when the id answers).
+ * address, the node tries to prove the id there (`probe`, sent by the
+ * transport: without identity a digest naming the id at version 0, which a
+ * gossipmonger peer answers with its own deltas, i.e. by contact; under a
+ * certificate policy an empty digest over a connection that must present the
+ * id's certificate before it is written, which proves both ends at once, and
+ * with keepAlive is the pooled connection later gossip uses). The next
+ * message naming the id after its proof passes it on (the answer itself,
+ * when the id answers).
  *
  * Deltas pass as they are: only the sender of a deltas message can become a
  * peer of gossipmonger, which ignores a delta about a peer it does not know.
@@ -39,10 +40,11 @@
  * sender id under a certificate policy, the source address otherwise): at
  * most `pendingPerIntroducer` under way at once and `proofsPerSecond` begun a
  * second, each (id, address) tried once at a time and not again within
- * REFUSED_TTL of a failure, at most `maxPending` under way in all (the oldest
- * gives way), and each probe is a send through the outbound gate. Ids over
- * those bounds are held back and counted as refused; a later message naming
- * them introduces them again.
+ * RETRY_AFTER of a failure (REFUSED_TTL after a certificate naming another
+ * id), at most `maxPending` under way in all (the oldest gives way), and each
+ * probe is a send through the outbound gate. Ids over those bounds are held
+ * back and counted as refused; a later message naming them introduces them
+ * again.
  *
  * Bookkeeping only: the clock and the probe are given by the caller, so the
  * rules are unit-tested with plain values.
@@ -432,7 +434,7 @@ export class Membership {
     if (state !== undefined && state.pending > 0) state.pending--;
   }
 
-  /** A failed attempt: counted, published, and (unless it only made room) not tried again for REFUSED_TTL. */
+  /** A failed attempt: counted, published, and (unless it only made room) not tried again for a while (RETRY_AFTER, or REFUSED_TTL after a certificate). */
   #fail (pending: Pending, reason: RefusalReason, remember: boolean): void {
     this.#settle(pending);
     this.refused++;
