@@ -50,6 +50,8 @@ export interface AttackPlan {
   senderId?: string;
   /** poison: pad each entry's transport with this many bytes (the old schema left it open). */
   transportBytes?: number;
+  /** poison: each message (each its own connection) from a sender id of its own, to prove made-up ids by contact. */
+  distinctSenders?: boolean;
   /** Give up after this many ms even without 'stop'. */
   duration?: number;
   /** reflect: tarpit servers to name (on 127.0.0.3). */
@@ -288,7 +290,8 @@ export function paddedFrame (size: number): Buffer {
 export function poisonFrame (plan: AttackPlan, source: string, worker: number, message: number): Buffer {
   const transport = { host: '192.0.2.1', port: 9, ...(plan.transportBytes ? { blob: 'x'.repeat(plan.transportBytes) } : {}) };
   const digest = Array.from({ length: plan.entries ?? 1000 }, (_, i) => ({ id: `fake-${source}-${worker}-${message}-${i}`, maxVersionSeen: 1, transport }));
-  return Buffer.from(JSON.stringify({ digest, sender: { id: plan.senderId ?? `attacker-${source}-${worker}`, transport: { host: '192.0.2.1', port: 9 } } }) + '\n');
+  const sender = plan.senderId ?? `attacker-${source}-${worker}${plan.distinctSenders === true ? `-${message}` : ''}`;
+  return Buffer.from(JSON.stringify({ digest, sender: { id: sender, transport: { host: '192.0.2.1', port: 9 } } }) + '\n');
 }
 
 /** Just under 1 MiB: a sender with 90,000 extra keys, which the old schema accepted. */

@@ -48,6 +48,7 @@ export import PlaintextMigration = TcpTransport.PlaintextMigration;
 export import AuthorizeFunction = TcpTransport.AuthorizeFunction;
 export import AuthorizeContext = TcpTransport.AuthorizeContext;
 export import OutboundOptions = TcpTransport.OutboundOptions;
+export import MembershipOptions = TcpTransport.MembershipOptions;
 export import LookupFunction = TcpTransport.LookupFunction;
 export import NetworkList = TcpTransport.NetworkList;
 export import CertificateFiles = TcpTransport.CertificateFiles;

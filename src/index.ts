@@ -66,6 +66,7 @@ namespace TcpTransport {
   export type AuthorizeFunction = options.AuthorizeFunction;
   export type AuthorizeContext = options.AuthorizeContext;
   export type OutboundOptions = options.OutboundOptions;
+  export type MembershipOptions = options.MembershipOptions;
   export type LookupFunction = options.LookupFunction;
   export type NetworkList = options.NetworkList;
   export type CertificateFiles = options.CertificateFiles;

@@ -371,7 +371,9 @@ describe('reflection flood through gossipmonger (attacker in its own process)', 
     // Every digest names a new sender whose transport is the sink on 127.0.0.3:
     // gossipmonger answers each with deltas sent there.
     const target = await tracked(sink('127.0.0.3'));
-    const transport = await listening('plain', { connectTimeout: 1000, outbound: { ...outbound } });
+    // membership off: these tests measure the outbound caps alone. With it on (the default), one
+    // connection proves one sender, so this flood gets a single reply (membership.test.ts: "one connection proves one id").
+    const transport = await listening('plain', { connectTimeout: 1000, membership: false, outbound: { ...outbound } });
     record(transport);
     victim = new Gossipmonger({ id: 'victim', transport: { host: HOST, port: transport.port } }, { transport, GOSSIP_INTERVAL: 60000 });
     victim.on('error', () => {});
