@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import TcpTransport = require('../../src/index');
 import type { TransportOptions } from '../../src/options';
 import { DEFAULT_CERT_DIR, loadPem, type Pem } from '../../scripts/generate-certs';
@@ -103,6 +103,9 @@ export async function until (predicate: () => boolean, ms = 3000, what = 'condit
   }
 }
 
+/** rawClient's TLS contexts, one per certificate presented. */
+const clientContexts = new Map<string, SecureContext>();
+
 /**
  * A raw client speaking to `t` in `mode`, as a hand-written peer would: no
  * transport involved, so tests control every byte. In mTLS mode it presents
@@ -114,8 +117,12 @@ export async function rawClient (mode: Mode, port: number, peer = 'peer-2'): Pro
     socket = netConnect({ host: HOST, port });
     await next(socket, 'connect');
   } else {
-    const { key, cert } = pem(peer);
-    socket = tlsConnect({ host: HOST, port, ca: ca(), key, cert });
+    // One context per certificate, as a real client keeps: building one per
+    // connection parses the key and CA again (about 30% of a handshake),
+    // which tests opening hundreds of connections pay for nothing.
+    const secureContext = clientContexts.get(peer) ?? createSecureContext({ ca: ca(), ...pem(peer) });
+    clientContexts.set(peer, secureContext);
+    socket = tlsConnect({ host: HOST, port, secureContext });
     await next(socket, 'secureConnect');
   }
   socket.on('error', () => {});
