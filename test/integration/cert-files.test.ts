@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { CertificateWatch } from '../../src/options';
-import { HOST, TcpTransport, ca, closeAll, codeOf, digestFrame, listening, next, pem, record, sleep, track, until } from '../support/helpers';
+import { HOST, TcpTransport, ca, closeAll, codeOf, digestFrame, listening, pem, record, sleep, track, until } from '../support/helpers';
 import { HAVE_OPENSSL, makeCrl } from '../support/trust-fixtures';
 
 let dir: string;
@@ -24,18 +24,28 @@ function writeSet (set: { key?: string; cert?: string; ca?: string }): void {
 
 const expiryOf = (peer: string): number => Date.parse(new X509Certificate(pem(peer).cert).validTo);
 
-/** True when a TLS client trusting `caName` completes a handshake with `t` and its frame is delivered. */
+/**
+ * True when a TLS client trusting `caName` completes a handshake with `t` and
+ * its frame is delivered; false when the connection closes first. Decided by
+ * events alone (no time limit: a slow handshake on a loaded machine is not a
+ * refusal), and the client ends only once its frame arrived, so the
+ * transport sees no connection cut short.
+ */
 async function clientTrusting (t: TcpTransport, caName: string, peer: string): Promise<boolean> {
   const socket = tlsConnect({ host: HOST, port: t.port, ...pem(peer), ca: ca(caName) });
   socket.on('error', () => {});
+  const gone = new Promise<false>((resolve) => socket.once('close', () => resolve(false)));
   try {
-    await next(socket, 'secureConnect', 2000);
+    if (!await Promise.race([new Promise<true>((resolve) => socket.once('secureConnect', () => resolve(true))), gone])) return false;
+    let onDigest: (sender: { id: string }) => void = () => {};
+    const delivered = new Promise<true>((resolve) => { onDigest = (sender) => { if (sender.id === peer) resolve(true); }; });
+    t.on('digest', onDigest);
     socket.write(digestFrame(peer) + '\n');
-    return true;
-  } catch {
-    return false;
+    const served = await Promise.race([delivered, gone]);
+    t.removeListener('digest', onDigest);
+    return served;
   } finally {
-    setTimeout(() => socket.destroy(), 50);
+    socket.end();
   }
 }
 
