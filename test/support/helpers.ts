@@ -67,8 +67,17 @@ export function peerAt (t: { port: number }, id = 'remote'): { id: string; trans
 
 export const sender = { id: 'sender', transport: { host: HOST, port: 1 } };
 
+/**
+ * How long next(), until() and closed() wait by default before failing. A
+ * liveness bound, not a deadline: each returns as soon as what it waits for
+ * happens, so the bound only decides how long a hang takes to be reported.
+ * On the 2-core machine beside two busy loops and other work, one TLS
+ * connection and its first frame took over 3 s.
+ */
+export const LIVENESS_MS = 10000;
+
 /** Resolves with the next emission of `event`, rejecting after `ms`. */
-export async function next<T extends unknown[] = unknown[]> (emitter: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
+export async function next<T extends unknown[] = unknown[]> (emitter: NodeJS.EventEmitter, event: string, ms = LIVENESS_MS): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), ms);
   try {
@@ -95,7 +104,7 @@ export function sleep (ms: number): Promise<void> {
 }
 
 /** Polls `predicate` until it holds, or fails after `ms`. */
-export async function until (predicate: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+export async function until (predicate: () => boolean, ms = LIVENESS_MS, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -137,7 +146,7 @@ export function tcpFrom (port: number, localAddress = HOST): Socket {
 }
 
 /** Resolves when the socket is closed (by either side). */
-export function closed (socket: Socket, ms = 3000): Promise<void> {
+export function closed (socket: Socket, ms = LIVENESS_MS): Promise<void> {
   if (socket.closed) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`socket not closed within ${ms} ms`)), ms);
