@@ -76,7 +76,7 @@ describe('TcpTransport#watchCertificates', () => {
     writeSet({ key: pem('next-peer-1').key });
     await sleep(5);
     writeSet({ ca: ca('next-ca') });
-    await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), 3000, 'the new certificate');
+    await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), undefined, 'the new certificate');
     await sleep(100);
     expect(errors).to.deep.equal([]);
     expect(await clientTrusting(t, 'next-ca', 'next-peer-2')).to.equal(true);
@@ -91,7 +91,7 @@ describe('TcpTransport#watchCertificates', () => {
     it(`refuses ${what} with ERR_CERT_RELOAD (${reason}) and keeps serving with the old material`, async () => {
       const { t, errors, watch } = await watched();
       writeSet(set());
-      await until(() => errors.length === 1, 3000, 'the refusal');
+      await until(() => errors.length === 1, undefined, 'the refusal');
       expect(codeOf(errors[0])).to.equal('ERR_CERT_RELOAD');
       expect(errors[0]).to.have.property('reason', reason);
       expect(t.stats().certificates.expires).to.equal(expiryOf('peer-1'));
@@ -105,7 +105,7 @@ describe('TcpTransport#watchCertificates', () => {
   it("under 'sender-id', refuses a certificate that no longer names this node's id", async () => {
     const { t, errors } = await watched({}, { authorize: 'sender-id' });
     writeSet({ ...pem('peer-2') });
-    await until(() => errors.length === 1, 3000, 'the refusal');
+    await until(() => errors.length === 1, undefined, 'the refusal');
     expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'identity' });
     expect(t.stats().certificates.expires).to.equal(expiryOf('peer-1'));
   });
@@ -117,14 +117,14 @@ describe('TcpTransport#watchCertificates', () => {
     writeSet({ cert: next1.cert.slice(0, 200) });
     await sleep(90);
     writeSet({ cert: next1.cert });
-    await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), 3000, 'the completed certificate');
+    await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), undefined, 'the completed certificate');
     expect(errors).to.deep.equal([]);
   });
 
   it('reports a file that stays unreadable after the retries, and keeps the old material', async () => {
     const { t, errors } = await watched({ retries: 2 });
     writeSet({ cert: '-----BEGIN CERTIFICATE-----\nnot base64 at all\n' });
-    await until(() => errors.length === 1, 3000, 'the refusal');
+    await until(() => errors.length === 1, undefined, 'the refusal');
     expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'parse' });
     expect(t.stats().certificates.expires).to.equal(expiryOf('peer-1'));
   });
@@ -132,7 +132,7 @@ describe('TcpTransport#watchCertificates', () => {
   it('notices changes by polling when change events are off', async () => {
     const { t, errors } = await watched({ watch: false, interval: 50 });
     writeSet({ ...pem('next-peer-1'), ca: ca('next-ca') });
-    await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), 3000, 'the polled change');
+    await until(() => t.stats().certificates.expires === expiryOf('next-peer-1'), undefined, 'the polled change');
     expect(errors).to.deep.equal([]);
   });
 
@@ -145,11 +145,11 @@ describe('TcpTransport#watchCertificates', () => {
     peer.digest({ id: 'peer-1', transport: { host: HOST, port: t.port } }, { id: 'peer-2' }, []);
     await until(() => seen.digests.length === 1);
     writeFileSync(file('crl.pem'), makeCrl('next-ca', []));
-    await until(() => errors.length === 1, 3000, 'the foreign CRL to be refused');
+    await until(() => errors.length === 1, undefined, 'the foreign CRL to be refused');
     expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'crl' });
     expect(t.stats().connections.open).to.equal(1);
     writeFileSync(file('crl.pem'), makeCrl('ca', ['peer-2']));
-    await until(() => errors.length === 2, 3000, 'the revoked connection to close');
+    await until(() => errors.length === 2, undefined, 'the revoked connection to close');
     expect(errors[1]).to.include({ code: 'ERR_PEER_UNTRUSTED', reason: 'CERT_REVOKED', subject: 'peer-2' });
     await until(() => t.stats().connections.open === 0);
   });

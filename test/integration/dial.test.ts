@@ -42,7 +42,7 @@ describe('dialling: a TLS remote refusing us after the handshake', () => {
       const sender = senderWith(peer);
       const sent = record(sender);
       sender.digest(peerAt(receiver), { id: 'intruder' }, []);
-      await until(() => sent.errors.length === 1 && seen.errors.length === 1, 3000, 'both sides to report');
+      await until(() => sent.errors.length === 1 && seen.errors.length === 1, undefined, 'both sides to report');
       expect(codeOf(sent.errors[0])).to.equal('ERR_TLS_REFUSED');
       expect(sent.errors[0]).to.have.property('framesDropped', 1);
       expect(sender.stats().frames.out, 'nothing was written before acceptance').to.equal(0);
@@ -140,7 +140,7 @@ describe('dialling: a handshake in progress during a rotation', () => {
       const s = sender('peer-2', keepAlive);
       const errors = record(s).errors;
       s.digest({ id: 'peer-1', transport: { host: HOST, port: proxy.port } }, { id: 'peer-2' }, []);
-      await until(() => proxy.held() > 0, 3000, 'the server flight to be held');
+      await until(() => proxy.held() > 0, undefined, 'the server flight to be held');
       // Rotate to a CA the receiver's certificate does not chain to.
       s.setSecureContext({ ...pem('next-peer-2'), ca: ca('next-ca') });
       proxy.release();

@@ -64,11 +64,11 @@ describe('FaultProxy', () => {
       proxy.set({ stall: true });
       const sender = track(transport('plain', { keepAlive: true }));
       for (let i = 0; i < 20; i++) sender.digest({ transport: { host: HOST, port: proxy.port } }, { id: 's' }, []);
-      await until(() => proxy.size === 1, 3000, 'the connection through the proxy');
+      await until(() => proxy.size === 1, undefined, 'the connection through the proxy');
       await sleep(100);
       expect(seen.digests).to.have.length(0);
       proxy.set({});
-      await until(() => seen.digests.length === 20, 3000, 'the held frames');
+      await until(() => seen.digests.length === 20, undefined, 'the held frames');
     } finally {
       await proxy.close();
     }
@@ -85,7 +85,7 @@ describe('FaultProxy', () => {
       sender.digest({ transport: { host: HOST, port: proxy.port } }, { id: 'r' }, []);
       sender.digest({ transport: { host: HOST, port: proxy.port } }, { id: 'r' }, []);
       // The server side sees a reset or, when its kernel had already taken every byte, an end.
-      await until(() => errors.length > 0 && target.closes() > 0, 3000, 'both sides cut');
+      await until(() => errors.length > 0 && target.closes() > 0, undefined, 'both sides cut');
       expect(target.bytes().toString()).to.equal((JSON.stringify({ digest: [], sender: { id: 'r' } }) + '\r\n').repeat(2).slice(0, 37));
       expect(codeOf(errors[0])).to.equal('ERR_CONNECTION_LOST');
       expect(proxy.resets).to.equal(1);

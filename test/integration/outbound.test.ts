@@ -177,9 +177,12 @@ describe('outbound policy', () => {
       const sender = plainSender({ outbound: { maxConnections: 5 } });
       const errors = record(sender).errors;
       for (let i = 0; i < 40; i++) sender.digest({ transport: { host: HOST, port: stalled[i % 4]!.port } }, { id: 'me' }, []);
-      await until(() => errors.length === 35);
+      // Every send accounted for: 35 refused at once, and the 5 let through
+      // accepted by the sinks (however long the machine takes to connect them).
+      const accepted = (): number => stalled.reduce((n, s) => n + s.total(), 0);
+      await until(() => errors.length === 35 && accepted() >= 5, undefined, '35 refusals and 5 connections');
       await sleep(30);
-      expect(stalled.reduce((n, s) => n + s.total(), 0)).to.equal(5);
+      expect(accepted()).to.equal(5);
       expect(errors.every((e) => (e as unknown as { limit: string }).limit === 'maxConnections')).to.equal(true);
     });
 
@@ -192,7 +195,7 @@ describe('outbound policy', () => {
         await until(() => s.total() === 1);
         await sleep(10);
       }
-      await until(() => servers.reduce((n, s) => n + s.open(), 0) === 2, 3000, 'two pooled connections');
+      await until(() => servers.reduce((n, s) => n + s.open(), 0) === 2, undefined, 'two pooled connections');
       expect(errors).to.deep.equal([]);
     });
   });
@@ -204,10 +207,10 @@ describe('outbound policy', () => {
       const errors = record(sender).errors;
       sender.digest({ transport: { host: HOST, port: stubborn.port } }, { id: 'me' }, []);
       await until(() => stubborn.open() === 1);
-      await until(() => sender.stats().connections.retiring === 1, 3000, 'the idle socket to be ended');
+      await until(() => sender.stats().connections.retiring === 1, undefined, 'the idle socket to be ended');
       await until(() => errors.length === 1, 5000, 'the retired socket to be destroyed');
       expect(errors.map(codeOf)).to.deep.equal(['ERR_CLOSE_TIMEOUT']);
-      await until(() => sender.stats().connections.outboundOpen === 0, 3000, 'its outbound slot to be freed');
+      await until(() => sender.stats().connections.outboundOpen === 0, undefined, 'its outbound slot to be freed');
       expect(sender.stats().connections.retiring).to.equal(0);
     });
 
@@ -222,7 +225,7 @@ describe('outbound policy', () => {
         await sleep(10);
       }
       // 7 remotes through a pool of 2: 5 retired; at most 2 may wait to close.
-      await until(() => errors.length === 3, 3000, 'three oldest retiring sockets destroyed');
+      await until(() => errors.length === 3, undefined, 'three oldest retiring sockets destroyed');
       await sleep(30);
       expect(errors.map(codeOf)).to.deep.equal(Array(3).fill('ERR_CLOSE_TIMEOUT'));
       expect(sender.stats().connections.retiring).to.equal(2);

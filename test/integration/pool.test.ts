@@ -101,7 +101,7 @@ for (const mode of ['plain', 'tls', 'mtls'] as Mode[]) {
       sender.digest(peerAt(receiver), { id: 'idle' }, []);
       await until(() => seen.digests.length === 1);
       expect(receiver.stats().connections.open).to.equal(1);
-      await until(() => receiver.stats().connections.open === 0, 3000, 'the client to close its idle connection');
+      await until(() => receiver.stats().connections.open === 0, undefined, 'the client to close its idle connection');
       expect(seen.errors).to.deep.equal([]);
     });
 

@@ -43,7 +43,7 @@ describe('rotation with a handshake in progress', () => {
       const s = sender('peer-2', keepAlive);
       record(s);
       s.digest({ id: 'peer-1', transport: { host: HOST, port: proxy.port } }, { id: 'peer-2' }, []);
-      await until(() => proxy.held() > 0, 3000, "the client's certificate to be held");
+      await until(() => proxy.held() > 0, undefined, "the client's certificate to be held");
       receiver.setSecureContext(NEW_MATERIAL);
       proxy.release();
       await until(() => seen.errors.length === 1, 5000, 'the late certificate to be refused');
@@ -83,7 +83,7 @@ describe('rotation with a handshake in progress', () => {
     expect(receiver.stats().connections.accepted).to.equal(2);
     await sleep(50);
     revoked.digest(to, { id: 'peer-2' }, []);
-    await until(() => revokedErrors.length >= 1, 3000, 'the revoked peer to be refused');
+    await until(() => revokedErrors.length >= 1, undefined, 'the revoked peer to be refused');
     await sleep(50);
     expect(seen.digests).to.have.length(3);
     expect(seen.errors.filter((e) => codeOf(e) === 'ERR_PEER_UNTRUSTED')).to.have.length(1);
@@ -184,7 +184,7 @@ describe('tls.plaintext.until against live connections', () => {
     socket.on('error', () => {});
     await next(socket, 'connect');
     socket.write(digestFrame('first') + '\r\n' + digestFrame('second') + '\r\n');
-    await closed(socket, 3000);
+    await closed(socket);
     expect(seen.digests.map((d) => (d[0] as { id: string }).id)).to.deep.equal(['first']);
     expect(seen.errors.map(codeOf)).to.deep.equal(['ERR_PLAINTEXT_REFUSED']);
   });
