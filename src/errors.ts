@@ -18,12 +18,13 @@ export const ERROR_CODES = {
   ERR_BACKPRESSURE: 'a keepAlive connection has too many bytes queued; the frame was not queued',
   ERR_CONNECTION_LOST: 'a keepAlive connection broke after frames were handed to it; those may be lost',
   ERR_CLUSTER_MISMATCH: 'the remote belongs to another cluster (TLS ALPN did not match options.cluster)',
-  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a transport that no longer accepts plaintext, or was open when tls.plaintext.until passed',
+  ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a TLS transport that does not accept plaintext (or no longer does), or was open when tls.plaintext.until passed',
   ERR_PEER_UNTRUSTED: 'after setSecureContext(), a live connection\'s certificate no longer verifies (new CA, CRL or authorize policy); it was closed',
   ERR_DESTINATION_REFUSED: 'an outbound destination is outside outbound.allow (or its host name did not resolve); no socket was opened',
   ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
   ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
   ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
+  ERR_TRUST_MATERIAL: 'a ca or crl that OpenSSL would read differently, or that would refuse every certificate it covers, was refused before use (constructor or setSecureContext)',
   ERR_CONNECTION_CLOSED: 'the remote closed an outbound connection before it was established',
   ERR_PROTOCOL_MISMATCH: 'the remote speaks TLS where plaintext was expected (or the reverse): one side lacks options.tls',
   ERR_TRANSPORT_CLOSED: 'a send after close(): nothing is sent, the frame is dropped and counted',
@@ -219,8 +220,14 @@ export class ClusterMismatchError extends TransportError {
 }
 
 export class PlaintextRefusedError extends TransportError {
-  constructor (options?: TransportErrorOptions) {
-    super('ERR_PLAINTEXT_REFUSED', undefined, options);
+  /**
+   * `accepted`: this transport accepted plaintext during a migration and its
+   * `tls.plaintext.until` has passed; false (the default) when it never accepted any.
+   */
+  constructor (options?: TransportErrorOptions, accepted = false) {
+    super('ERR_PLAINTEXT_REFUSED', accepted
+      ? 'plaintext connection refused: tls.plaintext.until has passed, this transport no longer accepts plaintext'
+      : 'plaintext connection refused: this transport speaks TLS only (tls is set and tls.plaintext.accept is not)', options);
   }
 }
 
@@ -266,10 +273,26 @@ export class CloseTimeoutError extends TransportError {
 }
 
 export class CertReloadError extends TransportError {
-  /** Which check failed: 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', 'crl'. */
+  /** Which check failed: 'missing', 'read', 'parse', 'key-mismatch', 'chain', 'expired', 'not-yet-valid', 'identity', or a TrustMaterialError reason ('crl-expired'...). */
   readonly reason: string;
   constructor (reason: string, message: string, options?: TransportErrorOptions) {
     super('ERR_CERT_RELOAD', `certificate reload refused (${reason}): ${message}; keeping the current material`, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * `ca` or `crl` material refused where it enters (the constructor's `tls`,
+ * `setSecureContext()`; watchCertificates() reports the same reasons as
+ * ERR_CERT_RELOAD): what OpenSSL would read differently from what the
+ * re-check reads, or what would make it refuse every certificate the material
+ * covers. Nothing was swapped in.
+ */
+export class TrustMaterialError extends TransportError {
+  /** 'ca-unreadable', 'ca-anchor', 'ca-same-name', 'crl-unreadable', 'crl-expired', 'crl-not-yet-valid', 'crl-unsupported', 'crl-duplicate-issuer', 'crl-signature', 'crl-missing'. */
+  readonly reason: string;
+  constructor (reason: string, message: string, options?: TransportErrorOptions) {
+    super('ERR_TRUST_MATERIAL', `${message} [${reason}]`, options);
     this.reason = reason;
   }
 }
@@ -328,5 +351,46 @@ export class PeerLimitError extends TransportError {
     this.source = source;
     this.count = count;
     this.maxPeers = maxPeers;
+  }
+}
+
+/**
+ * Warnings: conditions a user must see that are not failures. Not emitted as
+ * 'error' (nothing failed yet, and an 'error' without a listener ends the
+ * process): as a 'warning' event on the transport when it has a listener,
+ * otherwise with process.emitWarning(), which Node prints to stderr.
+ */
+export const WARNING_CODES = {
+  WARN_CERT_EXPIRED: 'this node\'s own certificate has expired: peers refuse it',
+  WARN_CERT_NOT_YET_VALID: 'this node\'s own certificate is not valid yet (or the clock is wrong): peers refuse it',
+  WARN_CERT_EXPIRES_SOON: 'this node\'s own certificate expires within CERT_WARNING_DAYS (14 days)'
+} as const;
+
+export type WarningCode = keyof typeof WARNING_CODES;
+
+export interface CertificateWarningDetails {
+  /** The certificate's subject, e.g. `CN=node-a`. */
+  subject: string;
+  fingerprint256: string;
+  /** Validity, in ms since the epoch. */
+  validFrom: number;
+  validTo: number;
+}
+
+/** This node's own certificate is expired, not yet valid, or about to expire. */
+export class CertificateWarning extends Error {
+  readonly code: WarningCode;
+  readonly subject: string;
+  readonly fingerprint256: string;
+  readonly validFrom: number;
+  readonly validTo: number;
+  constructor (code: WarningCode, message: string, details: CertificateWarningDetails) {
+    super(message);
+    this.name = 'CertificateWarning';
+    this.code = code;
+    this.subject = details.subject;
+    this.fingerprint256 = details.fingerprint256;
+    this.validFrom = details.validFrom;
+    this.validTo = details.validTo;
   }
 }

@@ -8,6 +8,7 @@
 import * as errors from './errors';
 import * as message from './wire/message';
 import * as options from './options';
+import * as ownCertificate from './tls/own-certificate';
 import * as transport from './transport';
 
 /** The transport. A subclass only so that the namespace below can merge with it. */
@@ -18,7 +19,12 @@ const Self = TcpTransport;
 namespace TcpTransport {
   export const TcpTransport = Self;
   export type TcpTransport = InstanceType<typeof Self>;
+  // Not an error code (a warning event's payload), so not found by the loop below.
+  export import CertificateWarning = errors.CertificateWarning;
   export const ERROR_CODES = errors.ERROR_CODES;
+  export const WARNING_CODES = errors.WARNING_CODES;
+  export type WarningCode = errors.WarningCode;
+  export const CERT_WARNING_DAYS = ownCertificate.CERT_WARNING_DAYS;
   export type ErrorCode = errors.ErrorCode;
   export type FrameCounts = errors.FrameCounts;
   export const messageSchema = message.messageSchema;

@@ -1,40 +1,40 @@
 /**
- * TcpTransport: the 0.1.6 API over plain TCP, TLS or mutual TLS, wiring the
- * two sides together.
+ * TcpTransport: the 0.1.6 API over plain TCP, TLS or mutual TLS. The API
+ * face: it validates options, routes each send, turns what the inbound side
+ * delivers into events, and keeps the counters of stats(). The work is done
+ * below it:
  *
- * Inbound (listener.ts): socket -> admission -> frame decoder -> message
- * validation -> authorization -> event. Outbound: payload -> size check ->
- * connection (per message, or pooled in connection-pool.ts) -> socket.
+ * Inbound (inbound/server.ts, inbound/connection.ts): socket -> admission ->
+ * frame decoder -> message validation -> identity policy -> peer ledger ->
+ * event. Outbound: payload -> size check -> gate (outbound/gate.ts) ->
+ * connection (per message: outbound/plain-once.ts, outbound/tls-once.ts; or
+ * pooled: outbound/pool.ts) -> socket (tls/socket-factory.ts).
  */
 import { EventEmitter } from 'node:events';
-import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
-import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
-import { isAuthorized } from './tls/identity';
-import { ConnectionPool } from './outbound/pool';
-import { dial, type Dialing } from './outbound/dial';
+import type { SecureContextOptions } from 'node:tls';
+import { channels } from './diagnostics';
 import {
-  ConnectTimeoutError,
+  type CertificateWarning,
   FrameTooLargeError,
   InvalidMessageError,
   MalformedPeerError,
   PeerUnauthorizedError,
-  PeerUntrustedError,
-  TransportClosedError,
-  withFrames,
-  withRemote
+  TransportClosedError
 } from './errors';
-import { Lease, OutboundGate } from './outbound/gate';
+import { InboundServer, type EventInfo } from './inbound/server';
+import { OutboundCounters } from './outbound/counters';
+import { OutboundGate } from './outbound/gate';
+import { PlainOnce } from './outbound/plain-once';
+import { ConnectionPool } from './outbound/pool';
+import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
-import { certificateExpiry, parsePeerLike, subjectOf, verifyChain } from './tls/trust';
-import { Listener, type EventInfo } from './inbound/server';
-import { SendOnce } from './outbound/plain-once';
+import { OwnCertificateHealth } from './tls/own-certificate';
+import { IdentityPolicy } from './tls/identity';
+import { certificateExpiry } from './tls/trust';
 import type { Delta, DigestEntry, Message, Sender } from './wire/message';
-import { checkSecureContextNames, resolveOptions, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
-import { SocketFactory, type AnySocket } from './tls/socket-factory';
-
-/** Peer identities whose certificate expiry stats() remembers. */
-const PEER_CERTIFICATES_TRACKED = 4096;
+import { checkSecureContextNames, resolveOptions, splitCrls, type CertificateFiles, type CertificateWatch, validateCertificateFiles, validateHost, validatePort, type ResolvedOptions, type TransportOptions } from './options';
+import { SocketFactory } from './tls/socket-factory';
 
 export type { EventInfo } from './inbound/server';
 
@@ -44,6 +44,8 @@ export interface TransportEvents {
   digest: [remotePeer: Sender, digest: DigestEntry[], info: EventInfo];
   error: [error: Error];
   listening: [];
+  /** This node's own certificate is expired, not yet valid or expiring soon (without a listener: process.emitWarning). */
+  warning: [warning: CertificateWarning];
 }
 
 /** What `stats()` returns; every counter starts at 0 with the transport. */
@@ -97,8 +99,8 @@ interface ListenOptions {
 }
 
 /**
- * A frame as bytes, terminator included, for the paths that queue or cork
- * frames: encoded once, the socket then copies bytes, not characters.
+ * A frame as bytes, terminator included, for a TLS per-message send: encoded
+ * once, so the TLS socket encrypts bytes it need not convert.
  */
 function encode (line: string, size: number): Buffer {
   const frame = Buffer.allocUnsafe(size + 2);
@@ -128,37 +130,32 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   readonly #options: ResolvedOptions;
   readonly #factory: SocketFactory;
+  readonly #identity: IdentityPolicy;
   readonly #pool: ConnectionPool | undefined;
-  readonly #listener: Listener;
-  /** TLS per-message connections not closed yet. */
-  readonly #outbound = new Set<AnySocket>();
-  /** TLS per-message connections not yet accepted (a rotation abandons them). */
-  readonly #dialing = new Set<Dialing>();
+  readonly #inbound: InboundServer;
   readonly #gate: OutboundGate;
-  /** Plaintext per-message connections. */
-  readonly #plainOnce: SendOnce;
+  /** One plaintext connection per message (plain mode, and plaintext during a migration). */
+  readonly #plainOnce: PlainOnce;
+  /** One TLS connection per message (TLS with keepAlive off). */
+  readonly #tlsOnce: TlsOnce;
   #closeWaiters: Array<() => void> = [];
   /** Fires at `tls.plaintext.until` to close the plaintext connections still open. */
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** When the active certificate expires (ms since the epoch), if it can be read. */
   #ownExpiry: number | undefined;
+  /** Warns when this node's own certificate is expired, not yet valid, or expiring soon. */
+  readonly #health = new OwnCertificateHealth(() => this.#factory.context?.cert, (warning) => this.#warn(warning));
   /** Certificate files followed (watchCertificates). */
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
   #localId: string | undefined;
-  /** Peer certificates seen, by identity: the latest one's expiry (bounded). */
-  readonly #peerCertificates = new Map<string, { expires: number; subject: string; fingerprint256: string }>();
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
   #closed = false;
   #droppedAfterClose = 0;
-  readonly #stats = {
-    outbound: 0,
-    resumed: 0,
-    framesOut: 0,
-    bytesOut: 0,
-    errors: {} as Record<string, number>
-  };
+  readonly #counters = new OutboundCounters();
+  /** Every error emitted, by code. */
+  readonly #errors: Record<string, number> = {};
 
   /** Constructs and listens; returns the instance (0.1.6's `TcpTransport.listen`). */
   static listen (options?: TransportOptions, callback?: () => void): TcpTransport {
@@ -172,41 +169,39 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#options = resolveOptions(options);
     this.host = this.#options.host;
     this.port = this.#options.port;
-    this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster);
+    this.#identity = new IdentityPolicy(this.#options.tls);
+    this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity);
     this.#gate = new OutboundGate(this.#options.outbound);
-    this.#listener = new Listener({
+    this.#inbound = new InboundServer({
       options: this.#options,
       factory: this.#factory,
+      identity: this.#identity,
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
-      pastPlaintextDeadline: () => this.#pastDeadline(),
-      notePeerCertificate: (certificate) => this.#notePeerCertificate(certificate)
+      pastPlaintextDeadline: () => this.#pastDeadline()
     });
-    this.#ownExpiry = this.#options.tls === undefined ? undefined : certificateExpiry(this.#options.tls.context.cert);
-    this.#plainOnce = new SendOnce({
+    this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    // After the constructor returns, so that a 'warning' listener attached then hears it.
+    if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
+    const outbound = {
       factory: this.#factory,
+      gate: this.#gate,
+      identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
-      report: (error) => this.#report(error),
-      dialing: () => { this.#stats.outbound++; },
-      countOut: (bytes) => this.#countOut(bytes)
-    });
+      counters: this.#counters,
+      report: (error: Error) => this.#report(error)
+    };
+    this.#plainOnce = new PlainOnce(outbound);
+    this.#tlsOnce = new TlsOnce({ ...outbound, closing: () => this.#closing });
     const keepAlive = this.#options.keepAlive;
     if (keepAlive) {
       this.#pool = new ConnectionPool({
-        factory: this.#factory,
-        connectTimeout: this.#options.connectTimeout,
+        ...outbound,
         idleTimeout: keepAlive.idleTimeout,
         maxQueuedBytes: keepAlive.maxQueuedBytes,
         maxRemotes: this.#options.outbound.maxPooledRemotes,
         closeTimeout: this.#options.connectTimeout,
-        gate: this.#gate,
-        keyById: this.#keyById,
-        checkServer: (peerId, host, port, pending, certificate) => this.#checkServer(peerId, host, port, pending, certificate),
-        secure: () => this.#sendSecure(),
-        report: (error) => this.#report(error),
-        countOut: (bytes) => this.#countOut(bytes),
-        dialing: () => { this.#stats.outbound++; },
-        accepted: (socket) => this.#countAccepted(socket)
+        secure: () => this.#sendSecure()
       });
     }
   }
@@ -227,19 +222,20 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (this.server) throw new Error('transport is already listening; close() it first');
     this.#closed = false;
     this.#droppedAfterClose = 0;
-    const tls = this.#options.tls;
-    if (tls && tls.context.cert === undefined && tls.context.pfx === undefined) {
+    const context = this.#factory.context;
+    if (context && context.cert === undefined && context.pfx === undefined) {
       // A send-only TLS transport may have no certificate; a server must.
       throw new TypeError('listen() in TLS mode needs options.tls.key and options.tls.cert (or pfx)');
     }
 
-    const server = this.#listener.listen(host, port, (error) => this.emit('error', error), (address) => {
+    const server = this.#inbound.listen(host, port, (error) => this.emit('error', error), (address) => {
       // Port 0 advertised: peers must be told the port the system chose.
       if (this.port === 0 && bind.port === undefined) this.port = address.port;
       this.emit('listening');
     });
     this.server = server;
     this.#armPlaintextDeadline();
+    if (context) this.#health.check(true);
     if (callback) server.once('listening', callback);
     return this;
   }
@@ -275,12 +271,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       this.#closeWaiters = [];
       for (const waiter of waiters) waiter();
     };
+    this.#health.stop();
     if (this.server) {
       pending++;
       this.server = null;
       if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
       this.#deadlineTimer = undefined;
-      this.#listener.close(done);
+      this.#inbound.close(done);
     }
     if (this.#pool) {
       pending++;
@@ -288,7 +285,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     for (const watch of this.#watches) watch.close();
     this.#watches.clear();
-    for (const socket of [...this.#outbound, ...this.#plainOnce.open]) {
+    for (const socket of [...this.#tlsOnce.open, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
     }
@@ -328,7 +325,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       else this.#count('ERR_TRANSPORT_CLOSED');
       return;
     }
-    if ((peerId === undefined || peerId.length === 0) && this.#options.tls?.authorize === 'sender-id' && this.#sendSecure()) {
+    if (this.#identity.refusesAnonymousSend(peerId) && this.#sendSecure()) {
       // Under 'sender-id' the server must prove the id we send to; with no id
       // there is nothing it could prove, so nothing is sent.
       this.#report(new PeerUnauthorizedError(String(peer!.id ?? ''), { outbound: true, framesDropped: 1, ...remoteInfo(host, port, peerId) }));
@@ -343,7 +340,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         line = JSON.stringify(payload);
       } catch (error) {
         // Circular, BigInt, or nested deeper than the stack: refuse, never throw.
-        this.#report(new InvalidMessageError('payload cannot be encoded as JSON', { ...remoteInfo(host, port, peerId), cause: error }));
+        // Not JSON.stringify's error as the cause: it names the payload's
+        // properties, and a payload's content stays out of errors.
+        this.#report(new InvalidMessageError(`payload cannot be encoded as JSON (${(error as Error).name})`, remoteInfo(host, port, peerId)));
         return;
       }
     }
@@ -357,16 +356,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       return;
     }
     const secure = this.#sendSecure();
-    // Plaintext during a migration goes one connection per message even with
-    // keepAlive: the receiver may still be 0.1.6, which reads one frame per connection.
-    if (!secure) {
-      if (this.#pool && !this.#factory.secure) this.#pool.send(peerId, host, port, line + '\r\n', size + 2);
-      else this.#sendPlainOnce(peerId, host, port, line, size);
-    } else if (this.#pool) {
-      this.#pool.send(peerId, host, port, line + '\r\n', size + 2);
-    } else {
-      this.#sendOnce(peerId, host, port, encode(line, size));
-    }
+    // Pool or one connection per message. Plaintext during a migration goes one
+    // connection per message even with keepAlive: the receiver may still be
+    // 0.1.6, which reads one frame per connection.
+    if (this.#pool && (secure || !this.#factory.secure)) this.#pool.send(peerId, host, port, line + '\r\n', size + 2);
+    else if (secure) this.#tlsOnce.send(peerId, host, port, encode(line, size));
+    else this.#plainOnce.send(peerId, host, port, line, size);
   }
 
   /**
@@ -379,18 +374,16 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     if (!this.#factory.secure) throw new TypeError('setSecureContext() needs a transport constructed with options.tls');
     if (typeof tlsOptions !== 'object' || tlsOptions === null) throw new TypeError('setSecureContext(tlsOptions): tlsOptions must be an object');
     checkSecureContextNames('setSecureContext(tlsOptions): tlsOptions', tlsOptions as Record<string, unknown>);
-    this.#factory.rotate(tlsOptions);
-    this.#ownExpiry = certificateExpiry(this.#options.tls!.context.cert);
-    // Pooled connections all end after what they were handed (our own identity
-    // may be what changed); those whose server no longer verifies are reported.
-    this.#pool?.retireAll((socket, remote) => {
-      const certificate = this.#factory.serverCertificate(socket as TLSSocket);
-      const problem = this.#serverProblem(remote.expectedId ?? remote.peerId, remote.host, remote.port, certificate, this.#factory.serverChain(socket as TLSSocket));
-      return problem === undefined ? undefined : new PeerUntrustedError(problem, subjectOf(certificate), remote.remote);
-    });
-    // Per-message dials still in their handshake start again with the new material.
-    for (const dialing of [...this.#dialing]) dialing.abandon();
-    this.#listener.recheck();
+    if (this.#options.tls!.requestCert && 'ca' in tlsOptions && tlsOptions.ca === undefined && (tlsOptions.pfx ?? this.#factory.context?.pfx) === undefined) {
+      throw new TypeError('setSecureContext(tlsOptions): tlsOptions.ca cannot be removed from a transport with options.tls.requestCert (any certificate from a public CA would be accepted)');
+    }
+    this.#factory.rotate(tlsOptions.crl === undefined ? tlsOptions : { ...tlsOptions, crl: splitCrls(tlsOptions.crl) as SecureContextOptions['crl'] });
+    this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#health.check(this.server !== null);
+    if (channels.tlsRotated.hasSubscribers) channels.tlsRotated.publish({ generation: this.#factory.generation, expires: this.#ownExpiry });
+    this.#pool?.rotated();
+    this.#tlsOnce.rotated();
+    this.#inbound.recheck();
   }
 
   /**
@@ -400,17 +393,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
    * ERR_CERT_RELOAD and the current material stays. close() stops it too.
    */
   watchCertificates (files: CertificateFiles): CertificateWatch {
-    const tls = this.#options.tls;
-    if (tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
+    if (this.#options.tls === undefined) throw new TypeError('watchCertificates() needs a transport constructed with options.tls');
     validateCertificateFiles(files);
     const watch = watchCertificates(files, {
       apply: (material) => this.setSecureContext(material),
       report: (error) => this.#report(error),
       // Under 'sender-id' peers will check the certificate against this node's id.
-      expectedId: () => tls.authorize !== 'sender-id' ? undefined : this.#localId ?? subjectOf(parsePeerLike(tls.context.cert))
+      expectedId: () => this.#identity.ownId(this.#localId, this.#factory.context?.cert)
     });
     const handle: CertificateWatch = {
       reload: () => watch.reload(),
+      get applied () { return watch.applied; },
       close: () => {
         this.#watches.delete(handle);
         watch.close();
@@ -422,38 +415,21 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** A snapshot of the counters; see TransportStats. */
   stats (): TransportStats {
-    const s = this.#stats;
-    const l = this.#listener.stats;
+    const s = this.#counters;
+    const l = this.#inbound.stats;
     return {
-      connections: { accepted: l.accepted, open: this.#listener.size, refused: l.refused, evicted: l.evicted, outbound: s.outbound, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
+      connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.opened, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
-      certificates: { expires: this.#ownExpiry, peerSoonest: this.#soonestPeerCertificate() },
-      errors: { ...s.errors },
+      certificates: { expires: this.#ownExpiry, peerSoonest: this.#identity.soonestPeer() },
+      errors: { ...this.#errors },
       refusals: { ...l.refusals },
-      peers: { known: this.#listener.peerCount, dropped: l.peersDropped },
-      plaintext: { connections: l.plaintextConnections, peers: this.#listener.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
+      peers: { known: this.#inbound.peerCount, dropped: l.peersDropped },
+      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
     };
   }
 
-  #soonestPeerCertificate (): { expires: number; subject: string; fingerprint256: string } | undefined {
-    let soonest: { expires: number; subject: string; fingerprint256: string } | undefined;
-    for (const seen of this.#peerCertificates.values()) {
-      if (soonest === undefined || seen.expires < soonest.expires) soonest = seen;
-    }
-    return soonest === undefined ? undefined : { ...soonest };
-  }
-
   // ---------------------------------------------------------------- sending
-
-  #countAccepted (socket: AnySocket): void {
-    if ((socket as TLSSocket).isSessionReused?.()) this.#stats.resumed++;
-  }
-
-  #countOut (bytes: number): void {
-    this.#stats.framesOut++;
-    this.#stats.bytesOut += bytes;
-  }
 
   /** TLS for a new outbound connection, unless a migration still sends plaintext. */
   #sendSecure (): boolean {
@@ -462,47 +438,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     return !tls.plaintext.send || this.#pastDeadline();
   }
 
-  /** Under an authorize policy, outbound connections and sessions belong to one peer id. */
-  get #keyById (): boolean {
-    return this.#options.tls !== undefined && this.#options.tls.authorize !== 'any';
-  }
-
   #pastDeadline (): boolean {
     const until = this.#options.tls?.plaintext.until;
     return until !== undefined && Date.now() >= until;
-  }
-
-  /**
-   * Outbound identity check, before anything is written: under 'sender-id'
-   * the server's certificate must name the peer id we are sending to; a
-   * function policy is asked with `direction: 'outbound'`.
-   */
-  #checkServer (peerId: string | undefined, host: string, port: number, pending: number, certificate: PeerCertificate | undefined): Error | undefined {
-    if (certificate !== undefined) this.#notePeerCertificate(certificate);
-    if (this.#serverAuthorized(peerId, host, port, certificate)) return undefined;
-    return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pending, remoteAddress: host, remotePort: port, peerId });
-  }
-
-  #serverAuthorized (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined): boolean {
-    const policy = this.#options.tls!.authorize;
-    if (policy === 'any') return true;
-    return isAuthorized(policy, { id: peerId!, transport: { host, port } }, certificate, { direction: 'outbound', remoteAddress: host, remotePort: port });
-  }
-
-  /** After a rotation: why an open connection's server would not be accepted now (CA, CRL, policy). */
-  #serverProblem (peerId: string | undefined, host: string, port: number, certificate: PeerCertificate | undefined, chain: X509Certificate[]): string | undefined {
-    return verifyChain(chain, this.#factory.trust) ?? (this.#serverAuthorized(peerId, host, port, certificate) ? undefined : 'authorize');
-  }
-
-  #notePeerCertificate (certificate: PeerCertificate): void {
-    const expires = Date.parse(certificate.valid_to);
-    if (Number.isNaN(expires)) return;
-    const subject = subjectOf(certificate) ?? certificate.fingerprint256;
-    const known = this.#peerCertificates;
-    // Keyed by identity, so a peer's renewed certificate replaces its old one.
-    known.delete(subject);
-    known.set(subject, { expires, subject, fingerprint256: certificate.fingerprint256 });
-    if (known.size > PEER_CERTIFICATES_TRACKED) known.delete(known.keys().next().value!);
   }
 
   /** Arms the timer that closes plaintext connections at `tls.plaintext.until`. */
@@ -514,120 +452,28 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     // setTimeout holds at most 2^31-1 ms (about 24.8 days); longer waits re-arm.
     this.#deadlineTimer = setTimeout(() => {
       this.#deadlineTimer = undefined;
-      if (this.#pastDeadline()) this.#listener.cutPlaintext();
+      if (this.#pastDeadline()) this.#inbound.cutPlaintext();
       else this.#armPlaintextDeadline();
     }, Math.min(wait, 0x7fffffff));
     this.#deadlineTimer.unref();
   }
 
-  /**
-   * Takes the outbound slots for one per-message connection, then calls
-   * `send`; a refusal is reported with its one frame dropped.
-   */
-  #throughGate (peerId: string | undefined, host: string, port: number, send: (lease: Lease, address: string | undefined) => void): void {
-    this.#gate.open(host, port, (refused, lease, address) => {
-      if (refused !== undefined) this.#refusedByGate(refused, peerId);
-      else send(lease!, address);
-    });
-  }
-
-  #refusedByGate (refused: Error, peerId: string | undefined): void {
-    this.#report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
-  }
-
-  /** One plaintext connection per message (SendOnce), once the outbound gate lets it through. */
-  #sendPlainOnce (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
-    // The default mode's hot path: decided at once unless a name must be resolved and checked.
-    const now = this.#gate.openNow(host, port);
-    if (now instanceof Lease) this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, undefined, now);
-    else if (now !== undefined) this.#refusedByGate(now, peerId);
-    else this.#throughGate(peerId, host, port, (lease, address) => this.#plainOnce.send(host, port, peerId, line + '\r\n', size + 2, address, lease));
-  }
-
-  /** One TLS connection, one frame, then end (plaintext goes through SendOnce). */
-  #sendOnce (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
-    this.#throughGate(peerId, host, port, (lease, address) => this.#dialOnce(peerId, host, port, address, frame, () => lease.release()));
-  }
-
-  #dialOnce (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, release: () => void): void {
-    const timeout = this.#options.connectTimeout;
-    const remote = { remoteAddress: host, remotePort: port, peerId };
-    this.#stats.outbound++;
-    // Set when a rotation hands this dial's outbound slots over to a new one.
-    let handedOver = false;
-    const dialing = dial(this.#factory, {
-      host,
-      port,
-      ...(address === undefined ? {} : { address }),
-      peerId,
-      ...(this.#keyById && peerId !== undefined ? { expectedId: peerId } : {}),
-      connectTimeout: timeout,
-      secure: true,
-      persistent: false,
-      pendingFrames: () => 1,
-      checkServer: (certificate) => this.#checkServer(peerId, host, port, 1, certificate)
-    }, {
-      accepted: (connected) => {
-        this.#dialing.delete(dialing);
-        this.#countAccepted(connected);
-        let failed = false;
-        let flushed = false;
-        connected.on('error', (error) => {
-          if (failed) return;
-          failed = true;
-          // The frame was written: lost for certain if the kernel never had it,
-          // otherwise it may or may not have arrived.
-          this.#report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
-        });
-        // Bounds the rest of the exchange: the frame flushed within `timeout`,
-        // then the remote's close within `timeout`. Bytes back do not extend
-        // it (a receiver never writes), so a remote that trickles bytes
-        // cannot hold the socket.
-        const expire = (): void => { connected.destroy(new ConnectTimeoutError(timeout, remote)); };
-        let deadline = setTimeout(expire, timeout);
-        connected.once('close', () => clearTimeout(deadline));
-        // A gossip receiver never writes: read and drop, so that its FIN is seen.
-        connected.on('data', () => {});
-        this.#countOut(frame.length);
-        connected.end(frame, (error?: Error | null) => {
-          if (error) return;
-          flushed = true;
-          clearTimeout(deadline);
-          if (!connected.destroyed) deadline = setTimeout(expire, timeout);
-        });
-      },
-      failed: (error) => {
-        this.#dialing.delete(dialing);
-        // Nothing was written: the one frame is dropped.
-        this.#report(withFrames(error, { framesDropped: 1 }));
-      },
-      rotated: () => {
-        // Nothing was written: send the frame on a connection made with the
-        // new material, which takes over this one's outbound slots.
-        this.#dialing.delete(dialing);
-        handedOver = true;
-        if (this.#closing) release();
-        else this.#dialOnce(peerId, host, port, address, frame, release);
-      }
-    });
-    const socket = dialing.socket;
-    this.#dialing.add(dialing);
-    this.#outbound.add(socket);
-    socket.once('close', () => {
-      this.#outbound.delete(socket);
-      if (!handedOver) release();
-    });
+  /** A warning: to the transport's 'warning' listeners, or else to process.emitWarning (printed by Node). */
+  #warn (warning: CertificateWarning): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+    else process.emitWarning(warning);
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */
   #report (error: Error): void {
     const code = (error as { code?: unknown }).code;
     this.#count(typeof code === 'string' ? code : 'UNKNOWN');
+    if (channels.error.hasSubscribers) channels.error.publish({ error });
     this.emit('error', error);
   }
 
   #count (code: string): void {
-    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
+    this.#errors[code] = (this.#errors[code] ?? 0) + 1;
   }
 
   /** A valid, authorized message from the listener. */

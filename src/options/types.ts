@@ -253,5 +253,7 @@ export interface CertificateFiles {
 export interface CertificateWatch {
   /** Reads and validates the files now (what a change event does). Resolves to true if the set was swapped in. */
   reload (): Promise<boolean>;
+  /** File sets swapped in so far (a rotation step has reached this node when it grows). */
+  readonly applied: number;
   close (): void;
 }

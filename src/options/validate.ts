@@ -5,6 +5,7 @@
  */
 import type { SecureContextOptions } from 'node:tls';
 import { allowList } from '../net/addresses';
+import { checkTrustMaterial, isMaterial } from '../tls/material';
 import { DEFAULTS, type ResolvedOptions, type ResolvedTls } from './defaults';
 import type { CertificateFiles, KeepAliveOptions, LookupFunction, OutboundOptions, PlaintextMigration, TlsOptions, TransportOptions } from './types';
 
@@ -98,12 +99,95 @@ export function nearestName (name: string, known: Iterable<string>): string | un
   return bestDistance <= budget ? best : undefined;
 }
 
-/** For setSecureContext(): secure-context options only, by name. */
+/** True when `text` holds a PEM header (a key, certificate or CRL as text). */
+function looksLikePem (text: string): boolean {
+  return text.includes('-----BEGIN ');
+}
+
+/** Secure-context options that hold PEM text: a file path there is a mistake OpenSSL reports as "no start line". */
+const PEM_OPTIONS = ['key', 'cert', 'ca', 'crl'] as const;
+
+/**
+ * One item of a PEM option: PEM text, or a Buffer of PEM text or of DER (which
+ * Node accepts for `ca`). A string without a PEM header is almost always a
+ * file path given where the file's contents belong.
+ */
+function checkPemItem (path: string, item: unknown): void {
+  if (typeof item === 'string') {
+    if (!looksLikePem(item)) {
+      throw new TypeError(`${path} must be PEM text or a Buffer of it (the file's contents, e.g. fs.readFileSync(file)), not a file name; got ${describe(item, true)} without a PEM header`);
+    }
+    return;
+  }
+  if (ArrayBuffer.isView(item)) {
+    const bytes = Buffer.from(item.buffer, item.byteOffset, item.byteLength);
+    // DER starts with a SEQUENCE (0x30); anything else must be PEM text.
+    if (bytes.length > 0 && bytes[0] !== 0x30 && !looksLikePem(bytes.toString('latin1'))) {
+      throw new TypeError(`${path} must be PEM text or a Buffer of it (the file's contents), not a file name; got a Buffer of ${bytes.length} bytes without a PEM header`);
+    }
+    return;
+  }
+  throw new TypeError(`${path} must be PEM text (a string or a Buffer); got ${describe(item, true)}`);
+}
+
+/**
+ * The key material of a secure context, checked before OpenSSL sees it: each
+ * PEM option holds PEM (or DER) rather than a file path, and `passphrase` is a
+ * string. No message quotes a value: it may be a private key or a passphrase.
+ */
+function checkMaterial (path: string, value: Record<string, unknown>): void {
+  for (const name of PEM_OPTIONS) {
+    const option = value[name];
+    if (option === undefined) continue;
+    const items = Array.isArray(option) ? option : [option];
+    items.forEach((item, i) => {
+      const where = Array.isArray(option) ? `${path}.${name}[${i}]` : `${path}.${name}`;
+      // Node also takes `key: [{ pem, passphrase }]` for several keys.
+      if (name === 'key' && isPlainObject(item) && 'pem' in item) {
+        checkPemItem(`${where}.pem`, item.pem);
+        if (item.passphrase !== undefined && typeof item.passphrase !== 'string') throw new TypeError(`${where}.passphrase must be a string; got ${describe(item.passphrase, true)}`);
+        return;
+      }
+      checkPemItem(where, item);
+    });
+  }
+  if (value.passphrase !== undefined && typeof value.passphrase !== 'string') {
+    throw new TypeError(`${path}.passphrase must be a string; got ${describe(value.passphrase, true)}`);
+  }
+  const pfx = value.pfx;
+  if (pfx !== undefined && typeof pfx !== 'string' && !ArrayBuffer.isView(pfx) && !Array.isArray(pfx)) {
+    throw new TypeError(`${path}.pfx must be a Buffer (PKCS#12) or an array of them; got ${describe(pfx, true)}`);
+  }
+}
+
+/**
+ * `crl` with every CRL as an item of its own. Node reads one CRL from each
+ * string or Buffer it is given (OpenSSL's PEM_read_bio_X509_CRL, once), so a
+ * file holding several (`cat old.crl new.crl`, what a CA rotation needs: once
+ * any CRL is set, every CA of a chain needs one) would silently lose all but
+ * the first, and every certificate of the other CAs would then fail with
+ * UNABLE_TO_GET_CRL. Certificates in `ca` are all read; only CRLs need this.
+ */
+export function splitCrls (crl: unknown): unknown {
+  if (crl === undefined) return crl;
+  const items = Array.isArray(crl) ? crl : [crl];
+  const out: unknown[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item : ArrayBuffer.isView(item) ? Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('latin1') : undefined;
+    const blocks = text?.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----/g);
+    if (blocks === null || blocks === undefined || blocks.length < 2) out.push(item);
+    else out.push(...blocks.map((block) => `${block}\n`));
+  }
+  return Array.isArray(crl) || out.length > 1 ? out : out[0];
+}
+
+/** For setSecureContext(): secure-context options only, by name, and key material that is PEM, not a path. */
 export function checkSecureContextNames (path: string, value: Record<string, unknown>): void {
   for (const key of Object.keys(value)) {
     if (TLS_OWN_KEYS.has(key)) throw new TypeError(`${path}.${key} cannot change after construction`);
   }
   checkNames(path, value, SECURE_CONTEXT_KEYS, 'a secure-context option', TLS_UNSUPPORTED);
+  checkMaterial(path, value);
 }
 
 /** Throws a TypeError for the first key of `value` not in `known`, suggesting the nearest. */
@@ -146,12 +230,21 @@ function optionalBoolean (name: string, value: unknown, fallback: boolean): bool
   return value;
 }
 
-function describe (value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+/**
+ * A value for an error message. A string that may be secret is never quoted:
+ * PEM text (a private key given where something else belongs), anything long,
+ * and, with `hide`, any string at all (where a key or passphrase could be).
+ */
+function describe (value: unknown, hide = false): string {
+  if (typeof value === 'string') {
+    if (looksLikePem(value)) return `PEM text (${value.length} characters, not shown)`;
+    if (hide || value.length > 64) return `a string of ${value.length} characters (not shown)`;
+    return JSON.stringify(value);
+  }
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === 'object') return ArrayBuffer.isView(value) ? 'a Buffer' : 'an object';
+  return hide ? `a ${typeof value}` : `${typeof value} ${String(value)}`;
 }
 
 /**
@@ -181,12 +274,14 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
     if (cluster !== undefined) throw new TypeError('options.cluster needs options.tls: the cluster name travels in the TLS handshake');
     return undefined;
   }
-  if (!isPlainObject(value)) throw new TypeError(`options.tls must be an object of Node TLS options; got ${describe(value)}`);
+  // Never quoted: a PEM key given as `tls` itself is a mistake that happens.
+  if (!isPlainObject(value)) throw new TypeError(`options.tls must be an object of Node TLS options ({ key, cert, ca, ... }); got ${describe(value, true)}`);
   checkNames('options.tls', value, TLS_KEYS, 'a TLS option of TcpTransport (Node secure-context options and the tls.* options in the README)', TLS_UNSUPPORTED);
   const context: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     if (!TLS_OWN_KEYS.has(key)) context[key] = value[key];
   }
+  if (context.crl !== undefined) context.crl = splitCrls(context.crl);
   if (context.minVersion === undefined) context.minVersion = DEFAULTS.tlsMinVersion;
   else if (typeof context.minVersion !== 'string' || !TLS_VERSIONS.has(context.minVersion)) {
     throw new RangeError(`options.tls.minVersion must be 'TLSv1.2' or 'TLSv1.3'; got ${describe(context.minVersion)}`);
@@ -194,7 +289,15 @@ function resolveTls (value: unknown, cluster: string | undefined): ResolvedTls |
   if ((context.cert === undefined) !== (context.key === undefined)) {
     throw new TypeError('options.tls.key and options.tls.cert go together: give both or neither');
   }
+  checkMaterial('options.tls', value);
+  // Trust material OpenSSL would read otherwise than the rotation re-check, or that refuses everything (src/tls/material.ts).
+  if (isMaterial(context.ca) && isMaterial(context.crl)) checkTrustMaterial(context.ca, context.crl, 'options.tls');
   const requestCert = optionalBoolean('tls.requestCert', value.requestCert, DEFAULTS.tlsRequestCert);
+  if (requestCert && context.ca === undefined && context.pfx === undefined) {
+    // Without `ca`, OpenSSL checks client certificates against Node's public
+    // roots: anyone with a certificate from a public CA would be a member.
+    throw new TypeError('options.tls.requestCert needs options.tls.ca: the CA that signs your peers\' certificates (without it, any certificate from a public CA would be accepted)');
+  }
   const rejectUnauthorized = optionalBoolean('tls.rejectUnauthorized', value.rejectUnauthorized, DEFAULTS.tlsRejectUnauthorized);
   const authorize = value.authorize ?? DEFAULTS.tlsAuthorize;
   if (authorize !== 'any' && authorize !== 'sender-id' && typeof authorize !== 'function') {
@@ -303,10 +406,13 @@ const CERTIFICATE_FILE_NAMES: Record<keyof CertificateFiles, true> = {
 export function validateCertificateFiles (files: unknown): asserts files is CertificateFiles {
   if (!isPlainObject(files)) throw new TypeError(`watchCertificates(files): files must be an object; got ${describe(files)}`);
   checkNames('files', files, new Set(Object.keys(CERTIFICATE_FILE_NAMES)), 'an option of watchCertificates()');
-  for (const name of ['key', 'cert', 'ca'] as const) {
-    if (typeof files[name] !== 'string' || files[name].length === 0) throw new TypeError(`files.${name} must be a file path; got ${describe(files[name])}`);
+  for (const name of ['key', 'cert', 'ca', 'crl'] as const) {
+    const path = files[name];
+    if (path === undefined && name === 'crl') continue;
+    if (typeof path !== 'string' || path.length === 0) throw new TypeError(`files.${name} must be a file path; got ${describe(path, true)}`);
+    // The contents where the path belongs: never quoted (it may be the private key).
+    if (looksLikePem(path) || path.includes('\n')) throw new TypeError(`files.${name} must be the path of a file, not its contents; got ${describe(path, true)}`);
   }
-  if (files.crl !== undefined && (typeof files.crl !== 'string' || files.crl.length === 0)) throw new TypeError(`files.crl must be a file path; got ${describe(files.crl)}`);
   if (files.id !== undefined && (typeof files.id !== 'string' || files.id.length === 0)) throw new TypeError(`files.id must be a non-empty string; got ${describe(files.id)}`);
   positiveInteger('files.debounce', files.debounce, 1);
   positiveInteger('files.interval', files.interval, 1);

@@ -15,7 +15,7 @@
  * many frames were not delivered.
  */
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { channels, debug } from '../diagnostics';
+import { channels } from '../diagnostics';
 import { ClusterMismatchError, ConnectTimeoutError, ConnectionClosedError, TlsRefusedError, withRemote } from '../errors';
 import type { AnySocket, ConnectTarget, SocketFactory } from '../tls/socket-factory';
 
@@ -88,7 +88,6 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     socket.destroy();
     withRemote(error, remote);
     if (channels.outboundFailed.hasSubscribers) channels.outboundFailed.publish({ host, port, error });
-    debug('dial %s:%d failed: %s', host, port, (error as NodeJS.ErrnoException).code ?? error.message);
     handlers.failed(error);
   }
 
@@ -97,7 +96,6 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     settled = true;
     cleanup();
     socket.destroy();
-    debug('dial %s:%d abandoned: the secure context was rotated during its handshake', host, port);
     handlers.rotated();
   }
 

@@ -15,28 +15,28 @@
  * message, a fifth of the whole; a timer per socket (re-armed on every read
  * and write) cost as much again under load.
  *
- * TLS per message goes through dial.ts, which knows when a TLS remote has
- * accepted the connection.
+ * The TLS twin is tls-once.ts (through dial.ts, which knows when a TLS
+ * remote has accepted the connection); pooled connections are pool.ts.
  */
-import { channels, debug } from '../diagnostics';
+import { channels } from '../diagnostics';
 import { ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from '../errors';
-import type { Lease } from './gate';
+import type { OutboundCounters } from './counters';
+import { Lease, type OutboundGate } from './gate';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 
-export interface SendOnceContext {
+export interface PlainOnceContext {
   readonly factory: SocketFactory;
+  readonly gate: OutboundGate;
   /** Bounds the connect, then the exchange (ms without activity). */
   readonly connectTimeout: number;
+  readonly counters: OutboundCounters;
   report (error: Error): void;
-  /** A connection is being opened (stats). */
-  dialing (): void;
-  countOut (bytes: number): void;
 }
 
 /** What one message's socket carries until it closes. */
 interface Pending {
-  readonly sender: SendOnce;
+  readonly sender: PlainOnce;
   readonly remote: RemoteInfo & { remoteAddress: string; remotePort: number };
   frame: string | undefined;
   readonly bytes: number;
@@ -53,13 +53,13 @@ interface Pending {
 const kPending = Symbol('gossipmonger-tls-transport:send-once');
 type SendSocket = AnySocket & { [kPending]: Pending };
 
-export class SendOnce {
+export class PlainOnce {
   /** Sockets not closed yet; close() waits for them. */
   readonly open = new Set<SendSocket>();
   /** Runs while any socket is open. */
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor (readonly ctx: SendOnceContext) {}
+  constructor (readonly ctx: PlainOnceContext) {}
 
   /** Destroys every connection whose current step has taken connectTimeout. */
   private readonly sweep = (): void => {
@@ -75,11 +75,34 @@ export class SendOnce {
   };
 
   /**
+   * Sends one frame once the outbound gate lets it through; a refusal is
+   * reported with its one frame dropped. `line` is the JSON, `size` its UTF-8
+   * length. The default mode's hot path: decided at once unless a name must
+   * be resolved and checked.
+   */
+  send (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
+    const gate = this.ctx.gate;
+    const now = gate.openNow(host, port);
+    if (now instanceof Lease) this.#connect(host, port, peerId, line + '\r\n', size + 2, undefined, now);
+    else if (now !== undefined) this.#refused(now, peerId);
+    else {
+      gate.open(host, port, (refused, lease, address) => {
+        if (refused !== undefined) this.#refused(refused, peerId);
+        else this.#connect(host, port, peerId, line + '\r\n', size + 2, address, lease!);
+      });
+    }
+  }
+
+  #refused (refused: Error, peerId: string | undefined): void {
+    this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+  }
+
+  /**
    * `frame` is the whole line, terminator included; `bytes` its UTF-8 length.
    * `address`: where the socket goes when the name was resolved and checked.
    */
-  send (host: string, port: number, peerId: string | undefined, frame: string, bytes: number, address: string | undefined, lease: Lease): void {
-    this.ctx.dialing();
+  #connect (host: string, port: number, peerId: string | undefined, frame: string, bytes: number, address: string | undefined, lease: Lease): void {
+    this.ctx.counters.opened++;
     const socket = this.ctx.factory.connect(address === undefined ? { host, port } : { host, port, address }, false, false) as SendSocket;
     socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined, lease, since: performance.now() };
     socket.on('error', onError);
@@ -99,7 +122,7 @@ function onConnect (this: SendSocket): void {
   pending.connected = true;
   pending.since = performance.now();
   if (channels.outboundOpened.hasSubscribers) channels.outboundOpened.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, secure: false, resumed: false });
-  pending.sender.ctx.countOut(pending.bytes);
+  pending.sender.ctx.counters.sent(pending.bytes);
   this.once('finish', onFlushed);
   this.end(pending.frame!);
   pending.frame = undefined;
@@ -128,7 +151,6 @@ function onError (this: SendSocket, error: Error): void {
   if (pending.failure !== undefined) return;
   if (!pending.connected) {
     if (channels.outboundFailed.hasSubscribers) channels.outboundFailed.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, error });
-    debug('dial %s:%d failed: %s', pending.remote.remoteAddress, pending.remote.remotePort, (error as NodeJS.ErrnoException).code ?? error.message);
     // Nothing was written: the one frame is dropped.
     fail(pending, withFrames(withRemote(error, pending.remote), { framesDropped: 1 }));
   } else {

@@ -18,9 +18,12 @@
  * - A socket let go of (idle, rotation, eviction) is ended and must close
  *   within `closeTimeout`, else it is destroyed; at most `maxRemotes` wait.
  */
-import type { PeerCertificate } from 'node:tls';
-import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from '../errors';
+import type { TLSSocket } from 'node:tls';
+import type { IdentityPolicy } from '../tls/identity';
+import { subjectOf } from '../tls/trust';
+import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, PeerUntrustedError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
+import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import { Fifo } from './fifo';
 import type { OutboundGate } from './gate';
@@ -72,18 +75,12 @@ export interface PoolContext {
   /** How long a socket we ended may take to close before it is destroyed. */
   readonly closeTimeout: number;
   readonly gate: OutboundGate;
-  /** Peer ids are part of a remote's key (an authorize policy checks servers). */
-  readonly keyById: boolean;
-  /** Checks the server of a new connection for `peerId` (see dial.ts). */
-  checkServer (peerId: string | undefined, host: string, port: number, pendingFrames: number, certificate: PeerCertificate | undefined): Error | undefined;
+  /** Checks the server of a new connection for its peer id; peer ids are part of a remote's key when it is per peer. */
+  readonly identity: IdentityPolicy;
   /** TLS or plaintext for a new connection (plaintext only during a migration). */
   secure (): boolean;
+  readonly counters: OutboundCounters;
   report (error: Error): void;
-  countOut (bytes: number): void;
-  /** A connection is being opened (stats). */
-  dialing (): void;
-  /** A connection was accepted by the remote (stats). */
-  accepted (socket: AnySocket): void;
 }
 
 export class Remote {
@@ -180,7 +177,7 @@ export class Remote {
     counts.written++;
     counts.unflushedBytes += cost;
     counts.charges.push(cost);
-    this.pool.ctx.countOut(size);
+    this.pool.ctx.counters.sent(size);
     return socket.write(frame, 'utf8', this.onFlushed);
   }
 
@@ -225,7 +222,7 @@ export class Remote {
         this.pool.forget(this);
         return;
       }
-      ctx.dialing();
+      ctx.counters.opened++;
       const dialing = dial(ctx.factory, {
         host: this.host,
         port: this.port,
@@ -236,7 +233,7 @@ export class Remote {
         secure,
         persistent: true,
         pendingFrames: () => this.queued,
-        checkServer: (certificate) => ctx.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
+        checkServer: (certificate) => ctx.identity.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
       }, {
         accepted: (socket) => {
           this.dialing = undefined;
@@ -276,7 +273,7 @@ export class Remote {
   }
 
   private open (socket: AnySocket): void {
-    this.pool.ctx.accepted(socket);
+    this.pool.ctx.counters.accepted(socket);
     this.socket = socket;
     this.state = 'open';
     const counts = newCount();
@@ -392,7 +389,7 @@ export class ConnectionPool {
 
   /** `frame`: one line, terminator included; `size`: its UTF-8 length. */
   send (peerId: string | undefined, host: string, port: number, frame: string, size: number): void {
-    const id = this.ctx.keyById ? peerId : undefined;
+    const id = this.ctx.identity.perPeer ? peerId : undefined;
     const key = id === undefined ? `${host}:${port}` : `${id}@${host}:${port}`;
     let remote = this.remotes.get(key);
     if (remote === undefined) {
@@ -475,15 +472,21 @@ export class ConnectionPool {
   }
 
   /**
-   * A rotation: every open connection ends after what it was handed, and every
-   * one still being opened is abandoned and reopened with the new material.
+   * The secure context was replaced: every pooled connection ends after what
+   * it was already handed (our own identity may be what changed), and those
+   * whose server would not be accepted now (new CA, CRL, or policy) are
+   * reported with ERR_PEER_UNTRUSTED. Dials still in their handshake start
+   * again with the new material.
    */
-  retireAll (untrusted?: (socket: AnySocket, remote: Remote) => Error | undefined): void {
+  rotated (): void {
+    const { factory, identity } = this.ctx;
     for (const remote of [...this.remotes.values()]) {
       if (remote.state === 'open') {
-        // Checked before detaching: `untrusted` reports the connection once.
-        const problem = untrusted?.(remote.socket!, remote);
-        if (problem !== undefined) this.ctx.report(problem);
+        // Checked before detaching, so the connection is reported once.
+        const socket = remote.socket as TLSSocket;
+        const certificate = factory.serverCertificate(socket);
+        const problem = identity.recheckServer(factory.serverChain(socket), certificate, remote.expectedId ?? remote.peerId, remote.host, remote.port, factory.trust);
+        if (problem !== undefined) this.ctx.report(new PeerUntrustedError(problem, subjectOf(certificate), remote.remote));
         remote.detach().end();
       } else if (remote.state === 'dialing') {
         remote.abandonDial();

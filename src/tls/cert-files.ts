@@ -19,8 +19,9 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import { certificateIdentities } from './identity';
-import { CertReloadError } from '../errors';
-import type { CertificateFiles, CertificateWatch } from '../options';
+import { CertReloadError, TrustMaterialError } from '../errors';
+import { checkTrustMaterial } from './material';
+import { splitCrls, type CertificateFiles, type CertificateWatch } from '../options';
 import { loadCrypto, parseCertificates, trustStore, verifyChain } from './trust';
 
 type FsPromises = typeof import('node:fs/promises');
@@ -42,7 +43,11 @@ export interface WatcherContext {
 
 
 /** A problem with the files as read, possibly from a write still in progress. */
-class Unreadable extends Error {}
+class Unreadable extends Error {
+  constructor (message: string, readonly reason = 'parse') {
+    super(message);
+  }
+}
 
 /** Validates a set read from disk; returns the reason and a message on failure. */
 export function validateSet (key: string, cert: string, ca: string, crl: string | undefined, expectedId: string | undefined, now = Date.now()): [string, string] | undefined {
@@ -52,18 +57,23 @@ export function validateSet (key: string, cert: string, ca: string, crl: string 
     privateKey = loadCrypto().createPrivateKey(key);
     chain = parseCertificates(cert);
     if (chain.length === 0) throw new Error('no certificate in the cert file');
-    if (parseCertificates(ca).length === 0) throw new Error('no certificate in the ca file');
   } catch (error) {
     throw new Unreadable((error as Error).message);
   }
   const leaf = chain[0]!;
+  // A CRL file of several CRLs is handed to Node one CRL an item (splitCrls), so it is checked so.
+  const crls = splitCrls(crl) as string | string[] | undefined;
   if (!leaf.checkPrivateKey(privateKey)) return ['key-mismatch', 'the key does not belong to the certificate'];
-  let store;
+  // The same check as the constructor's and setSecureContext()'s (src/tls/material.ts).
   try {
-    store = trustStore(ca, crl, []);
+    checkTrustMaterial(ca, crls, 'files', now);
   } catch (error) {
-    return ['crl', (error as Error).message];
+    if (!(error instanceof TrustMaterialError)) throw error;
+    // A bundle that does not parse may be one still being written: read again before reporting it.
+    if (error.reason.endsWith('-unreadable')) throw new Unreadable(error.message, error.reason);
+    return [error.reason, error.message];
   }
+  const store = trustStore(ca, crls, []);
   const problem = verifyChain(chain, store, now);
   if (problem === 'CERT_HAS_EXPIRED') return ['expired', `certificate or CA expired (${leaf.validTo})`];
   if (problem === 'CERT_NOT_YET_VALID') return ['not-yet-valid', `certificate not valid before ${leaf.validFrom}`];
@@ -79,13 +89,17 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
   const debounce = files.debounce ?? 200;
   const retries = files.retries ?? 5;
   const paths = [files.key, files.cert, files.ca, ...(files.crl === undefined ? [] : [files.crl])];
-  const watchers: FSWatcher[] = [];
+  const fields = ['key', 'cert', 'ca', 'crl'];
+  const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  let applied: string | undefined;
+  let appliedDigest: string | undefined;
   let reported: string | undefined;
+  /** The last missing or unreadable state reported, until the files read again. */
+  let unreadable: string | undefined;
   let attempts = 0;
   let signature = '';
+  let applied = 0;
 
   const schedule = (delay = debounce): void => {
     if (closed) return;
@@ -101,18 +115,21 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
     let contents: string[];
     try {
       contents = await Promise.all(paths.map((path) => loadFsPromises().readFile(path, 'utf8')));
-    } catch (error) {
-      return retry('read', (error as Error).message);
+    } catch {
+      // Our own words, naming the file: a path may not exist for the instant of a rename.
+      const missing = await missingPaths();
+      return missing.length > 0 ? retry('missing', `${missing.join(', ')} not found`) : retry('read', `${paths.map((path, i) => `files.${fields[i]!} (${path})`).join(', ')}: not all readable`);
     }
     if (closed) return false;
+    unreadable = undefined;
     const digest = loadCrypto().createHash('sha256').update(contents.join('\0')).digest('hex');
-    if (digest === applied) return false;
+    if (digest === appliedDigest) return false;
     const [key, cert, ca, crl] = contents as [string, string, string, string | undefined];
     let failure: [string, string] | undefined;
     try {
       failure = validateSet(key, cert, ca, crl, files.id ?? ctx.expectedId());
     } catch (error) {
-      if (error instanceof Unreadable) return retry('parse', error.message);
+      if (error instanceof Unreadable) return retry(error.reason, error.message);
       failure = ['parse', (error as Error).message];
     }
     attempts = 0;
@@ -122,8 +139,23 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       reported = digest;
       return false;
     }
-    ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
-    applied = digest;
+    try {
+      ctx.apply({ key, cert, ca, ...(crl === undefined ? {} : { crl }) });
+    } catch (error) {
+      // Merged with material the files do not set (a crl given to the
+      // constructor), the set may still be refused (a TrustMaterialError
+      // says why); and what the checks above do not cover but OpenSSL refuses
+      // (a CRL file holding no CRL, say) is reported like any bad set, never
+      // thrown from a timer (an unhandled rejection would end the process).
+      const failure = error instanceof TrustMaterialError
+        ? new CertReloadError(error.reason, error.message)
+        : new CertReloadError('parse', `the new set was refused when applied: ${(error as Error).message}`);
+      if (reported !== digest) ctx.report(failure);
+      reported = digest;
+      return false;
+    }
+    applied++;
+    appliedDigest = digest;
     reported = undefined;
     return true;
   };
@@ -135,8 +167,17 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       return false;
     }
     attempts = 0;
-    ctx.report(new CertReloadError(reason, message));
+    // Once per distinct problem, as for a bad set: a poll must not repeat it.
+    const key = `${reason}:${message}`;
+    if (unreadable !== key) ctx.report(new CertReloadError(reason, message));
+    unreadable = key;
     return false;
+  };
+
+  /** The watched files that do not exist, as `files.NAME (path)`. */
+  const missingPaths = async (): Promise<string[]> => {
+    const found = await Promise.all(paths.map((path) => loadFsPromises().stat(path).then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' && error.code !== 'ENOTDIR')));
+    return paths.flatMap((path, i) => found[i] ? [] : [`files.${fields[i]!} (${path})`]);
   };
 
   const poll = async (): Promise<void> => {
@@ -145,26 +186,40 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
       const now = stats.map((s) => `${s.size}:${s.mtimeMs}:${s.ino}`).join('|');
       if (signature !== '' && now !== signature) schedule();
       signature = now;
+      // A file that was missing when it was first watched: watch it now.
+      if (files.watch !== false && watchers.size < paths.length) for (const path of paths) if (!watchers.has(path)) follow(path);
     } catch {
-      // A file missing for the instant of a rename: the next poll sees it.
+      // Missing: maybe for the instant of a rename. A load reads again a few
+      // times before it reports the file missing; only a change of state
+      // (present -> missing, or a first poll) starts one.
+      if (signature !== '-') schedule(signature === '' ? 0 : debounce);
       signature = '-';
     }
   };
 
-  if (files.watch !== false) {
-    for (const path of paths) {
-      try {
-        const watcher = watch(path, { persistent: false }, () => {
-          schedule();
-          // A file replaced by rename is a new inode: this watcher goes quiet
-          // and the poll takes over.
-        });
-        watcher.on('error', () => {});
-        watchers.push(watcher);
-      } catch {
-        // Not watchable (some network file systems): polling alone.
-      }
+  /**
+   * Watches `path`. A file replaced by rename (`mv new file`, how files should
+   * be replaced) is a new inode, and the watcher of the old one goes quiet: a
+   * 'rename' event watches the path again, so the next replacement is seen
+   * at once too, not at the next poll.
+   */
+  const follow = (path: string): void => {
+    watchers.get(path)?.close();
+    watchers.delete(path);
+    if (closed) return;
+    try {
+      const watcher = watch(path, { persistent: false }, (event) => {
+        schedule();
+        if (event === 'rename') setImmediate(() => follow(path));
+      });
+      watcher.on('error', () => {});
+      watchers.set(path, watcher);
+    } catch {
+      // Missing for now, or not watchable (some network file systems): the poll covers it.
     }
+  };
+  if (files.watch !== false) {
+    for (const path of paths) follow(path);
   }
   void poll();
   const poller = setInterval(() => { void poll(); }, files.interval ?? 5000);
@@ -172,11 +227,13 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
 
   return {
     reload: () => load(),
+    get applied () { return applied; },
     close: () => {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
       clearInterval(poller);
-      for (const watcher of watchers) watcher.close();
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
     }
   };
 }

@@ -13,7 +13,9 @@ import type { X509Certificate } from 'node:crypto';
 import { Server, Socket, connect as netConnect, createServer as netCreateServer } from 'node:net';
 import type { PeerCertificate, SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import { isAddress } from '../net/addresses';
+import type { IdentityPolicy } from './identity';
 import type { ResolvedTls } from '../options';
+import { checkTrustMaterial, isMaterial } from './material';
 import { chainFromStore, issuerNamedIn, presentedChain, trustStore, type TrustStore } from './trust';
 
 type TlsModule = typeof import('node:tls');
@@ -100,6 +102,12 @@ function alpnName (cluster: string): string {
 
 export class SocketFactory {
   readonly tls: ResolvedTls | undefined;
+  /**
+   * The secure-context material in force (key, cert, ca, crl...): the options'
+   * at first, then each rotation's. Owned here; nobody else's object is changed.
+   */
+  #context: SecureContextOptions | undefined;
+  private readonly identity: IdentityPolicy;
   private clientContext: SecureContext | undefined;
   private tlsServer: TlsServer | undefined;
   private readonly sessions = new Map<string, CachedSession>();
@@ -116,8 +124,10 @@ export class SocketFactory {
    */
   generation = 0;
 
-  constructor (tls: ResolvedTls | undefined, cluster: string | undefined) {
+  constructor (tls: ResolvedTls | undefined, cluster: string | undefined, identity: IdentityPolicy) {
     this.tls = tls;
+    this.#context = tls?.context;
+    this.identity = identity;
     this.alpn = cluster === undefined ? undefined : [alpnName(cluster)];
     // Built once and shared: building a context per connection costs about
     // 30% of a handshake (measured on Node 20 with OpenSSL 3).
@@ -126,8 +136,13 @@ export class SocketFactory {
 
   /** The current CA and CRL, parsed on first use (only re-checks after a rotation need them). */
   get trust (): TrustStore {
-    this.store ??= trustStore(this.tls!.context.ca, this.tls!.context.crl, loadTls().rootCertificates);
+    this.store ??= trustStore(this.#context!.ca, this.#context!.crl, loadTls().rootCertificates);
     return this.store;
+  }
+
+  /** The secure-context material in force now (undefined in plain mode). */
+  get context (): Readonly<SecureContextOptions> | undefined {
+    return this.#context;
   }
 
   get secure (): boolean {
@@ -149,7 +164,7 @@ export class SocketFactory {
     const tls = this.tls;
     if (!tls) throw new Error('createTlsServer needs TLS options');
     const server = loadTls().createServer({
-      ...tls.context,
+      ...this.#context,
       requestCert: tls.requestCert,
       rejectUnauthorized: tls.rejectUnauthorized,
       handshakeTimeout,
@@ -220,7 +235,7 @@ export class SocketFactory {
     // The leaf alone is read for the default identity check against our own
     // `ca`. A check or an authorize policy of the caller's own gets the whole
     // chain, as Node gives it.
-    const leafStore = tls.checkServerIdentity === undefined && typeof tls.authorize !== 'function' ? this.caStore() : undefined;
+    const leafStore = tls.checkServerIdentity === undefined && !this.identity.wantsWholeChain ? this.caStore() : undefined;
     const socket = tlsConnect({
       host: address,
       port,
@@ -290,7 +305,7 @@ export class SocketFactory {
 
   /** The trust store of our own `ca`, if one is set and readable (never the public roots). */
   private caStore (): TrustStore | undefined {
-    if (this.tls?.context.ca === undefined || this.unreadableStore === this.generation) return undefined;
+    if (this.#context?.ca === undefined || this.unreadableStore === this.generation) return undefined;
     try {
       return this.trust;
     } catch {
@@ -333,11 +348,12 @@ export class SocketFactory {
    * ticket keys, which makes every ticket it issued before unreadable.
    */
   rotate (context: SecureContextOptions): void {
-    const tls = this.tls!;
-    const merged: SecureContextOptions = { ...tls.context, ...context };
+    const merged: SecureContextOptions = { ...this.#context, ...context };
+    // Checked before Node reads it, so that nothing is swapped in that the re-check would read otherwise.
+    if (isMaterial(merged.ca) && isMaterial(merged.crl)) checkTrustMaterial(merged.ca, merged.crl, 'setSecureContext(tlsOptions)');
     const clientContext = loadTls().createSecureContext(merged);
     const store = trustStore(merged.ca, merged.crl, loadTls().rootCertificates);
-    tls.context = merged;
+    this.#context = merged;
     this.clientContext = clientContext;
     this.store = store;
     this.generation++;

@@ -114,11 +114,15 @@ export function parseMessage (frame: Buffer): Message {
   try {
     value = JSON.parse(frame.toString('utf8'));
   } catch (error) {
-    throw new InvalidMessageError('frame is not JSON', { cause: error });
+    // V8's message quotes the text around the fault: a refused frame's content
+    // must not travel on in an error (logs, channels). Only the position
+    // does, and no cause.
+    const at = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new InvalidMessageError(`frame is not JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
   if (!validate(value)) {
     const first = validate.errors?.[0];
-    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'does not fit the schema';
+    const where = first ? `${schemaPath(first.instancePath)} ${first.message ?? ''}`.trim() : 'does not fit the schema';
     throw new InvalidMessageError(`message does not fit the schema: ${where}`);
   }
   normalizePort(value.sender.transport, '/sender/transport/port');
@@ -126,6 +130,19 @@ export function parseMessage (frame: Buffer): Message {
     for (let i = 0; i < value.digest.length; i++) normalizePort(value.digest[i]!.transport, `/digest/${i}/transport/port`);
   }
   return value;
+}
+
+/** Property names of the message schema: a path through them says where, and holds nothing the sender chose. */
+const SCHEMA_NAMES = new Set(['sender', 'id', 'transport', 'host', 'port', 'deltas', 'digest', 'maxVersionSeen']);
+
+/**
+ * An instance path for an error message: indexes and the schema's own names
+ * kept, any other property name (a key the sender chose, which may be data)
+ * replaced by `*`.
+ */
+function schemaPath (path: string): string {
+  if (path === '') return '/';
+  return path.split('/').map((part, i) => i === 0 || /^[0-9]+$/.test(part) || SCHEMA_NAMES.has(part) ? part : '*').join('/');
 }
 
 /** A decimal string port (from a 0.1.6 node) becomes the number it names; over 65535 is refused. */

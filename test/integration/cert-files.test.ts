@@ -4,10 +4,11 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { issueCrl } from '../../scripts/pki';
 import type { CertificateWatch } from '../../src/options';
 import { HOST, TcpTransport, ca, closeAll, codeOf, digestFrame, listening, pem, record, sleep, track, until } from '../support/helpers';
 import { HAVE_OPENSSL, makeCrl } from '../support/trust-fixtures';
@@ -146,12 +147,67 @@ describe('TcpTransport#watchCertificates', () => {
     await until(() => seen.digests.length === 1);
     writeFileSync(file('crl.pem'), makeCrl('next-ca', []));
     await until(() => errors.length === 1, undefined, 'the foreign CRL to be refused');
-    expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'crl' });
+    // With a CRL set, OpenSSL needs one from the CA that issued every certificate: this set would refuse every peer.
+    expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'crl-missing' });
+    expect((errors[0] as Error).message).to.match(/files\.crl has no CRL from .* of files\.ca/);
     expect(t.stats().connections.open).to.equal(1);
     writeFileSync(file('crl.pem'), makeCrl('ca', ['peer-2']));
     await until(() => errors.length === 2, undefined, 'the revoked connection to close');
     expect(errors[1]).to.include({ code: 'ERR_PEER_UNTRUSTED', reason: 'CERT_REVOKED', subject: 'peer-2' });
     await until(() => t.stats().connections.open === 0);
+  });
+
+  it('reports files that do not exist (ERR_CERT_RELOAD, reason missing) once, promptly, and loads them when they appear', async () => {
+    const t = await listening('mtls', { keepAlive: false, tls: { ...pem('peer-1'), ca: ca(), requestCert: true } });
+    const errors = record(t).errors;
+    // A typo in one path, and a CRL that was never written.
+    const watch = t.watchCertificates({ key: file('key.pem'), cert: file('cert.pem'), ca: file('ca-typo.pem'), crl: file('crl.pem'), debounce: 40, interval: 100 });
+    await until(() => errors.length === 1, undefined, 'the missing files to be reported');
+    expect(errors[0]).to.include({ code: 'ERR_CERT_RELOAD', reason: 'missing' });
+    expect(errors[0]!.message).to.include(`files.ca (${file('ca-typo.pem')})`).and.include(`files.crl (${file('crl.pem')})`).and.not.include('files.key');
+    // Polls go on, the report is not repeated.
+    await sleep(400);
+    expect(errors).to.have.length(1);
+    writeSet({ ...pem('next-peer-1'), ca: ca('next-ca') });
+    writeFileSync(file('ca-typo.pem'), ca('next-ca'));
+    writeFileSync(file('crl.pem'), issueCrl({ issuer: pem('next-ca'), revoked: [], number: 1, thisUpdate: new Date(Date.now() - 60000), nextUpdate: new Date(Date.now() + 86400000) }));
+    await until(() => watch.applied === 1, undefined, 'the files, once there, to be applied');
+    expect(t.stats().certificates.expires).to.equal(expiryOf('next-peer-1'));
+    expect(errors).to.have.length(1);
+  });
+
+  it('given PEM contents where paths belong, throws a TypeError naming the field without quoting the contents', async () => {
+    const { t } = await watched();
+    const { key, cert } = pem('peer-1');
+    for (const [field, files] of [['key', { key, cert: file('cert.pem'), ca: file('ca.pem') }], ['cert', { key: file('key.pem'), cert, ca: file('ca.pem') }], ['ca', { key: file('key.pem'), cert: file('cert.pem'), ca: ca() }]] as const) {
+      let error: Error | undefined;
+      try {
+        t.watchCertificates(files);
+      } catch (e) {
+        error = e as Error;
+      }
+      expect(error, field).to.be.instanceOf(TypeError);
+      expect(error!.message).to.match(new RegExp(`^files\\.${field} must be the path of a file, not its contents`));
+      expect(error!.message).to.not.include('-----BEGIN').and.not.include(key.split('\n')[1]!).and.not.include(cert.split('\n')[1]!);
+    }
+  });
+
+  it('follows files replaced by rename, one replacement after another, without waiting for the poll', async () => {
+    // interval 60 s: only change events can be seen within the test.
+    const { t, errors, watch } = await watched();
+    const replace = (name: string, text: string): void => {
+      writeFileSync(file(`${name}.new`), text);
+      renameSync(file(`${name}.new`), file(name));
+    };
+    replace('cert.pem', pem('next-peer-1').cert);
+    replace('key.pem', pem('next-peer-1').key);
+    replace('ca.pem', ca('next-ca'));
+    await until(() => watch.applied === 1, undefined, 'the first replacement');
+    replace('cert.pem', pem('next-peer-2').cert);
+    replace('key.pem', pem('next-peer-2').key);
+    await until(() => watch.applied === 2, undefined, 'the second replacement of the same paths');
+    expect(t.stats().certificates.expires).to.equal(expiryOf('next-peer-2'));
+    expect(errors).to.deep.equal([]);
   });
 
   it('throws naming the field for a bad argument, and needs TLS', async () => {

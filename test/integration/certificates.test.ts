@@ -87,7 +87,8 @@ describe('certificates', () => {
       expect((await generateCerts(parseArgs(['--out', out, '--peer', 'node-a']))).written).to.deep.equal(['ca', 'node-a']);
       const ca = readFileSync(join(out, 'ca.crt'), 'utf8');
       const nodeA = readFileSync(join(out, 'node-a.crt'), 'utf8');
-      expect((await generateCerts(parseArgs(['--out', out, '--peer', 'node-a', '--peer', 'node-c']))).written).to.deep.equal(['node-c']);
+      // The folder's CA is reused only when asked (--reuse-ca): see "refuses a CA it was not asked to reuse".
+      expect((await generateCerts(parseArgs(['--out', out, '--peer', 'node-a', '--peer', 'node-c', '--reuse-ca']))).written).to.deep.equal(['node-c']);
       expect(readFileSync(join(out, 'ca.crt'), 'utf8')).to.equal(ca);
       expect(readFileSync(join(out, 'node-a.crt'), 'utf8')).to.equal(nodeA);
       for (const bad of [['--peer', '../evil'], ['--peer', 'ca'], ['--host', 'x'], ['--peer', 'a', '--peers', '2'], ['--peer', 'a=bad host'], ['--days', '0'], ['--frobnicate']]) {
@@ -96,6 +97,23 @@ describe('certificates', () => {
       const refused = await run(process.execPath, [bin, '--out', out, '--peer', '../evil']);
       expect(refused.code).to.equal(2);
       expect(refused.stderr).to.match(/^--peer \.\.\/evil: the name must be/);
+    });
+
+    it('says which CA it used (subject and SHA-256 fingerprint), and stops (exit 2) at a folder holding a CA without --reuse-ca', async () => {
+      const out = join(dir, 'cluster');
+      const first = await run(process.execPath, [bin, '--out', out, '--peer', 'node-a']);
+      expect(first.code, first.stderr).to.equal(0);
+      const ca = new X509Certificate(readFileSync(join(out, 'ca.crt')));
+      expect(first.stdout).to.include(`new CA in ${out}: ${ca.subject}, SHA-256 ${ca.fingerprint256}`);
+      const refused = await run(process.execPath, [bin, '--out', out, '--peer', 'node-b']);
+      expect(refused.code).to.equal(2);
+      expect(refused.stderr).to.include(ca.fingerprint256).and.include('--reuse-ca');
+      const reused = await run(process.execPath, [bin, '--out', out, '--peer', 'node-b', '--reuse-ca']);
+      expect(reused.code, reused.stderr).to.equal(0);
+      expect(reused.stdout).to.include(`existing CA in ${out}: ${ca.subject}, SHA-256 ${ca.fingerprint256}`);
+      const revoked = await run(process.execPath, [bin, '--out', out, '--revoke', 'node-b']);
+      expect(revoked.code, revoked.stderr).to.equal(0);
+      expect(revoked.stdout).to.include(ca.fingerprint256).and.match(/revoked node-b; wrote .*ca\.crl \(CRL number 1, 1 revoked/);
     });
   });
 

@@ -8,7 +8,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { HOST, closeAll, codeOf, listening, peerAt, rawClient, record, sender, track, transport, until, type Mode } from '../support/helpers';
 
-const NAMES = ['inbound:accepted', 'inbound:refused', 'inbound:closed', 'outbound:opened', 'outbound:failed', 'outbound:closed', 'frame:refused'] as const;
+const NAMES = ['inbound:accepted', 'inbound:refused', 'inbound:closed', 'outbound:opened', 'outbound:failed', 'outbound:closed', 'frame:refused', 'tls:rotated', 'error'] as const;
 type Name = typeof NAMES[number];
 
 describe('diagnostics', () => {
@@ -99,7 +99,43 @@ describe('diagnostics', () => {
       execFile(process.execPath, ['-e', script], { env, timeout: 10000 }, (error, _out, err) => error ? reject(error) : resolve(err));
     });
     const { NODE_DEBUG: _, ...env } = process.env;
-    expect(await run({ ...env, NODE_DEBUG: 'gossipmonger-tls-transport' })).to.match(/^GOSSIPMONGER-TLS-TRANSPORT \d+: dial 127\.0\.0\.1:1 failed: ECONNREFUSED/m);
+    expect(await run({ ...env, NODE_DEBUG: 'gossipmonger-tls-transport' })).to.match(/^GOSSIPMONGER-TLS-TRANSPORT \d+: outbound 127\.0\.0\.1:1 failed \(ECONNREFUSED/m);
     expect(await run(env)).to.equal('');
+  });
+
+  it('NODE_DEBUG on a 2-node TLS cluster prints a line for each accepted and opened connection, each refusal and each reload', async () => {
+    // Node b admits only 127.0.0.1; a stranger from 127.0.0.2 is refused before
+    // its handshake, a plaintext client is refused after its first byte, and a
+    // rotation swaps b's material in. Every step waits for the one before it.
+    const script = `
+      const T = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'index.js'))});
+      const { readFileSync } = require('node:fs');
+      const net = require('node:net');
+      const dir = ${JSON.stringify(join(__dirname, '..', '..', '..', 'certs'))};
+      const pem = (n) => ({ key: readFileSync(dir + '/' + n + '.key', 'utf8'), cert: readFileSync(dir + '/' + n + '.crt', 'utf8') });
+      const ca = readFileSync(dir + '/ca.crt', 'utf8');
+      const a = new T({ host: '127.0.0.1', port: 0, tls: { ...pem('peer-1'), ca, requestCert: true } });
+      const b = new T({ host: '127.0.0.1', port: 0, allowFrom: ['127.0.0.1'], tls: { ...pem('peer-2'), ca, requestCert: true } });
+      const errors = [];
+      a.on('error', (e) => errors.push(e.code)); b.on('error', (e) => errors.push(e.code));
+      const step = (f) => new Promise((r) => f(r));
+      (async () => {
+        await step((r) => a.listen(r)); await step((r) => b.listen(r));
+        await step((r) => { b.once('digest', () => r()); a.digest({ id: 'b', transport: { host: '127.0.0.1', port: b.port } }, { id: 'a', transport: { host: '127.0.0.1', port: a.port } }, []); });
+        await step((r) => { const s = net.connect({ host: '127.0.0.1', port: b.port, localAddress: '127.0.0.2' }); s.on('error', () => {}); s.on('close', r); });
+        await step((r) => { const s = net.connect({ host: '127.0.0.1', port: b.port }, () => s.write('{}\\n')); s.on('data', () => {}); s.on('error', r); s.on('end', r); s.on('close', r); });
+        b.setSecureContext(pem('peer-2'));
+        await a.close(); await b.close();
+      })();`;
+    const stderr = await new Promise<string>((resolve, reject) => {
+      const { NODE_DEBUG: _, ...env } = process.env;
+      execFile(process.execPath, ['-e', script], { env: { ...env, NODE_DEBUG: 'gossipmonger-tls-transport' }, timeout: 20000 }, (error, _out, err) => error ? reject(error) : resolve(err));
+    });
+    expect(stderr).to.match(/: inbound 127\.0\.0\.1:\d+ accepted$/m);
+    expect(stderr).to.match(/: outbound 127\.0\.0\.1:\d+ opened \(TLS\)$/m);
+    expect(stderr).to.match(/: inbound 127\.0\.0\.2:\d+ refused \(not-allowed\)$/m);
+    expect(stderr).to.match(/: inbound 127\.0\.0\.1:\d+ closed \(ERR_PLAINTEXT_REFUSED: /m);
+    expect(stderr).to.match(/: error ERR_PLAINTEXT_REFUSED: /m);
+    expect(stderr).to.match(/: secure context replaced \(generation 1, certificate expires \d{4}-/m);
   });
 });

@@ -140,7 +140,7 @@ describe('package', () => {
 
     it('ships the certificate command, the ESM typings, the changelog, and no test certificates', async () => {
       const list = await runTool('tar', ['-tzf', tarball]);
-      for (const file of ['package/dist/scripts/generate-certs.js', 'package/dist/esm/index.d.mts', 'package/dist/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
+      for (const file of ['package/dist/scripts/generate-certs.js', 'package/dist/scripts/pki.js', 'package/dist/esm/index.d.mts', 'package/dist/esm/index.mjs', 'package/CHANGELOG.md', 'package/SECURITY.md', 'package/dist/src/index.d.ts']) {
         expect(list, file).to.include(file);
       }
       expect(list).to.not.match(/\.key$|certs\/|\.test\.js/m);

@@ -10,6 +10,7 @@
 import { expect } from 'chai';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket, connect as tlsConnect, createServer } from 'node:tls';
+import { IdentityPolicy } from '../../src/tls/identity';
 import { SocketFactory } from '../../src/tls/socket-factory';
 import { resolveOptions, type TransportOptions } from '../../src/options';
 import { HOST, TcpTransport, ca, closeAll, closed, codeOf, listening, next, peerAt, pem, record, sleep, track, transport, until } from '../support/helpers';
@@ -186,7 +187,7 @@ describe('TLS socket factory', () => {
       try {
         const port = (server.address() as { port: number }).port;
         const options = resolveOptions({ tls: { ...pem('peer-2'), ca: ca(), minVersion: 'TLSv1.3' } });
-        const factory = new SocketFactory(options.tls, undefined);
+        const factory = new SocketFactory(options.tls, undefined, new IdentityPolicy(options.tls));
         const dialled = async (): Promise<TLSSocket> => {
           const socket = factory.connect({ host: HOST, port }) as TLSSocket;
           sockets.push(socket);

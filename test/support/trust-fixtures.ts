@@ -22,8 +22,17 @@ export const HAVE_OPENSSL = ((): boolean => {
   }
 })();
 
-/** A PEM CRL signed by certs/`caName` that revokes the certificates `revoked` (names in certs/). */
-export function makeCrl (caName: string, revoked: string[]): string {
+/** openssl's YYYYMMDDHHMMSSZ for now + `days`. */
+function stamp (days: number): string {
+  return new Date(Date.now() + days * 86400_000).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * A PEM CRL signed by certs/`caName` that revokes the certificates `revoked`
+ * (names in certs/); valid for 30 days from now, or over `days` (lastUpdate
+ * and nextUpdate in days from now: [-60, -30] is a stale one).
+ */
+export function makeCrl (caName: string, revoked: string[], days?: [number, number]): string {
   const dir = mkdtempSync(join(tmpdir(), 'gm-crl-'));
   try {
     const lines = revoked.map((name) => {
@@ -39,7 +48,7 @@ export function makeCrl (caName: string, revoked: string[]): string {
     ].join('\n'));
     execFileSync('openssl', ['ca', '-gencrl', '-batch', '-config', join(dir, 'ca.cnf'),
       '-keyfile', join(DEFAULT_CERT_DIR, `${caName}.key`), '-cert', join(DEFAULT_CERT_DIR, `${caName}.crt`),
-      '-out', join(dir, 'crl.pem')], { stdio: 'ignore' });
+      '-out', join(dir, 'crl.pem'), ...(days === undefined ? [] : ['-crl_lastupdate', stamp(days[0]), '-crl_nextupdate', stamp(days[1])])], { stdio: 'ignore' });
     return readFileSync(join(dir, 'crl.pem'), 'utf8');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -136,7 +145,7 @@ export interface Issued {
 /**
  * A P-256 certificate for `subject` (e.g. '/CN=x') made by the openssl command
  * line in `dir`, signed by `issuer` (self-signed without one), with subject
- * and authority key identifiers, which the selfsigned library does not add:
+ * and authority key identifiers, made by an independent producer (not scripts/pki.ts):
  * with them, two CAs of one name are told apart by their keys.
  */
 export function issueWithKeyIds (dir: string, name: string, subject: string, issuer: Issued | undefined, options: { ca?: boolean; san?: string } = {}): Issued {

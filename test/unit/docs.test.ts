@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels } from '../../src/diagnostics';
-import { ERROR_CODES } from '../../src/errors';
+import { ERROR_CODES, WARNING_CODES } from '../../src/errors';
 import { resolveOptions, type KeepAliveOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
 import { pem } from '../support/helpers';
 
@@ -47,6 +47,15 @@ describe('docs', () => {
     it('lists no code that src/ does not have', () => {
       const listed = [...rows.keys()].filter((k) => /^ERR_[A-Z_]+$/.test(k));
       expect(listed.sort()).to.deep.equal(Object.keys(ERROR_CODES).sort());
+    });
+  });
+
+  describe('README warnings table', () => {
+    it('lists exactly the warning codes of src/errors.ts, each with a sentence', () => {
+      const rows = rowsOf(readme);
+      const listed = [...rows.keys()].filter((k) => /^WARN_[A-Z_]+$/.test(k));
+      expect(listed.sort()).to.deep.equal(Object.keys(WARNING_CODES).sort());
+      for (const code of listed) expect(rows.get(code)![0]!.length, code).to.be.above(20);
     });
   });
 
@@ -160,6 +169,20 @@ describe('docs', () => {
         if (file.endsWith('docs.test.ts')) continue;
         expect(readFileSync(file, 'utf8'), file).to.not.match(/DESIGN\.md|STYLE\.md|house style/i);
       }
+    });
+  });
+
+  describe('layout', () => {
+    it('lists every folder of src/ and test/ that exists, and only those', () => {
+      const section = readme.slice(readme.indexOf('## Layout'), readme.indexOf('## Performance'));
+      const listed = new Set([...section.matchAll(/`((?:src|test)\/[a-z-]+)\/`/g)].map((m) => m[1]!));
+      const present = new Set<string>();
+      for (const top of ['src', 'test']) {
+        for (const entry of readdirSync(join(root, top), { withFileTypes: true })) {
+          if (entry.isDirectory()) present.add(`${top}/${entry.name}`);
+        }
+      }
+      expect([...listed].sort()).to.deep.equal([...present].sort());
     });
   });
 });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { DEFAULTS, nearestName, resolveOptions } from '../../src/options';
-import { TcpTransport, pem } from '../support/helpers';
+import { X509Certificate } from 'node:crypto';
+import { DEFAULTS, nearestName, resolveOptions, splitCrls } from '../../src/options';
+import { TcpTransport, ca, pem } from '../support/helpers';
 
 const tlsBase = (): { key: string; cert: string; ca: string } => ({ ...pem('peer-1'), ca: pem('ca').cert });
 
@@ -39,7 +40,7 @@ describe('options', () => {
     });
 
     it('turns keepAlive on by default with tls, and keepAlive: false turns it off', () => {
-      const tls = { key: 'k', cert: 'c' };
+      const tls = tlsBase();
       expect(resolveOptions({ tls }).keepAlive).to.deep.equal({
         idleTimeout: DEFAULTS.keepAliveIdleTimeout, maxQueuedBytes: DEFAULTS.keepAliveMaxQueuedBytes
       });
@@ -154,6 +155,65 @@ describe('options', () => {
         expect(nearestName('keepalive', ['keepAlive'])).to.equal('keepAlive');
         expect(nearestName('zzz', ['ca', 'key'])).to.equal(undefined);
         expect(nearestName('totallyDifferent', ['requestCert'])).to.equal(undefined);
+      });
+    });
+
+    describe('trust material where it enters', () => {
+      const key = (): string => pem('peer-1').key;
+      /** The message must name the option and quote none of `secrets`. */
+      const throwsNaming = (fn: () => unknown, option: RegExp, secrets: string[]): void => {
+        let error: Error | undefined;
+        try {
+          fn();
+        } catch (e) {
+          error = e as Error;
+        }
+        expect(error, String(option)).to.be.instanceOf(TypeError);
+        expect(error!.message).to.match(option);
+        for (const secret of secrets) expect(error!.message + String(error!.stack)).to.not.include(secret);
+      };
+
+      it('a file path where PEM text belongs throws a TypeError naming the option, at construction and in setSecureContext()', () => {
+        const t = new TcpTransport({ port: 0, tls: tlsBase() });
+        for (const name of ['key', 'cert', 'ca', 'crl'] as const) {
+          const path = `certs/node-a.${name}`;
+          throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), [name]: path } }), new RegExp(`^options\\.tls\\.${name} must be PEM text .*not a file name`), [path]);
+          throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), [name]: Buffer.from(path) } }), new RegExp(`^options\\.tls\\.${name} must be PEM text`), [path]);
+          throwsNaming(() => t.setSecureContext({ [name]: path }), new RegExp(`tlsOptions\\.${name} must be PEM text`), [path]);
+        }
+        throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), ca: [ca(), 'ca.crt'] } }), /^options\.tls\.ca\[1\] must be PEM text/, ['ca.crt']);
+        throwsNaming(() => resolveOptions({ tls: { ...tlsBase(), key: [{ pem: 'node.key' }] } }), /^options\.tls\.key\[0\]\.pem must be PEM text/, ['node.key']);
+        // What Node takes stays accepted: PEM text, Buffers of it, arrays, { pem } objects. (A DER
+        // Buffer is not a path either; as `ca` it is refused as trust material OpenSSL would not
+        // read, ERR_TRUST_MATERIAL, not as a path: test/integration/trust-differential.test.ts.)
+        expect(() => resolveOptions({ tls: { ...tlsBase(), ca: [Buffer.from(ca())], key: [{ pem: key() }] } })).to.not.throw();
+        const der = new X509Certificate(ca()).raw;
+        expect(() => resolveOptions({ tls: { ...tlsBase(), ca: [der] } })).to.throw().with.property('code', 'ERR_TRUST_MATERIAL');
+      });
+
+      it('PEM text given as options.tls, and a passphrase that is not a string, throw without quoting the value', () => {
+        throwsNaming(() => new TcpTransport({ tls: key() as never }), /^options\.tls must be an object .*PEM text \(\d+ characters, not shown\)/, [key().split('\n')[1]!]);
+        throwsNaming(() => new TcpTransport({ tls: 'hunter2-passphrase' as never }), /^options\.tls must be an object/, ['hunter2-passphrase']);
+        throwsNaming(() => new TcpTransport({ tls: { ...tlsBase(), passphrase: 987654321 as never } }), /^options\.tls\.passphrase must be a string; got a number$/, ['987654321']);
+        throwsNaming(() => new TcpTransport({ tls: { ...tlsBase(), key: [{ pem: key(), passphrase: 987654321 as never }] } }), /passphrase must be a string/, ['987654321']);
+      });
+
+      it('tls.requestCert without tls.ca throws at construction naming options.tls.ca, and ca cannot be removed later', () => {
+        const { ca: _ca, ...noCa } = tlsBase();
+        throwsNaming(() => new TcpTransport({ tls: { ...noCa, requestCert: true } }), /^options\.tls\.requestCert needs options\.tls\.ca/, []);
+        const t = new TcpTransport({ port: 0, tls: { ...tlsBase(), requestCert: true } });
+        throwsNaming(() => t.setSecureContext({ ca: undefined }), /tlsOptions\.ca cannot be removed/, []);
+        expect(() => new TcpTransport({ tls: noCa })).to.not.throw();
+      });
+
+      it('a crl holding several CRLs is handed to Node one CRL per item (Node reads one from each)', () => {
+        const one = '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n';
+        const two = '-----BEGIN X509 CRL-----\nBBBB\n-----END X509 CRL-----\n';
+        expect(splitCrls(one + two)).to.deep.equal([one, two]);
+        expect(splitCrls(Buffer.from(one + two))).to.deep.equal([one, two]);
+        expect(splitCrls([one + two, one])).to.deep.equal([one, two, one]);
+        expect(splitCrls(one)).to.equal(one);
+        expect(splitCrls(undefined)).to.equal(undefined);
       });
     });
 

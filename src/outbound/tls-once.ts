@@ -1,0 +1,117 @@
+/**
+ * One TLS connection per message (keepAlive off under `tls`): dial, wait for
+ * the remote to accept (dial.ts: under TLS 1.3 that is later than
+ * `secureConnect`), write the frame, end, wait for the remote to close.
+ *
+ * The plaintext twin is plain-once.ts; pooled connections are pool.ts.
+ * Every step is bounded: the dial by `connectTimeout` (dial.ts), then the
+ * frame flushed within `connectTimeout`, then the remote's close within
+ * `connectTimeout`. Bytes back do not extend it (a receiver never writes), so
+ * a remote that trickles bytes cannot hold the socket or its outbound slots.
+ */
+import { ConnectTimeoutError, withFrames, withRemote } from '../errors';
+import type { IdentityPolicy } from '../tls/identity';
+import type { AnySocket, SocketFactory } from '../tls/socket-factory';
+import type { OutboundCounters } from './counters';
+import { dial, type Dialing } from './dial';
+import type { Lease, OutboundGate } from './gate';
+
+export interface TlsOnceContext {
+  readonly factory: SocketFactory;
+  readonly gate: OutboundGate;
+  readonly identity: IdentityPolicy;
+  readonly connectTimeout: number;
+  readonly counters: OutboundCounters;
+  report (error: Error): void;
+  /** The transport is closing: a dial abandoned by a rotation is not started again. */
+  closing (): boolean;
+}
+
+export class TlsOnce {
+  /** Sockets not closed yet; the transport's close() waits for them. */
+  readonly open = new Set<AnySocket>();
+  /** Dials not yet accepted: a rotation abandons them (they start again with the new material). */
+  readonly #dialing = new Set<Dialing>();
+
+  constructor (private readonly ctx: TlsOnceContext) {}
+
+  /** `frame` is the whole line as bytes, terminator included. */
+  send (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
+    this.ctx.gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+      else this.#dial(peerId, host, port, address, frame, lease!);
+    });
+  }
+
+  /** The secure context was replaced: dials still in their handshake start again with the new material. */
+  rotated (): void {
+    for (const dialing of [...this.#dialing]) dialing.abandon();
+  }
+
+  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease): void {
+    const { ctx } = this;
+    const timeout = ctx.connectTimeout;
+    const remote = { remoteAddress: host, remotePort: port, peerId };
+    ctx.counters.opened++;
+    // Set when a rotation hands this dial's outbound slots over to a new one.
+    let handedOver = false;
+    const dialing = dial(ctx.factory, {
+      host,
+      port,
+      ...(address === undefined ? {} : { address }),
+      peerId,
+      ...(ctx.identity.perPeer && peerId !== undefined ? { expectedId: peerId } : {}),
+      connectTimeout: timeout,
+      secure: true,
+      persistent: false,
+      pendingFrames: () => 1,
+      checkServer: (certificate) => ctx.identity.checkServer(peerId, host, port, 1, certificate)
+    }, {
+      accepted: (connected) => {
+        this.#dialing.delete(dialing);
+        ctx.counters.accepted(connected);
+        let failed = false;
+        let flushed = false;
+        connected.on('error', (error) => {
+          if (failed) return;
+          failed = true;
+          // The frame was written: lost for certain if the kernel never had it,
+          // otherwise it may or may not have arrived.
+          ctx.report(withFrames(withRemote(error, remote), { framesWritten: 1, framesLost: flushed ? 0 : 1 }));
+        });
+        const expire = (): void => { connected.destroy(new ConnectTimeoutError(timeout, remote)); };
+        let deadline = setTimeout(expire, timeout);
+        connected.once('close', () => clearTimeout(deadline));
+        // A gossip receiver never writes: read and drop, so that its FIN is seen.
+        connected.on('data', () => {});
+        ctx.counters.sent(frame.length);
+        connected.end(frame, (error?: Error | null) => {
+          if (error) return;
+          flushed = true;
+          clearTimeout(deadline);
+          if (!connected.destroyed) deadline = setTimeout(expire, timeout);
+        });
+      },
+      failed: (error) => {
+        this.#dialing.delete(dialing);
+        // Nothing was written: the one frame is dropped.
+        ctx.report(withFrames(error, { framesDropped: 1 }));
+      },
+      rotated: () => {
+        // Nothing was written: send the frame on a connection made with the
+        // new material, which takes over this one's outbound slots.
+        this.#dialing.delete(dialing);
+        handedOver = true;
+        if (ctx.closing()) lease.release();
+        else this.#dial(peerId, host, port, address, frame, lease);
+      }
+    });
+    const socket = dialing.socket;
+    this.#dialing.add(dialing);
+    this.open.add(socket);
+    socket.once('close', () => {
+      this.open.delete(socket);
+      if (!handedOver) lease.release();
+    });
+  }
+}
