@@ -60,6 +60,13 @@ export interface AttackPlan {
   rate?: number;
   /** reflect: instead of a rate, this many digests in one write, once. */
   burst?: number;
+  /**
+   * one-byte: each connection stops before its frame's last byte; once all
+   * have, the attacker sends { type: 'holding' } and waits for 'release'. The
+   * victim then holds every unfinished frame at its largest: the moment a test
+   * measures what it retains.
+   */
+  holdLast?: boolean;
 }
 
 export interface AttackReport {
@@ -83,6 +90,9 @@ const HOST = '127.0.0.1';
 class Attacker {
   private stopped = false;
   private readonly sockets = new Set<Socket>();
+  private holding = 0;
+  private onRelease: () => void = () => {};
+  private readonly released = new Promise<void>((resolve) => { this.onRelease = resolve; });
   readonly report: AttackReport = { type: 'done', opened: 0, handshakes: 0, closedByServer: 0, bytes: 0, frames: 0 };
 
   constructor (private readonly plan: AttackPlan) {}
@@ -99,6 +109,7 @@ class Attacker {
 
   stop (): void {
     this.stopped = true;
+    this.onRelease();
     for (const socket of this.sockets) socket.destroy();
     for (const server of this.tarpits) server.close();
     for (const socket of this.held) socket.destroy();
@@ -166,6 +177,18 @@ class Attacker {
       await closedOf(socket);
       clearInterval(timer);
     }
+  }
+
+  /** holdLast: lets every connection write its last byte. */
+  release (): void {
+    this.onRelease();
+  }
+
+  /** holdLast: one more connection waits before its last byte; the last to arrive says so. */
+  private async holdBeforeLast (): Promise<void> {
+    this.holding++;
+    if (this.holding === this.plan.sources.length * this.plan.connections) process.send?.({ type: 'holding' });
+    await this.released;
   }
 
   /** One connection slot: keeps attacking until stopped. */
@@ -242,6 +265,8 @@ class Attacker {
   private async oneByte (socket: Socket): Promise<void> {
     const frame = paddedFrame(this.plan.frameBytes ?? 65536);
     for (let i = 0; i < frame.length && !socket.destroyed && !this.stopped; i++) {
+      if (i === frame.length - 1 && this.plan.holdLast === true) await this.holdBeforeLast();
+      if (socket.destroyed || this.stopped) break;
       await new Promise<void>((resolve) => socket.write(frame.subarray(i, i + 1), () => resolve()));
       this.report.bytes++;
     }
@@ -314,7 +339,10 @@ if (require.main === module) {
       if (!process.send) process.exit(0);
     }, 20);
   };
-  process.on('message', (message) => { if (message === 'stop') finish(); });
+  process.on('message', (message) => {
+    if (message === 'stop') finish();
+    if (message === 'release') attacker.release();
+  });
   process.on('disconnect', finish);
   if (plan.duration !== undefined) setTimeout(finish, plan.duration).unref();
   attacker.run().then(() => { if (plan.kind === 'poison' || plan.kind === 'one-byte') process.send?.({ type: 'finished' }); }, () => {});
