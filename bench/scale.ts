@@ -2,11 +2,12 @@
  * One gossipmonger@0.1.10 cluster in this process, measured in detail:
  *
  *   node dist/bench/scale.js --peers 100 --mode mtls [--authorize sender-id]
- *     [--interval 50] [--limit 60000] [--json] [--options '{"outbound":{"maxHandshakes":2}}']
+ *     [--interval 50] [--limit 60000] [--json] [--lift-limits] [--options '{"outbound":{"maxHandshakes":2}}']
  *
- * Peers on 127.0.0.1, default options but for the per-source inbound limits
- * (lifted: every peer connects from 127.0.0.1 here, where a real cluster has
- * an address per peer), each with a key of its own and peer 0 as its seed.
+ * Peers on 127.0.0.1 with default options (`--lift-limits` lifts the
+ * per-source inbound limits: every peer connects from 127.0.0.1 here, where a
+ * real cluster has an address per peer; they apply under contention only),
+ * each with a key of its own and peer 0 as its seed.
  * Under `--authorize sender-id` every peer gets a certificate of its own
  * (CN = its id), generated once into certs/scale/.
  *
@@ -28,14 +29,15 @@ const HOST = '127.0.0.1';
 const CERTS = join(__dirname, '..', '..', 'certs');
 const SHARED = ['peer-1', 'peer-2', 'peer-3', 'peer-4', 'peer-5'];
 
-interface Args { peers: number; mode: 'plain' | 'tls' | 'mtls'; authorize: 'any' | 'sender-id'; interval: number; limit: number; json: boolean; options: Record<string, unknown> }
+interface Args { peers: number; mode: 'plain' | 'tls' | 'mtls'; authorize: 'any' | 'sender-id'; interval: number; limit: number; json: boolean; liftLimits: boolean; options: Record<string, unknown> }
 
 function parse (argv: string[]): Args {
-  const args: Args = { peers: 50, mode: 'mtls', authorize: 'any', interval: 50, limit: 60000, json: false, options: {} };
+  const args: Args = { peers: 50, mode: 'mtls', authorize: 'any', interval: 50, limit: 60000, json: false, liftLimits: false, options: {} };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
     if (flag === '--peers') { args.peers = Number(value); i++; } else if (flag === '--mode') { args.mode = value as Args['mode']; i++; } else if (flag === '--authorize') { args.authorize = value as Args['authorize']; i++; } else if (flag === '--interval') { args.interval = Number(value); i++; } else if (flag === '--limit') { args.limit = Number(value); i++; } else if (flag === '--json') args.json = true;
+    else if (flag === '--lift-limits') args.liftLimits = true;
     else if (flag === '--options') { args.options = JSON.parse(value!) as Record<string, unknown>; i++; }
     else throw new Error(`unknown flag ${flag}`);
   }
@@ -91,7 +93,8 @@ async function main (): Promise<void> {
     const tls = args.mode === 'plain'
       ? undefined
       : { ...pem!, ca, ...(args.mode === 'mtls' ? { requestCert: true } : {}), ...(args.authorize === 'sender-id' ? { authorize: 'sender-id' as const } : {}) };
-    const t = new TcpTransport({ host: HOST, port: 0, maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity, ...args.options, ...(tls ? { tls } : {}) });
+    const lifted = args.liftLimits ? { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity } : {};
+    const t = new TcpTransport({ host: HOST, port: 0, ...lifted, ...args.options, ...(tls ? { tls } : {}) });
     t.on('error', (error: NodeJS.ErrnoException) => {
       if (!converged) errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1;
     });
@@ -172,7 +175,7 @@ async function main (): Promise<void> {
   if (args.json) process.stdout.write(JSON.stringify(result) + '\n');
   else {
     const f = (v: number | undefined | null): string => v === undefined || v === null ? 'never' : `${v.toFixed(2)} s`;
-    process.stdout.write(`${n} peers ${args.mode} ${args.authorize}, every ${args.interval} ms: ` +
+    process.stdout.write(`${n} peers ${args.mode} ${args.authorize}${args.liftLimits ? ' (per-source limits lifted)' : ''}, every ${args.interval} ms: ` +
       `t50 ${f(result.t50)} t90 ${f(result.t90)} t99 ${f(result.t99)} full ${f(result.t100)} (${(100 * result.replicated).toFixed(1)}%), CPU ${result.cpuSeconds.toFixed(1)} s (at t99 ${f(result.cpuAt.t99)}, full ${f(result.cpuAt.t100)}; ${result.coreShare} of a core, loop busy ${result.loopBusy}); ` +
       `handshakes/peer full ${result.handshakesPerPeer.full.toFixed(1)} resumed ${result.handshakesPerPeer.resumed.toFixed(1)}; ` +
       `connections/pair ${result.connectionsPerPair.toFixed(2)}; clean closes ${cleanCloses}, idle timeouts ${idleTimeouts}; errors ${JSON.stringify(errors)}\n`);

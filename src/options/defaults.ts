@@ -21,6 +21,9 @@ export const DEFAULTS = Object.freeze({
   maxConnectionsPerSource: 32,
   connectionsPerSecondPerSource: 50,
   maxPeers: 2048,
+  membershipPendingPerIntroducer: 16,
+  membershipProofsPerSecond: 32,
+  membershipProofTimeout: 10000,
   keepAliveIdleTimeout: 300000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
@@ -31,6 +34,7 @@ export const DEFAULTS = Object.freeze({
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
   outboundMaxPooledRemotes: 256,
+  outboundMaxQueuedBytes: 64 * 1024 * 1024,
   outboundMaxHandshakes: 1
 });
 
@@ -50,6 +54,7 @@ export interface ResolvedOptions {
   maxConnectionsPerSource: number;
   connectionsPerSecondPerSource: number;
   maxPeers: number;
+  membership: { enforce: boolean; pendingPerIntroducer: number; proofsPerSecond: number; proofTimeout: number };
   cluster: string | undefined;
   allowFrom: AllowList | undefined;
   outbound: {
@@ -58,6 +63,7 @@ export interface ResolvedOptions {
     maxConnections: number;
     maxPerDestination: number;
     maxPooledRemotes: number;
+    maxQueuedBytes: number;
     maxHandshakes: number;
   };
 }

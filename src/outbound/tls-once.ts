@@ -9,7 +9,7 @@
  * `connectTimeout`. Bytes back do not extend it (a receiver never writes), so
  * a remote that trickles bytes cannot hold the socket or its outbound slots.
  */
-import { CloseTimeoutError, ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from '../errors';
+import { CloseTimeoutError, ConnectTimeoutError, OutboundLimitError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import type { IdentityPolicy } from '../tls/identity';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 import type { OutboundCounters } from './counters';
@@ -36,6 +36,7 @@ export interface TlsOnceContext {
 interface Waiting {
   remote: RemoteInfo;
   lease: Lease;
+  discharge: () => void;
   cancel: () => boolean;
   started: boolean;
 }
@@ -52,18 +53,41 @@ export class TlsOnce {
 
   /** `frame` is the whole line as bytes, terminator included. */
   send (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
-    this.ctx.gate.open(host, port, (refused, lease, address) => {
+    const gate = this.ctx.gate;
+    // The frame is held until the kernel takes it (after the handshake): charged to the budget first.
+    if (!gate.memory.take(frame.length)) {
+      this.ctx.report(withFrames(new OutboundLimitError('maxQueuedBytes', gate.memory.max, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
+      return;
+    }
+    let charged = frame.length;
+    const discharge = (): void => {
+      gate.memory.give(charged);
+      charged = 0;
+    };
+    gate.open(host, port, (refused, lease, address) => {
       if (refused !== undefined) {
+        discharge();
         this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
         return;
       }
-      const waiting: Waiting = { remote: { remoteAddress: host, remotePort: port, peerId }, lease: lease!, cancel: () => false, started: false };
+      const waiting: Waiting = { remote: { remoteAddress: host, remotePort: port, peerId }, lease: lease!, discharge, cancel: () => false, started: false };
       waiting.cancel = this.ctx.handshakes.take((release) => {
         waiting.started = true;
         this.#waiting.delete(waiting);
-        this.#dial(peerId, host, port, address, frame, lease!, release);
+        this.#dial(peerId, host, port, address, frame, lease!, discharge, release);
       });
-      if (!waiting.started) this.#waiting.add(waiting);
+      if (waiting.started) return;
+      this.#waiting.add(waiting);
+      // At the outbound cap the gate may take this slot back for another
+      // destination (fair share): the dial then never starts.
+      lease!.holder = {
+        destroy: (error?: Error) => {
+          if (!waiting.cancel()) return;
+          this.#waiting.delete(waiting);
+          discharge();
+          this.ctx.report(withFrames(withRemote(error ?? new Error('outbound slot taken back'), waiting.remote), { framesDropped: 1 }));
+        }
+      };
     });
   }
 
@@ -71,6 +95,7 @@ export class TlsOnce {
   close (): void {
     for (const waiting of this.#waiting) {
       if (!waiting.cancel()) continue;
+      waiting.discharge();
       waiting.lease.release();
       this.ctx.report(withFrames(new CloseTimeoutError('close(): a frame waiting for a TLS handshake slot was dropped', waiting.remote), { framesDropped: 1 }));
     }
@@ -82,7 +107,12 @@ export class TlsOnce {
     for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
-  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease, releaseSlot: () => void): void {
+  /**
+   * `discharge`: gives the frame's bytes back to the memory budget (once the
+   * kernel has it, or it is dropped); idempotent. `releaseSlot`: gives the
+   * handshake slot back once the dial settles; idempotent.
+   */
+  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease, discharge: () => void, releaseSlot: () => void): void {
     const { ctx } = this;
     const timeout = ctx.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
@@ -104,6 +134,8 @@ export class TlsOnce {
       accepted: (connected) => {
         releaseSlot();
         this.#dialing.delete(dialing);
+        // A TLS server accepted us: a tarpit never gets this far.
+        lease.completed();
         ctx.counters.accepted(connected);
         ctx.reached(host, port);
         let failed = false;
@@ -122,6 +154,7 @@ export class TlsOnce {
         connected.on('data', () => {});
         ctx.counters.sent(frame.length);
         connected.end(frame, (error?: Error | null) => {
+          discharge();
           if (error) return;
           flushed = true;
           clearTimeout(deadline);
@@ -141,19 +174,25 @@ export class TlsOnce {
         handedOver = true;
         if (ctx.closing()) {
           releaseSlot();
+          discharge();
           lease.release();
         } else {
           // The new dial takes over the handshake slot too.
-          this.#dial(peerId, host, port, address, frame, lease, releaseSlot);
+          this.#dial(peerId, host, port, address, frame, lease, discharge, releaseSlot);
         }
       }
     });
     const socket = dialing.socket;
+    // At the cap, the gate may give this slot to another destination: the socket goes (and reports why).
+    lease.holder = socket;
     this.#dialing.add(dialing);
     this.open.add(socket);
     socket.once('close', () => {
       this.open.delete(socket);
-      if (!handedOver) lease.release();
+      if (!handedOver) {
+        discharge();
+        lease.release();
+      }
     });
   }
 }
