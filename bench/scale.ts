@@ -96,7 +96,11 @@ async function main (): Promise<void> {
     const lifted = args.liftLimits ? { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity } : {};
     const t = new TcpTransport({ host: HOST, port: 0, ...lifted, ...args.options, ...(tls ? { tls } : {}) });
     t.on('error', (error: NodeJS.ErrnoException) => {
-      if (!converged) errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1;
+      if (converged) return;
+      const code = error.code ?? 'UNKNOWN';
+      // The first of each code, on stderr, to say where it came from.
+      if (errors[code] === undefined) process.stderr.write(`  first ${code} at p${i}: ${error.message} (${String((error as { remoteAddress?: string }).remoteAddress)}:${String((error as { remotePort?: number }).remotePort)})\n`);
+      errors[code] = (errors[code] ?? 0) + 1;
     });
     await new Promise<void>((resolve) => t.listen(resolve));
     transports.push(t);

@@ -202,6 +202,8 @@ export class Remote {
     // What the socket still holds. A write the kernel took at once leaves
     // writableLength (UTF-16 units, at most 3 bytes each) at once, and the
     // charged count only when its callback runs, a tick later.
+    // A connection whose writing side is ended (its owner is closing it) takes no more.
+    if (this.current?.socket.writableEnded === true) this.ended(this.current);
     const target = this.current;
     const buffered = target === undefined ? 0 : Math.min(target.counts.unflushedBytes, 3 * target.socket.writableLength);
     const cost = charge(frame, size);
@@ -274,6 +276,7 @@ export class Remote {
   /** Hands queued frames to the socket, a batch at a time. */
   private readonly flush = (): void => {
     this.scheduled = false;
+    if (this.current?.socket.writableEnded === true) this.ended(this.current);
     const target = this.current;
     if (target === undefined) return;
     const socket = target.socket;
