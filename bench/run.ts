@@ -424,7 +424,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   }
 
   lines.push('');
-  lines.push('| target (1 KB digest; medians of per-round figures) | CPU per message (primary) | msgs/s | goal | met (on CPU unless the goal says msgs/s) |');
+  lines.push('| target (1 KB digest; medians of per-round figures) | CPU per message (primary) | msgs/s | goal | met (on CPU) |');
   lines.push('| --- | --- | --- | --- | --- |');
   const digest: SizeName = '1 KB digest';
   /** b's CPU per message over a's, as a speed ratio (a's rate / b's rate if both were CPU-bound): above 1 when a is cheaper. */
@@ -444,7 +444,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
     { label: 'per-message TLS (resumed) over the bare TLS connect/end floor', a: 'tls per message (resumed)', b: 'bare tls connect/end (resumed)', cpu: 'over', goal: 'for reference' },
     { label: 'per-message TLS (full) over the bare TLS connect/end floor', a: 'tls per message (full)', b: 'bare tls connect/end (full)', cpu: 'over', goal: 'for reference' },
     { label: 'per message with a diagnostics subscriber vs without', a: 'plain per message, diagnostics subscriber', b: 'plain per message', cpu: 'ratio', goal: '~1.0x (nobody subscribed costs nothing)' },
-    { label: 'per-message plain, default options vs per-source and outbound caps lifted (msgs/s)', a: 'plain per message', b: 'plain per message, limits lifted', cpu: 'ratio', goal: '>= 0.95x in msgs/s (issue 21: one sender is not rate-capped)', metOn: 'rate', met: (v) => v >= 0.95 },
+    { label: 'per-message plain, default options vs per-source and outbound caps lifted (msgs/s)', a: 'plain per message', b: 'plain per message, limits lifted', cpu: 'ratio', goal: '>= 0.95x in msgs/s, judged on msgs/s (issue 21: one sender is not rate-capped)', metOn: 'rate', met: (v) => v >= 0.95 },
     { label: 'per-message TLS resumed vs full', a: 'tls per message (resumed)', b: 'tls per message (full)', cpu: 'ratio', goal: '> 1x', met: (v) => v > 1 },
     { label: 'per-message plain receiver vs 0.1.6 receiver, both against a bare sender', a: 'plain per message, receiver alone', b: 'tcp-0.1.6, receiver alone', cpu: 'ratio', goal: 'for reference' },
     { label: 'per-message plain sender vs 0.1.6 sender, both against a bare receiver', a: 'plain per message, sender alone', b: 'tcp-0.1.6, sender alone', cpu: 'ratio', goal: 'for reference' }
