@@ -30,6 +30,7 @@ import { OutboundGate } from './outbound/gate';
 import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
+import { OutboundRefusals, isRefusal } from './outbound/refusals';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
 import { OwnCertificateHealth } from './tls/own-certificate';
@@ -103,6 +104,15 @@ export interface TransportStats {
   peers: { known: number; proven: number; pending: number; refused: number; heldBack: number; probes: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
+  /**
+   * Outbound: bytes of frames held before the kernel has them (what
+   * `outbound.maxQueuedBytes` caps), and frames refused or given up, by cause
+   * (`maxConnections`, `maxPerDestination`, `maxPooledRemotes`,
+   * `maxQueuedBytes`, `evicted`: a connection or queued frame that gave way
+   * to another destination at a cap, `not-allowed`, `backpressure`), each
+   * counted though only one report per destination and code per 10 s is emitted.
+   */
+  outbound: { queuedBytes: number; refusals: Record<string, number> };
 }
 
 interface ListenOptions {
@@ -191,6 +201,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     emit: (error) => this.#emit(error),
     count: (code) => this.#count(code)
   });
+  /** Frames refused by an outbound cap or the allow-list: one report per destination and code per 10 s (outbound/refusals.ts). */
+  readonly #refusals = new OutboundRefusals({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
   /** Every error emitted, by code. */
   readonly #errors: Record<string, number> = {};
 
@@ -208,7 +224,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity);
-    this.#gate = new OutboundGate(this.#options.outbound);
+    this.#gate = new OutboundGate(this.#options.outbound, this.#options.connectTimeout);
     this.#inbound = new InboundServer({
       options: this.#options,
       factory: this.#factory,
@@ -234,9 +250,11 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
       counters: this.#counters,
+      // Refusals an attacker can multiply, and outages, are each reported once per destination and interval.
       report: (error: Error) => {
         this.#sendFailed(error);
-        this.#outages.report(error);
+        if (isRefusal(error)) this.#refusals.report(error);
+        else this.#outages.report(error);
       },
       reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
@@ -319,8 +337,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
-      // Failures held for an outage report go out now, so every frame is accounted for.
+      // Failures held for an outage or refusal report go out now, so every frame is accounted for.
       this.#outages.drain();
+      this.#refusals.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
@@ -493,7 +512,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         probes: m.probes,
         dropped: l.peersDropped
       },
-      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
+      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen },
+      outbound: { queuedBytes: this.#gate.memory.used, refusals: { ...this.#refusals.byReason } }
     };
   }
 

@@ -49,12 +49,29 @@ const PLAINTEXT_PEERS_TRACKED = 4096;
 export const REFUSAL_REPORT_INTERVAL = 10000;
 /** Distinct sources with a report of their own per interval; the rest are summed under '*'. */
 const REFUSAL_SOURCES_REPORTED = 64;
+/**
+ * Milliseconds of frame handling per turn of the event loop, over every
+ * connection, before the frames left wait for the next turn. A digest can
+ * make gossipmonger answer with a megabyte of deltas (milliseconds to encode
+ * and write), so a burst of them read at once stalled a node for seconds.
+ */
+const TURN_BUDGET = 20;
+
 /** How long close() reads on from a sender that has not yet closed its side (ms). */
 const CLOSE_GRACE = 1000;
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
 /** Proof attempts (membership) under way at once, every introducer together, at most. */
 const MAX_PENDING_PROOFS = 256;
+
+/**
+ * TLS handshakes in progress (from more than one source) that make handshake
+ * CPU contended: an eighth of maxConnections (32 by default), at least 2. A
+ * handshake costs a few ms of CPU, so 32 waiting is a queue of 100 ms or more.
+ */
+export function handshakeBacklogOf (maxConnections: number): number {
+  return Math.max(2, Math.ceil(maxConnections / 8));
+}
 
 /** What the server needs from the transport that owns it. */
 export interface ServerContext {
@@ -117,6 +134,8 @@ export class InboundServer implements ConnectionHost {
   now = monotonicNow();
 
   readonly #connections = new Set<Connection>();
+  /** Connections admitted and not yet open (in their handshake, or waiting for their first byte). */
+  readonly #pending = new Set<Connection>();
   /** TLS mode: the raw socket a TLS socket wraps -> its connection. */
   readonly #byRaw = new WeakMap<Socket, Connection>();
   readonly #plaintextPeers = new Set<string>();
@@ -128,6 +147,9 @@ export class InboundServer implements ConnectionHost {
   /** Which ids may reach gossipmonger: proofs, held-back ids, proof attempts (inbound/membership.ts). */
   readonly membership: Membership;
   #sweeper: NodeJS.Timeout | undefined;
+  /** When this turn's frame handling began (performance.now()), or undefined before the first frame of a turn. */
+  #turnStarted: number | undefined;
+  readonly #endTurn = (): void => { this.#turnStarted = undefined; };
 
   constructor (private readonly ctx: ServerContext) {
     const options = this.options = ctx.options;
@@ -136,7 +158,11 @@ export class InboundServer implements ConnectionHost {
     this.#admission = new Admission({
       maxPerSource: options.maxConnectionsPerSource,
       ratePerSource: options.connectionsPerSecondPerSource,
-      maxSources: SOURCES_TRACKED
+      maxSources: SOURCES_TRACKED,
+      maxConnections: options.maxConnections,
+      // Handshakes are what a TLS connection costs before it can prove anything;
+      // a plain one costs an accept and a read, so only the slots are contended there.
+      handshakeBacklog: ctx.factory.secure ? handshakeBacklogOf(options.maxConnections) : undefined
     });
     this.#peers = new PeerLedger(options.maxPeers, options.maxFrameSize / 2);
     this.membership = new Membership({
@@ -265,25 +291,28 @@ export class InboundServer implements ConnectionHost {
       return;
     }
     if (this.#connections.size >= this.options.maxConnections && !this.#evictOne()) {
-      this.#admission.release(source);
+      this.#admission.release(source, true);
       this.#refuse(raw, source, 'max-connections');
       return;
     }
     this.stats.accepted++;
     const conn = new Connection(this, raw, source, now);
     this.#connections.add(conn);
+    this.#pending.add(conn);
     if (channels.inboundAccepted.hasSubscribers) channels.inboundAccepted.publish(conn.remote);
     if (this.factory.secure) this.#byRaw.set(raw, conn);
     conn.start();
   }
 
   /**
-   * Makes room at the cap: closes a connection of the source holding the most
-   * (admission.ts, chooseVictim), so no source can keep others out by holding
-   * slots, whether idle or dripping a frame.
+   * Makes room at the cap: closes what has proven least (admission.ts,
+   * chooseVictim): a connection that delivered nothing before one that
+   * delivered frames, of the source (IPv6: the allocation) holding the most,
+   * so no source can keep others out by holding slots, whether idle, dripping
+   * a frame, or spread over many addresses.
    */
   #evictOne (): boolean {
-    const victim = chooseVictim(this.#connections, (source) => this.#admission.openBy(source));
+    const victim = chooseVictim(this.#connections);
     if (victim === undefined) return false;
     this.stats.evicted++;
     victim.drop();
@@ -326,6 +355,16 @@ export class InboundServer implements ConnectionHost {
 
   // ------------------------------------------------------------ ConnectionHost
 
+  turnSpent (): boolean {
+    const now = performance.now();
+    if (this.#turnStarted === undefined) {
+      this.#turnStarted = now;
+      setImmediate(this.#endTurn);
+      return false;
+    }
+    return now - this.#turnStarted > TURN_BUDGET;
+  }
+
   countBytes (bytes: number): void {
     this.stats.bytesIn += bytes;
   }
@@ -356,6 +395,10 @@ export class InboundServer implements ConnectionHost {
     this.ctx.deliver(verdict.message, conn.info!);
   }
 
+  opened (conn: Connection): void {
+    if (this.#pending.delete(conn)) this.#admission.opened(conn.source);
+  }
+
   /**
    * What the frame's connection proves of its sender. Under a policy that
    * binds ids (and over TLS), the frame passed it, so its certificate proves
@@ -371,7 +414,7 @@ export class InboundServer implements ConnectionHost {
 
   closed (conn: Connection): void {
     if (!this.#connections.delete(conn)) return;
-    this.#admission.release(conn.source);
+    this.#admission.release(conn.source, this.#pending.delete(conn));
     if (channels.inboundClosed.hasSubscribers) channels.inboundClosed.publish({ ...conn.remote, error: conn.error });
   }
 

@@ -32,7 +32,8 @@ export const DEFAULTS = Object.freeze({
   tlsSessionCache: 256,
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
-  outboundMaxPooledRemotes: 256
+  outboundMaxPooledRemotes: 256,
+  outboundMaxQueuedBytes: 64 * 1024 * 1024
 });
 
 /** Options after validation and defaults. */
@@ -59,6 +60,7 @@ export interface ResolvedOptions {
     maxConnections: number;
     maxPerDestination: number;
     maxPooledRemotes: number;
+    maxQueuedBytes: number;
   };
 }
 

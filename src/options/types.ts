@@ -45,8 +45,11 @@ export interface OutboundOptions {
   /** Resolves host names for `allow`. @default dns.lookup */
   lookup?: LookupFunction;
   /**
-   * Outbound sockets open or opening at once (per message and pooled). Past it
-   * a frame is refused with ERR_OUTBOUND_LIMIT.
+   * Outbound sockets open or opening at once (per message and pooled, name
+   * resolutions included). At it, a destination holding fewer takes a slot
+   * back from one that never completed an exchange (a tarpit), else from the
+   * one holding the most; when neither is fair, the frame is refused with
+   * ERR_OUTBOUND_LIMIT. A name resolution has `connectTimeout` to answer.
    * @default 512
    */
   maxConnections?: number;
@@ -54,10 +57,22 @@ export interface OutboundOptions {
   maxPerDestination?: number;
   /**
    * keepAlive remotes held at once; at the cap the least recently used idle one
-   * is closed, or the frame is refused when none is idle.
+   * is closed, or a remote whose connection never opened (a tarpit) gives its
+   * place up, or the frame is refused when there is neither.
    * @default 256
    */
   maxPooledRemotes?: number;
+  /**
+   * Bytes of outbound frames this process may hold before the kernel has them,
+   * over every destination: pooled queues (what `keepAlive.maxQueuedBytes`
+   * bounds per remote) and per-message frames waiting for their connection.
+   * A frame that does not fit is refused with ERR_OUTBOUND_LIMIT (`limit`
+   * 'maxQueuedBytes'), counted, never queued; first, a pooled remote whose
+   * connection never opened, or the one holding the most, gives way
+   * (its oldest queued frames are dropped and reported).
+   * @default 67108864 (64 MiB)
+   */
+  maxQueuedBytes?: number;
 }
 
 export interface TlsOptions extends SecureContextOptions {
@@ -203,9 +218,13 @@ export interface TransportOptions {
    */
   idleTimeout?: number;
   /**
-   * Inbound connections held at once, TLS handshakes included. At the cap one
-   * connection of the source holding the most is closed to make room: its
-   * longest-idle one, else its oldest unfinished frame.
+   * Inbound connections held at once, TLS handshakes included. At the cap the
+   * connection that has proven least is closed to make room: one that has
+   * delivered no frame (in mutual TLS: not yet authenticated) before one that
+   * has, of the source holding the most of them (IPv6 sources grouped by
+   * /48, then /56, then /64), the one held longest; among connections that
+   * delivered frames, the longest idle, else the oldest unfinished frame.
+   * From 3/4 of it held, the per-source limits apply (contention).
    * @default 256
    */
   maxConnections?: number;
@@ -218,16 +237,23 @@ export interface TransportOptions {
    */
   frameTimeout?: number;
   /**
-   * Inbound connections one source (an IPv4 address, an IPv6 /64) may hold at
-   * once; more are refused before any TLS handshake. Raise it when many peers
-   * share one address (NAT).
+   * Under contention only, the inbound connections one source (an IPv4
+   * address, an IPv6 /64) keeps: the larger of this and an equal share of
+   * `maxConnections` among the sources holding connections; more are refused
+   * before any byte is read or any TLS handshake starts. The node is
+   * contended once it holds 3/4 of `maxConnections`, or (TLS) once 1/8 of
+   * `maxConnections` connections are in their handshake from more than one
+   * source, and for one second after. While the node has room, a source may
+   * hold more: peers sharing an address (one host, NAT) need no tuning.
    * @default 32
    */
   maxConnectionsPerSource?: number;
   /**
-   * New inbound connections per second one source may open (a token bucket
-   * holding one second's worth); more are refused before any TLS handshake.
-   * Raise it when many peers share one address (NAT).
+   * Under contention only (see `maxConnectionsPerSource`), new inbound
+   * connections per second one source may open: a token bucket holding one
+   * second's worth, drawn on by every connection contended or not; when it
+   * is empty under contention, new connections are refused before any TLS
+   * handshake. While the node has room, a source is not rate-capped.
    * @default 50
    */
   connectionsPerSecondPerSource?: number;

@@ -41,7 +41,7 @@ const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCall
 };
 
 const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
-const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true, maxQueuedBytes: true };
 const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
 const MEMBERSHIP_NAMES: Record<keyof MembershipOptions, true> = { pendingPerIntroducer: true, proofsPerSecond: true, proofTimeout: true };
 
@@ -364,7 +364,8 @@ function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
     lookup: value.lookup as LookupFunction | undefined,
     maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
     maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
-    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes)
+    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes),
+    maxQueuedBytes: positiveInteger('outbound.maxQueuedBytes', value.maxQueuedBytes, DEFAULTS.outboundMaxQueuedBytes)
   };
 }
 
