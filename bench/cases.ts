@@ -16,6 +16,8 @@ export type CaseName =
   | 'keepAlive tls'
   | 'keepAlive mtls'
   | 'bare net connect/end'
+  | 'bare tls connect/end (full)'
+  | 'bare tls connect/end (resumed)'
   | 'bare net socket'
   | 'bare tls socket'
   | 'tcp-0.1.6, receiver alone'
@@ -41,21 +43,25 @@ export interface CaseSpec {
   alone?: 'sender' | 'receiver';
   /** What the "vs 0.1.6" column compares with (default: tcp-0.1.6). */
   baseline?: CaseName;
+  /** The bare case that does the same on the wire with nothing else: what the case's CPU per message is held to. */
+  floor?: CaseName;
   /** Per-source and outbound caps lifted (every other case runs with the defaults, unless --lift-limits). */
   liftLimits?: boolean;
 }
 
 export const CASES: CaseSpec[] = [
-  { name: 'tcp-0.1.6', impl: 'old', mode: 'plain', keepAlive: false, resume: false },
-  { name: 'plain per message', impl: 'ours', mode: 'plain', keepAlive: false, resume: false },
-  { name: 'plain per message, diagnostics subscriber', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, diagnostics: true },
-  { name: 'plain per message, limits lifted', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, liftLimits: true },
+  { name: 'tcp-0.1.6', impl: 'old', mode: 'plain', keepAlive: false, resume: false, floor: 'bare net connect/end' },
+  { name: 'plain per message', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, floor: 'bare net connect/end' },
+  { name: 'plain per message, diagnostics subscriber', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, diagnostics: true, floor: 'bare net connect/end' },
+  { name: 'plain per message, limits lifted', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, liftLimits: true, floor: 'bare net connect/end' },
   { name: 'bare net connect/end', impl: 'bare', mode: 'plain', keepAlive: false, resume: false },
-  { name: 'tls per message (full)', impl: 'ours', mode: 'tls', keepAlive: false, resume: false },
-  { name: 'tls per message (resumed)', impl: 'ours', mode: 'tls', keepAlive: false, resume: true },
+  { name: 'tls per message (full)', impl: 'ours', mode: 'tls', keepAlive: false, resume: false, floor: 'bare tls connect/end (full)' },
+  { name: 'tls per message (resumed)', impl: 'ours', mode: 'tls', keepAlive: false, resume: true, floor: 'bare tls connect/end (resumed)' },
   { name: 'mtls per message', impl: 'ours', mode: 'mtls', keepAlive: false, resume: true },
-  { name: 'keepAlive plain', impl: 'ours', mode: 'plain', keepAlive: true, resume: true },
-  { name: 'keepAlive tls', impl: 'ours', mode: 'tls', keepAlive: true, resume: true },
+  { name: 'bare tls connect/end (full)', impl: 'bare', mode: 'tls', keepAlive: false, resume: false },
+  { name: 'bare tls connect/end (resumed)', impl: 'bare', mode: 'tls', keepAlive: false, resume: true },
+  { name: 'keepAlive plain', impl: 'ours', mode: 'plain', keepAlive: true, resume: true, floor: 'bare net socket' },
+  { name: 'keepAlive tls', impl: 'ours', mode: 'tls', keepAlive: true, resume: true, floor: 'bare tls socket' },
   { name: 'keepAlive mtls', impl: 'ours', mode: 'mtls', keepAlive: true, resume: true },
   { name: 'bare net socket', impl: 'bare', mode: 'plain', keepAlive: true, resume: false },
   { name: 'bare tls socket', impl: 'bare', mode: 'tls', keepAlive: true, resume: false },
@@ -103,6 +109,12 @@ export interface ClusterSpec {
   interval: number;
   /** Give up after this many ms. */
   timeout: number;
+  /**
+   * Lift maxConnectionsPerSource and connectionsPerSecondPerSource (run.ts
+   * decides where, and the table says so): every peer here connects from
+   * 127.0.0.1, so a per-source limit counts the whole cluster as one source.
+   */
+  liftSourceLimits: boolean;
 }
 
 /** A cluster case's outcome; counts are totals over all peers, up to convergence (or the timeout). */
@@ -110,15 +122,23 @@ export interface ClusterResult {
   converged: boolean;
   /** Gossip start to every peer holding every other peer's key. */
   ms: number;
+  /** Gossip start to 99% of the key views replicated (undefined: never reached). */
+  ms99: number | undefined;
   /** CPU time (user + system) of the process holding the cluster, over the same span. */
   cpuMs: number;
   /** Key views replicated, of peers * (peers - 1). */
   replicated: number;
+  /** Outbound connections dialed (stats().connections.outbound: failed ones included). */
   outbound: number;
-  resumed: number;
+  /** Outbound connections the remote accepted, by TLS handshake: full, resumed (plain: all in `full`). */
+  opened: { full: number; resumed: number };
+  /** Unordered peer pairs that exchanged at least one frame (either way). */
+  pairs: number;
   accepted: number;
   framesOut: number;
   errors: Record<string, number>;
+  /** Inbound connections refused, by reason (stats().refusals), summed over the peers. */
+  refusals: Record<string, number>;
 }
 
 /** Messages sent to one worker over IPC by the orchestrator. */
@@ -135,4 +155,12 @@ export type FromWorker =
   | { type: 'result'; count: number; ms: number; p50: number; p99: number; peakRss: number; cpuMs: number }
   | { type: 'sent'; errors: number; cpuMs: number }
   | { type: 'idle' }
-  | { type: 'cluster'; results: ClusterResult[] };
+  | { type: 'cluster'; results: ClusterResult[] }
+  | { type: 'parse'; round: ParseRound }
+  | { type: 'rounds'; rounds: Array<{ sender: Record<'bare' | 'ours' | 'old', number>; receiver: Record<'bare' | 'ours' | 'old', number> }> };
+
+/** What the parse micro-benchmark (validate.ts) compares. */
+export type ParseVariant = 'JSON.parse alone' | 'before' | 'after';
+export const PARSE_VARIANTS: ParseVariant[] = ['JSON.parse alone', 'before', 'after'];
+/** CPU µs per message of each variant, for each frame, in one round. */
+export type ParseRound = Record<string, Record<ParseVariant, number>>;

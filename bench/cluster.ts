@@ -12,11 +12,16 @@
  * Every peer connects from 127.0.0.1, so each node sees the whole cluster as
  * one source: the per-source limits apply under contention only, and a
  * cluster alone on a host is no contention. `--lift-limits`
- * (BENCH_LIFT_LIMITS=1) lifts them, for the comparison.
+ * (BENCH_LIFT_LIMITS=1) or `--source-limits lifted` lifts them, for the comparison.
+ * It also reports the time to 99% of the key views, the connections per peer
+ * pair that exchanged frames (outbound:opened), full and resumed handshakes,
+ * connect timeouts, and errors by code and inbound refusals by reason.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import TcpTransport = require('../src/index');
+import { channels } from '../src/diagnostics';
 import { Gossipmonger, stopGossip } from '../scripts/typed-packages';
 import type { ClusterResult, ClusterSpec, FromWorker } from './cases';
 
@@ -36,13 +41,35 @@ async function run (spec: ClusterSpec): Promise<ClusterResult> {
       host: HOST,
       port: 0,
       keepAlive: spec.keepAlive,
-      ...(process.env.BENCH_LIFT_LIMITS === '1' ? { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity } : {}),
+      ...(spec.liftSourceLimits || process.env.BENCH_LIFT_LIMITS === '1' ? { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity } : {}),
       ...(tls ? { tls } : {})
     });
     t.on('error', (error: NodeJS.ErrnoException) => { errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1; });
     await new Promise<void>((resolve) => t.listen(resolve));
     transports.push(t);
   }
+  // Pairs that exchanged a frame: each transport's rpc, seen on its way in.
+  const indexOfPort = new Map(transports.map((t, i) => [t.port, i]));
+  const pairs = new Set<number>();
+  transports.forEach((t, i) => {
+    const rpc = t.rpc.bind(t);
+    t.rpc = (remote: unknown, payload: unknown): void => {
+      const j = indexOfPort.get(Number((remote as { transport?: { port?: unknown } } | undefined)?.transport?.port));
+      if (j !== undefined && j !== i) pairs.add(Math.min(i, j) * spec.peers + Math.max(i, j));
+      rpc(remote, payload);
+    };
+  });
+  // Handshakes, from the outbound:opened channel (one process may hold several clusters: smoke).
+  const opened = { full: 0, resumed: 0 };
+  let counting = true;
+  const onOpened = (message: unknown): void => {
+    const m = message as { port: number; resumed: boolean };
+    if (!counting || !indexOfPort.has(m.port)) return;
+    if (m.resumed) opened.resumed++;
+    else opened.full++;
+  };
+  subscribe(channels.outboundOpened.name, onOpened);
+
   const seed = { id: 'p0', transport: { host: HOST, port: transports[0]!.port } };
   const peers = transports.map((t, i) => {
     const peer = new Gossipmonger({ id: `p${i}`, transport: { host: HOST, port: t.port } }, {
@@ -70,27 +97,36 @@ async function run (spec: ClusterSpec): Promise<ClusterResult> {
   const t0 = performance.now();
   for (const peer of peers) peer.gossip();
   let done = 0;
+  let ms99: number | undefined;
   const converged = await new Promise<boolean>((resolve) => {
     const tick = setInterval(() => {
       done = replicated();
+      if (ms99 === undefined && done >= 0.99 * want) ms99 = performance.now() - t0;
       if (done === want) { clearInterval(tick); resolve(true); } else if (performance.now() - t0 > spec.timeout) { clearInterval(tick); resolve(false); }
     }, 10);
   });
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  counting = false;
+  unsubscribe(channels.outboundOpened.name, onOpened);
   stopGossip(peers);
   const stats = transports.map((t) => t.stats());
   const sum = (pick: (s: ReturnType<TcpTransport['stats']>) => number): number => stats.reduce((total, s) => total + pick(s), 0);
+  const refusals: Record<string, number> = {};
+  for (const s of stats) for (const [reason, count] of Object.entries(s.refusals)) refusals[reason] = (refusals[reason] ?? 0) + count;
   return {
     converged,
     ms,
+    ms99,
     cpuMs: (cpu.user + cpu.system) / 1000,
     replicated: done,
     outbound: sum((s) => s.connections.outbound),
-    resumed: sum((s) => s.connections.resumed),
+    opened,
+    pairs: pairs.size,
     accepted: sum((s) => s.connections.accepted),
     framesOut: sum((s) => s.frames.out),
-    errors
+    errors,
+    refusals
   };
 }
 

@@ -7,7 +7,7 @@
  * several cases (`keep`), closing everything between them.
  */
 import { createServer as netServer, connect as netConnect, type Socket } from 'node:net';
-import { createServer as tlsServer, connect as tlsConnect } from 'node:tls';
+import { createServer as tlsServer, connect as tlsConnect, createSecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OldTcpTransport as Old, freePort } from '../scripts/typed-packages';
@@ -27,7 +27,9 @@ const ca = readFileSync(join(CERTS, 'ca.crt'), 'utf8');
 const LIFT_LIMITS = process.env.BENCH_LIFT_LIMITS === '1';
 
 function send (message: FromWorker): void {
-  process.send!(message);
+  // After run.ts lets go of the worker, a last count has nowhere to go: with
+  // a callback, a failed write is passed to it instead of thrown at exit.
+  if (process.connected) process.send!(message, undefined, {}, () => {});
 }
 
 function now (): number {
@@ -64,17 +66,31 @@ function finished (keep: boolean, cleanup: () => Promise<void>): void {
 
 const closeServer = (server: { close (cb: () => void): unknown }): Promise<void> => new Promise((resolve) => { server.close(() => resolve()); });
 
-async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
+async function receiver (spec: CaseSpec, sizeIndex: number, windowOverride: number | undefined, keep: boolean): Promise<void> {
   let total = 0;
   let measuring = false;
   let count = 0;
   let started = 0;
   let cpu0 = process.cpuUsage();
   const latencies: number[] = [];
+  // The running count goes to the sender (through run.ts) every `step`
+  // messages: an IPC write costs tens of µs of CPU here, so it is paid per
+  // message alike in every case. (A report every 2 ms, as before, cost a
+  // fixed CPU per second, which lands per message unevenly: more on the
+  // slower case, and a busier event loop ran the timer less often. It was
+  // up to a fifth of a bare receiver's CPU.) An eighth of the sender's
+  // window keeps the window from running dry; a slow timer sends the tail.
+  const step = Math.max(1, Math.min(32, Math.floor((windowOverride ?? windowFor(spec, SIZES[sizeIndex]!)) / 8)));
+  let reported = 0;
+  const report = (): void => {
+    reported = total;
+    send({ type: 'received', count: total, measured: measuring ? count : 0 });
+  };
   const onMessage = (sender: unknown): void => {
     total++;
+    if (measuring) count++;
+    if (total - reported >= step) report();
     if (!measuring) return;
-    count++;
     const t = (sender as { t?: number }).t;
     if (typeof t === 'number') latencies.push(now() - t);
   };
@@ -123,13 +139,9 @@ async function receiver (spec: CaseSpec, keep: boolean): Promise<void> {
     };
   }
 
-  let reported = 0;
   const reporter = setInterval(() => {
-    if (total !== reported) {
-      reported = total;
-      send({ type: 'received', count: total, measured: measuring ? count : 0 });
-    }
-  }, 2).unref();
+    if (total !== reported) report();
+  }, 20).unref();
 
   handler = (message: ToWorker) => {
     if (message.type === 'measure') {
@@ -178,10 +190,23 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
     cleanup = () => new Promise((resolve) => t.close(resolve));
-  } else if (!spec.keepAlive) {
+  } else if (!spec.keepAlive && spec.mode === 'plain') {
     // The floor of one connection per message: connect, write, end, as 0.1.6 does, and nothing else.
     sendOne = () => {
       const socket = netConnect({ host: HOST, port }, () => socket.end(JSON.stringify(message()) + '\r\n'));
+      socket.on('error', () => { errors++; });
+      return true;
+    };
+  } else if (!spec.keepAlive) {
+    // The floor of one TLS connection per message: one secure context for
+    // all, connect (checking the receiver's certificate, as any TLS client
+    // must), write, end; with `resume`, each connection offers the latest
+    // session the receiver gave.
+    const secureContext = createSecureContext({ ca });
+    let session: Buffer | undefined;
+    sendOne = () => {
+      const socket = tlsConnect({ host: HOST, port, secureContext, ...(spec.resume && session ? { session } : {}) }, () => socket.end(JSON.stringify(message()) + '\r\n'));
+      if (spec.resume) socket.once('session', (s: Buffer) => { session = s; });
       socket.on('error', () => { errors++; });
       return true;
     };
@@ -277,7 +302,7 @@ process.on('message', (message: ToWorker) => {
   const spec = CASES[message.caseIndex]!;
   subscribe(spec.diagnostics === true);
   const run = message.role === 'receiver'
-    ? receiver(spec, message.keep)
+    ? receiver(spec, message.sizeIndex, message.window, message.keep)
     : sender(spec, message.sizeIndex, message.port!, message.window, message.keep);
   run.catch((error: unknown) => {
     process.stderr.write(`bench worker: ${(error as Error).stack ?? String(error)}\n`);

@@ -110,6 +110,11 @@ export class Connection {
    * has passed `authorize: 'sender-id'` (unverified ids are not recorded).
    */
   peerId: string | undefined;
+  /**
+   * Without an identity policy (or in plaintext): the first sender id this
+   * connection carried, the only id it can prove by contact (membership).
+   */
+  speaksFor: string | undefined;
   /** The last sender delivered on it: what a function policy is asked again after a rotation. */
   lastSender: Sender | undefined;
   /** Why the connection was closed, when it failed. */

@@ -5,8 +5,9 @@
  *
  * accept -> admission (allowFrom, per-source limits, global cap and
  * eviction; all before any byte is read) -> Connection (first byte, TLS
- * handshake, read loop, frame checks) -> peer ledger -> `deliver`, which the
- * transport turns into an event. The outbound mirror is outbound/pool.ts.
+ * handshake, read loop, frame checks) -> membership (ids not proven are held
+ * back) -> peer ledger (maxPeers) -> `deliver`, which the transport turns into
+ * an event. The outbound mirror is outbound/pool.ts.
  *
  * Nothing here emits: every failure goes to `report` (one per connection;
  * refusals aggregated per source), every valid message to `deliver`.
@@ -37,6 +38,7 @@ import { subjectOf } from '../tls/trust';
 import type { Message } from '../wire/message';
 import { Admission, RefusalLog, chooseVictim } from './admission';
 import { Connection, type ConnectionHost, type EventInfo } from './connection';
+import { Membership, type Origin } from './membership';
 import { PeerLedger } from './peer-ledger';
 
 export type { EventInfo } from './connection';
@@ -59,6 +61,8 @@ const TURN_BUDGET = 20;
 const CLOSE_GRACE = 1000;
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
+/** Proof attempts (membership) under way at once, every introducer together, at most. */
+const MAX_PENDING_PROOFS = 256;
 
 /**
  * TLS handshakes in progress (from more than one source) that make handshake
@@ -80,6 +84,10 @@ export interface ServerContext {
   deliver (message: Message, info: EventInfo): void;
   /** True past `tls.plaintext.until`. */
   pastPlaintextDeadline (): boolean;
+  /** Begin a proof attempt of `id` at host:port (a probe); false when it cannot be sent yet. */
+  probe (id: string, host: string, port: number): boolean;
+  /** The address this node advertises. */
+  ownAddress (): { host: string; port: number };
 }
 
 /** Inbound counters; the transport's stats() copies them. */
@@ -136,6 +144,8 @@ export class InboundServer implements ConnectionHost {
   readonly #refusalLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   readonly #peerLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   readonly #peers: PeerLedger;
+  /** Which ids may reach gossipmonger: proofs, held-back ids, proof attempts (inbound/membership.ts). */
+  readonly membership: Membership;
   #sweeper: NodeJS.Timeout | undefined;
   /** When this turn's frame handling began (performance.now()), or undefined before the first frame of a turn. */
   #turnStarted: number | undefined;
@@ -155,6 +165,11 @@ export class InboundServer implements ConnectionHost {
       handshakeBacklog: ctx.factory.secure ? handshakeBacklogOf(options.maxConnections) : undefined
     });
     this.#peers = new PeerLedger(options.maxPeers, options.maxFrameSize / 2);
+    this.membership = new Membership({
+      ...options.membership,
+      // Proof attempts under way at once: at most half of the outbound slots.
+      maxPending: Math.max(1, Math.min(MAX_PENDING_PROOFS, Math.floor(options.outbound.maxConnections / 2)))
+    }, this.#peers, { probe: (id, host, port) => ctx.probe(id, host, port), ownAddress: () => ctx.ownAddress() }, monotonicNow);
   }
 
   /** Distinct peer ids passed on so far (see maxPeers). */
@@ -219,6 +234,7 @@ export class InboundServer implements ConnectionHost {
         : due === frameDue ? new FrameTimeoutError(frameTimeout, remote) : new IdleTimeoutError(idleTimeout, remote));
     }
     this.#admission.sweep(now);
+    this.membership.sweep();
     for (const r of this.#refusalLog.flush(now)) this.ctx.report(new ConnectionsRefusedError(r.source, r.count, r.reasons));
     for (const r of this.#peerLog.flush(now)) this.ctx.report(new PeerLimitError(r.source, r.count, this.#peers.maxPeers));
   }
@@ -366,10 +382,12 @@ export class InboundServer implements ConnectionHost {
     this.ctx.report(error);
   }
 
-  /** A frame that passed the connection's checks: the peer budget, then the event. */
+  /** A frame that passed the connection's checks: membership, the peer budget, then the event. */
   accept (conn: Connection, message: Message): void {
     if (conn.plaintext) this.#notePlaintextPeer(message.sender.id);
-    const verdict = this.#peers.admit(message);
+    const admitted = this.membership.admit(message, this.#originOf(conn, message.sender.id));
+    if (admitted.message === undefined) return;
+    const verdict = this.#peers.admit(admitted.message);
     if (verdict.dropped > 0) this.#notePeersDropped(conn, verdict.dropped);
     if (verdict.message === undefined) return;
     this.stats.framesIn++;
@@ -379,6 +397,19 @@ export class InboundServer implements ConnectionHost {
 
   opened (conn: Connection): void {
     if (this.#pending.delete(conn)) this.#admission.opened(conn.source);
+  }
+
+  /**
+   * What the frame's connection proves of its sender. Under a policy that
+   * binds ids (and over TLS), the frame passed it, so its certificate proves
+   * the sender; the sender id introduces what the message names. Otherwise
+   * the connection proves its first sender by contact, and its source
+   * address introduces.
+   */
+  #originOf (conn: Connection, senderId: string): Origin {
+    if (!conn.plaintext && this.identity.provesIds) return { proof: 'certificate', introducer: `id:${senderId}` };
+    conn.speaksFor ??= senderId;
+    return { proof: conn.speaksFor === senderId ? 'contact' : undefined, introducer: `source:${conn.source}` };
   }
 
   closed (conn: Connection): void {

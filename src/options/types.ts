@@ -144,6 +144,35 @@ export interface KeepAliveOptions {
   maxQueuedBytes?: number;
 }
 
+/**
+ * Proven membership (README, "Proven membership"): an id reaches gossipmonger
+ * only once this node has proof of it; the bounds below limit the proof work
+ * a remote can cause by naming ids.
+ */
+export interface MembershipOptions {
+  /**
+   * Proof attempts one introducer (a sender id under a certificate policy,
+   * else a source address) may have under way at once; ids it names past
+   * that are held back and counted as refused until a later message names
+   * them again.
+   * @default 16
+   */
+  pendingPerIntroducer?: number;
+  /**
+   * Proof attempts one introducer may begin per second, in bursts of
+   * `pendingPerIntroducer`.
+   * @default 32
+   */
+  proofsPerSecond?: number;
+  /**
+   * A proof attempt not settled within this many ms fails; the same id at the
+   * same address is then not tried again for 60 s (it is still proven by
+   * contacting this node, or by its certificate).
+   * @default 10000
+   */
+  proofTimeout?: number;
+}
+
 export interface TransportOptions {
   /**
    * Host peers are told to connect to; also the bind address.
@@ -236,6 +265,16 @@ export interface TransportOptions {
    * @default 2048
    */
   maxPeers?: number;
+  /**
+   * Pass a peer id on to gossipmonger only once it is proven: by a
+   * certificate under `tls.authorize` 'sender-id' (or a function), else by
+   * contact (a frame from that id on a connection of its own). Digest entries
+   * naming other ids are held back while the transport tries to prove them.
+   * `false` passes every id on (bounded by maxPeers only): for a transport
+   * used without gossipmonger.
+   * @default {} (on, with the defaults of MembershipOptions)
+   */
+  membership?: false | MembershipOptions;
   /**
    * Cluster name carried in TLS ALPN: peers of another cluster fail the handshake.
    * @default undefined (no ALPN)

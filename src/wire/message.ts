@@ -2,7 +2,7 @@
  * Frame bytes -> validated message: UTF-8 check, a cost budget counted on
  * the bytes, JSON.parse, then the schema of schema.ts.
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { ValidateFunction } from 'ajv';
 import { InvalidMessageError } from '../errors';
 import { MAX_JSON_PROPERTIES, MAX_JSON_TOKENS } from './schema';
@@ -93,26 +93,40 @@ export type Message =
   | { sender: Sender; deltas: Delta[]; digest?: undefined }
   | { sender: Sender; digest: DigestEntry[]; deltas?: undefined };
 
-// The schema of schema.ts compiled by ajv at build time into standalone code
-// (scripts/generate-validator.ts): loading it costs a fraction of a
-// millisecond, where compiling the schema at require() took about 90 ms.
-// A test checks that it answers exactly as ajv compiling the schema now does.
-const validate = require('./validate-message.js') as ValidateFunction<Message>;
+/** The generated module: the validator, and its two halves for the tests and the benchmark. */
+export interface GeneratedValidator extends ValidateFunction<Message> {
+  /** The check specialised for the schema's shapes alone: true only for a valid message. */
+  accepts (value: unknown): boolean;
+  /** ajv's standalone code alone (the validator before the specialised check). */
+  ajv: ValidateFunction<Message>;
+}
+
+// The schema of schema.ts compiled at build time into standalone code
+// (scripts/generate-validator.ts): ajv's, behind a check specialised for the
+// shapes gossipmonger sends (scripts/fast-path.ts). Loading it costs a
+// fraction of a millisecond, where compiling the schema at require() took
+// about 90 ms. A test checks that it answers exactly as ajv compiling the
+// schema now does.
+export const generatedValidator = require('./validate-message.js') as GeneratedValidator;
 
 /**
  * Parses and validates one frame. Throws InvalidMessageError (code
  * ERR_INVALID_MESSAGE) for bytes that are not UTF-8, not JSON, or not a message.
  */
 export function parseMessage (frame: Buffer): Message {
-  // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change ids.
-  if (!isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
+  const validate = generatedValidator;
+  // Invalid UTF-8 would otherwise be replaced by U+FFFD silently and change
+  // ids. Gossip is nearly always ASCII, which is valid UTF-8 and decodes as
+  // latin1 to the same string, faster (64 KB: 4.2 against 6.8 us).
+  const ascii = isAscii(frame);
+  if (!ascii && !isUtf8(frame)) throw new InvalidMessageError('frame is not valid UTF-8');
   const over = frame.length > COUNT_FROM ? jsonCostOver(frame, MAX_JSON_TOKENS, MAX_JSON_PROPERTIES) : undefined;
   if (over !== undefined) {
     throw new InvalidMessageError(`frame holds more than ${over === 'tokens' ? `${MAX_JSON_TOKENS} JSON tokens` : `${MAX_JSON_PROPERTIES} JSON properties`}; refused before parsing`);
   }
   let value: unknown;
   try {
-    value = JSON.parse(frame.toString('utf8'));
+    value = JSON.parse(frame.toString(ascii ? 'latin1' : 'utf8'));
   } catch (error) {
     // V8's message quotes the text around the fault: a refused frame's content
     // must not travel on in an error (logs, channels). Only the position

@@ -13,7 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { AttackPlan, AttackReport } from '../../bench/attacker';
 import { Gossipmonger, stopGossip, type Monger } from '../../scripts/typed-packages';
-import type { TransportOptions } from '../../src/options';
+import { DEFAULTS, type TransportOptions } from '../../src/options';
 import {
   HOST, ca, closeAll, codeOf, exposeGc, listening, next, peerAt, pem, rawClient, record, sleep, track, transport, until, type Mode, type TcpTransport
 } from '../support/helpers';
@@ -24,6 +24,8 @@ interface Attack {
   child: ChildProcess;
   /** Resolves when a bounded attack (poison, one-byte) has sent everything. */
   finished: Promise<void>;
+  /** one-byte with holdLast: resolves when every connection waits before its last byte. */
+  holding: Promise<void>;
   stop (): Promise<AttackReport>;
 }
 
@@ -33,15 +35,19 @@ async function attack (plan: Omit<AttackPlan, 'port'>, port: number): Promise<At
   let report: AttackReport | undefined;
   let onFinished: () => void = () => {};
   const finished = new Promise<void>((resolve) => { onFinished = resolve; });
+  let onHolding: () => void = () => {};
+  const holding = new Promise<void>((resolve) => { onHolding = resolve; });
   child.on('message', (message: { type: string }) => {
     if (message.type === 'done') report = message as AttackReport;
     if (message.type === 'finished') onFinished();
+    if (message.type === 'holding') onHolding();
   });
   await next(child, 'message', 5000);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
     finished,
+    holding,
     async stop (): Promise<AttackReport> {
       if (child.exitCode === null) child.send('stop');
       await exited;
@@ -60,7 +66,7 @@ function attackerTls (mode: Mode): AttackPlan['tls'] {
 class Meter {
   peakOpen = 0;
   peakMemory = 0;
-  private readonly base: number;
+  readonly base: number;
   private readonly timer: NodeJS.Timeout;
   readonly delay = monitorEventLoopDelay({ resolution: 10 });
 
@@ -230,7 +236,13 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
 
   for (const mode of ['tls', 'mtls'] as const) {
     it(`[${mode}] a handshake flood from one source gets few handshakes: the rest are refused before the handshake`, async () => {
-      const victim = await listening(mode, SMALL);
+      // The rate is set well below what the attacker's process manages even
+      // when starved of CPU (25 to 40 connections a second beside two busy
+      // loops, where at the default 50/s it was refused by rate so rarely that
+      // the test timed out waiting): whether it is refused then does not hinge
+      // on how fast the machine lets it attack.
+      const rate = 10;
+      const victim = await listening(mode, { ...SMALL, connectionsPerSecondPerSource: rate });
       record(victim);
       const meter = new Meter(victim);
       const started = Date.now();
@@ -246,9 +258,9 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
       }
       const seconds = (Date.now() - started) / 1000;
       const { accepted } = victim.stats().connections;
-      // The token bucket's invariant (not a speed): the attacker got at most 50 at once and
-      // 50 a second after, and only connections let in ever reached a handshake.
-      expect(accepted - 6, 'attacker connections let in').to.be.at.most(50 + Math.ceil(50 * seconds));
+      // The token bucket's invariant (not a speed): the attacker got at most `rate` at once and
+      // `rate` a second after, and only connections let in ever reached a handshake.
+      expect(accepted - 6, 'attacker connections let in').to.be.at.most(rate + Math.ceil(rate * seconds));
       expect(done.handshakes).to.be.at.most(accepted);
       expect(victim.stats().refusals['source-rate']).to.be.above(100);
     });
@@ -258,53 +270,71 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
     const frameBytes = 32 * 1024;
     const victim = await listening('tls', { maxFrameSize: 64 * 1024 });
     const seen = record(victim);
+    const gc = exposeGc();
     const meter = new Meter(victim);
-    // Two connections (each writes one byte, waits for it to go out, writes the next).
-    const attacker = await attack({ kind: 'one-byte', sources: ['127.0.0.8'], connections: 2, frameBytes, tls: attackerTls('tls') }, victim.port);
+    // Two connections (each writes one byte, waits for it to go out, writes the
+    // next), each stopping before its frame's last byte: the victim then holds
+    // both frames unfinished, at their largest.
+    const attacker = await attack({ kind: 'one-byte', sources: ['127.0.0.8'], connections: 2, frameBytes, holdLast: true, tls: attackerTls('tls') }, victim.port);
+    let retainedMiB: number;
     try {
+      await attacker.holding;
+      await until(() => victim.stats().bytes.in >= 2 * frameBytes, 15000, 'every byte but the last read');
+      // What the victim retains, not what it has allocated: garbage waiting for
+      // the next collection (the sampled peak includes up to a young
+      // generation of it, more on a loaded machine) is not held memory.
+      gc();
+      retainedMiB = (Meter.memory() - meter.base) / 1048576;
+      attacker.child.send('release');
       await attacker.finished;
       await until(() => seen.deltas.length === 2, 15000, 'both frames');
       await legitimate('tls', victim, 3);
     } finally {
       const done = await attacker.stop();
       const figures = meter.stop();
-      report('one-byte records [tls]', { ...figures, attacker: done });
-      // One Buffer per record held ~430 bytes per byte: 2 x 32 KiB would be ~27 MiB.
-      expect(figures.peakMemoryMiB).to.be.below(16);
+      report('one-byte records [tls]', { ...figures, retainedMiB: retainedMiB!, attacker: done });
     }
+    // Held: two growable buffers of at most 64 KiB (32 KiB frames, doubling)
+    // plus two TLS connections' state: 0.24 to 0.28 MiB measured. A decoder
+    // keeping one Buffer per record holds ~190 bytes per byte instead: 12.3 MiB
+    // measured for these 2 x 32 KiB. The bound, 4 MiB, is 14 times what is
+    // held (room for whatever else the process keeps meanwhile, the rest of the
+    // suite included) and a third of the per-record figure, which it refuses.
+    expect(retainedMiB!).to.be.below(4);
     expect(((seen.deltas[0]![1] as unknown[][])[0]![2] as string).length).to.be.above(frameBytes - 100);
   });
 
   for (const [mode, options] of [['plain', {}], ['mtls', { authorize: 'sender-id' }]] as const) {
-    it(`[${mode}${mode === 'mtls' ? ' + sender-id' : ''}] digests naming thousands of fake peers cannot grow gossipmonger past maxPeers, nor stop it gossiping`, async () => {
-      const maxPeers = 300;
+    it(`[${mode}${mode === 'mtls' ? ' + sender-id' : ''}] digests naming thousands of fake peers add none of them to gossipmonger, nor stop it gossiping`, async () => {
       // Under 'sender-id' the legitimate peer speaks as the id its certificate (peer-2) names.
       const legitId = mode === 'mtls' ? 'peer-2' : 'legit';
-      const victim = await listening(mode, { maxPeers, ...(mode === 'mtls' ? { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, ...options } } : {}) });
+      const attackerId = mode === 'mtls' ? 'peer-3' : 'attacker-127.0.0.9-0';
+      const victim = await listening(mode, mode === 'mtls' ? { tls: { ...pem('peer-1'), ca: ca(), requestCert: true, ...options } } : {});
       const seen = record(victim);
       const monger: Monger = new Gossipmonger({ id: 'victim', transport: { host: HOST, port: victim.port } }, { transport: victim, GOSSIP_INTERVAL: 60000 });
       monger.on('error', () => {});
       try {
-        // The legitimate peer is known before the attack (a new peer cannot join past the cap: see SECURITY.md).
         await legitimate(mode, victim, 1, 50, legitId);
         const attacker = await attack({ kind: 'poison', sources: ['127.0.0.9'], connections: 1, messages: 8, entries: 1000, senderId: mode === 'mtls' ? 'peer-3' : undefined, tls: attackerTls(mode) }, victim.port);
         await attacker.finished;
         const done = await attacker.stop();
-        await until(() => victim.stats().peers.dropped + victim.stats().peers.known >= 8 * 1000, 15000, 'every poisoned entry seen');
+        // Each of the 8 digests: its sender passes (it contacted the victim itself), its 1,000 entries are held back.
+        await until(() => victim.stats().peers.heldBack >= 8 * 1000, 15000, 'every poisoned entry held back');
         // A second, fat variant: entries whose transport carries 600 KB (refused by the schema).
         const fat = await attack({ kind: 'poison', sources: ['127.0.0.10'], connections: 1, messages: 1, entries: 1, transportBytes: 600000, senderId: mode === 'mtls' ? 'peer-3' : undefined, tls: attackerTls(mode) }, victim.port);
         await fat.finished;
         await fat.stop();
         await until(() => seen.errors.some((e) => codeOf(e) === 'ERR_INVALID_MESSAGE'), 15000, 'the fat digest refused');
         await legitimate(mode, victim, 3, 50, legitId);
-        const peers = monger.storage.livePeers().length + monger.storage.deadPeers().length;
-        report(`poisoning [${mode}]`, { peers, dropped: victim.stats().peers.dropped, attacker: done });
-        expect(peers).to.be.at.most(maxPeers);
-        expect(victim.stats().peers.known).to.equal(maxPeers);
-        // The victim's own digest still fits a frame, so it keeps gossiping.
-        expect(Buffer.byteLength(JSON.stringify(monger.digest(monger.storage.livePeers())))).to.be.below(1024 * 1024);
-        // Aggregated: one report at once, and at most one more if the 10 s interval ended meanwhile.
-        expect(seen.errors.filter((e) => codeOf(e) === 'ERR_PEER_LIMIT').length, 'aggregated reports').to.be.within(1, 2);
+        const peers = [...monger.storage.livePeers(), ...monger.storage.deadPeers()].map((p) => (p as { id: string }).id);
+        report(`poisoning [${mode}]`, { peers, stats: victim.stats().peers, attacker: done });
+        expect(peers.sort()).to.deep.equal([attackerId, legitId].sort());
+        // Held back, the fakes count against no budget: new peers can still join.
+        expect(victim.stats().peers.dropped).to.equal(0);
+        // Proof attempts under way at once are the attacker's share, not its thousands.
+        expect(victim.stats().peers.pending).to.be.at.most(DEFAULTS.membershipPendingPerIntroducer);
+        // The victim's own digest stays small, so it keeps gossiping.
+        expect(Buffer.byteLength(JSON.stringify(monger.digest(monger.storage.livePeers())))).to.be.below(1024);
       } finally {
         stopGossip([monger]);
       }

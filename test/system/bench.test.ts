@@ -2,8 +2,9 @@
  * The benchmark is not a test of speed (no wall-clock threshold belongs in a
  * unit test on a shared machine). This runs `npm run bench -- --smoke`, which
  * runs every case once until it has delivered a fixed number of messages and
- * every cluster case until it converges, and checks that each one did and
- * printed its figures in the tables docs/performance.md is made of.
+ * every cluster case until it converges, and the parse micro-benchmark and the
+ * interleaved per-message case once, and checks that each one did and printed
+ * its figures in the tables docs/performance.md is made of.
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -39,15 +40,45 @@ describe('bench (npm run bench -- --smoke)', () => {
       expect(Number(row[2]!.split(' ')[0]!.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
       expect(row[7], row.join(' | ')).to.match(/^[0-9.,]+x$/);
     }
-    const targets = tableRows(stdout, '| target (1 KB digest, median of per-round ratios) | ratio | goal | met |').map((row) => row[0]);
-    expect(targets).to.include.members(['per-message plain vs 0.1.6', 'keepAlive TLS vs bare persistent TLS socket', 'per-message plain vs bare connect/end floor']);
+    // CPU per message of each side, and over the floor where the case has one.
+    const sides = tableRows(stdout, '| case | message | sender CPU µs/msg | receiver CPU µs/msg | both | floor | over the floor: sender / receiver / both |');
+    const withFloor = CASES.filter((spec) => spec.floor !== undefined && spec.alone === undefined).map((spec) => spec.name);
+    expect(sides.map((row) => row[0])).to.include.members([...withFloor, 'bare net connect/end', 'bare tls connect/end (full)', 'bare tls connect/end (resumed)', 'bare tls socket']);
+    for (const row of sides) {
+      for (const cell of row.slice(2, 5)) expect(Number(cell.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
+      if (withFloor.includes(row[0] as typeof withFloor[number])) expect(row[6], row.join(' | ')).to.match(/^[+-][0-9.,]+ \/ [+-][0-9.,]+ \/ [+-][0-9.,]+$/);
+    }
+    const targets = tableRows(stdout, '| target (1 KB digest; medians of per-round figures) | CPU per message (primary) | msgs/s | goal | met (on CPU) |');
+    expect(targets.map((row) => row[0])).to.include.members(['per-message plain over the bare connect/end floor', 'per-message plain vs 0.1.6', 'keepAlive TLS vs bare persistent TLS socket', 'default TLS mode (pooled) vs 0.1.6 per message']);
+    for (const row of targets) expect(row[1], row.join(' | ')).to.match(/^([+-][0-9.,]+ µs\/msg|[0-9.,]+x)$/);
 
-    const clusters = tableRows(stdout, '| peers | mode | converged in | CPU | connections opened / peer | TLS handshakes full / resumed per peer | errors |');
+    // Per-message plain, each side interleaved against the same bare peer.
+    const sides2 = tableRows(stdout, '| side | bare | 0.1.6 | this transport | 0.1.6 over bare | this transport over bare |');
+    expect(sides2.map((row) => row[0])).to.deep.equal(['sender (receiver: bare)', 'receiver (sender: bare)', 'both']);
+    for (const row of sides2) {
+      for (const cell of row.slice(1, 4)) expect(Number(cell.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
+      for (const cell of row.slice(4)) expect(cell, row.join(' | ')).to.match(/^[+-][0-9.,]+ \([+-][0-9.,]+ to [+-][0-9.,]+\)$/);
+    }
+    const interleavedTargets = tableRows(stdout, '| target (per-message plain, interleaved) | figure | goal | met |');
+    expect(interleavedTargets.map((row) => row[0])).to.deep.equal(['this transport over the bare connect/end floor, both sides', 'this transport vs 0.1.6, CPU per message of both sides (0.1.6\'s / this transport\'s)']);
+
+    // Parse and validate, before and after the specialised check, for each frame.
+    const parse = tableRows(stdout, '| message | JSON.parse alone | parseMessage before (ajv\'s code alone, UTF-8 decoding) | parseMessage after (specialised check, ajv behind it) | after / before (min-max) | before - JSON.parse alone | after - JSON.parse alone |');
+    expect(parse.map((row) => row[0])).to.deep.equal(['1 KB digest (16 peers)', '100-peer digest', '5 deltas', '64 KB deltas']);
+    for (const row of parse) {
+      for (const cell of row.slice(1, 4)) expect(Number(cell.replace(/,/g, '')), row.join(' | ')).to.be.above(0);
+      expect(row[4], row.join(' | ')).to.match(/^[0-9.]+x \([0-9.]+-[0-9.]+\)$/);
+    }
+
+    const clusters = tableRows(stdout, '| peers | mode | per-source limits | 99% of keys | converged | CPU | connections / pair | handshakes full / resumed per peer | connect timeouts | inbound refusals | other errors |');
     expect(clusters).to.have.length(6);
     for (const row of clusters) {
-      expect(row[2], row.join(' | ')).to.match(/^[0-9.]+ s$/);
-      expect(Number(row[4]), row.join(' | ')).to.be.above(0);
-      if (!row[1]!.startsWith('plain')) expect(row[5], row.join(' | ')).to.match(/^[0-9.]+ \/ [0-9.]+$/);
+      expect(row[2], row.join(' | ')).to.match(/^(default|lifted)$/);
+      expect(row[3], row.join(' | ')).to.match(/^[0-9.]+ s$/);
+      expect(row[4], row.join(' | ')).to.match(/^[0-9.]+ s$/);
+      expect(Number(row[6]), row.join(' | ')).to.be.above(0);
+      if (!row[1]!.startsWith('plain')) expect(row[7], row.join(' | ')).to.match(/^[0-9.]+ \/ [0-9.]+$/);
+      expect(Number(row[8]), row.join(' | ')).to.be.at.least(0);
     }
   });
 });
