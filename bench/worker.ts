@@ -23,6 +23,8 @@ const pem = (name: string): { key: string; cert: string } => ({
   cert: readFileSync(join(CERTS, `${name}.crt`), 'utf8')
 });
 const ca = readFileSync(join(CERTS, 'ca.crt'), 'utf8');
+/** `npm run bench -- --lift-limits`: per-source and outbound caps lifted, to compare with the defaults. */
+const LIFT_LIMITS = process.env.BENCH_LIFT_LIMITS === '1';
 
 function send (message: FromWorker): void {
   // After run.ts lets go of the worker, a last count has nowhere to go: with
@@ -106,12 +108,10 @@ async function receiver (spec: CaseSpec, sizeIndex: number, windowOverride: numb
     cleanup = () => new Promise((resolve) => t.close(() => resolve()));
   } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-1');
-    // Finding (issue 24): one sender opening a connection per message, thousands
-    // a second from one address, is exactly what connectionsPerSecondPerSource
-    // (50 by default) refuses; the per-message cases measure the cost of a
-    // message, not that protection, so they lift the per-source limits. The
-    // pooled cases hold one connection and run with the defaults.
-    const t = new TcpTransport({ host: HOST, port: 0, ...(spec.keepAlive ? {} : { connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity }), ...(tls ? { tls } : {}) });
+    // Default options: one sender on one address is the only source, so the
+    // per-source limits never bite (they apply under contention only).
+    // `--lift-limits` (BENCH_LIFT_LIMITS=1) lifts them, for the comparison.
+    const t = new TcpTransport({ host: HOST, port: 0, ...(LIFT_LIMITS || spec.liftLimits === true ? { connectionsPerSecondPerSource: Infinity, maxConnectionsPerSource: Infinity } : {}), ...(tls ? { tls } : {}) });
     t.on('error', () => {});
     t.on('deltas', onMessage);
     t.on('digest', onMessage);
@@ -184,13 +184,9 @@ async function sender (spec: CaseSpec, sizeIndex: number, port: number, windowOv
     sendOne = () => { t.rpc(remote, message()); return true; };
   } else if (impl === 'ours') {
     const tls = tlsOptions(spec, 'peer-2');
-    // Finding (issue 24): a per-message sender at full speed to one receiver
-    // holds more sockets than outbound.maxPerDestination (256): 128 messages
-    // in flight, plus sockets whose message was delivered and that wait for
-    // the receiver's close. With the default, a few sends a run were refused
-    // (ERR_OUTBOUND_LIMIT). Gossip never sends to one peer like this; the
-    // per-message cases lift the outbound caps, the pooled ones keep them.
-    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(spec.keepAlive ? {} : { outbound: { maxPerDestination: 100000, maxConnections: 100000 } }), ...(tls ? { tls } : {}) });
+    // Default options (128 in flight fit under outbound.maxPerDestination, 256);
+    // --lift-limits lifts the outbound caps too.
+    const t = new TcpTransport({ host: HOST, port: 0, keepAlive: spec.keepAlive, ...(LIFT_LIMITS || spec.liftLimits === true ? { outbound: { maxPerDestination: 100000, maxConnections: 100000 } } : {}), ...(tls ? { tls } : {}) });
     t.on('error', () => { errors++; });
     sendOne = () => { t.rpc(remote, message()); return true; };
     cleanup = () => new Promise((resolve) => t.close(resolve));

@@ -32,6 +32,20 @@ export const channels = Object.freeze({
    * `{ remoteAddress, remotePort, error }`; the connection is then closed.
    */
   frameRefused: channel(`${PREFIX}frame:refused`),
+  /**
+   * This node obtained proof of a peer id (see README, "Proven membership"):
+   * `{ id, proof: 'certificate' | 'contact', direction: 'inbound' | 'outbound', host, port }`
+   * (`host`/`port`: the address proven for the id, or the one it announced).
+   */
+  peerProven: channel(`${PREFIX}peer:proven`),
+  /**
+   * A proof attempt failed, or introductions were turned away without one:
+   * `{ id, host, port, introducer, reason, count }` (`id` undefined and
+   * `count` ids for introductions one message made past a bound; `reason`
+   * 'certificate', 'unreachable', 'timeout', 'evicted', 'share', 'rate' or
+   * 'recently-refused').
+   */
+  peerRefused: channel(`${PREFIX}peer:refused`),
   /** New key, certificate or CA material was swapped in (setSecureContext, or a watched reload): `{ generation, expires }`. */
   tlsRotated: channel(`${PREFIX}tls:rotated`),
   /** The transport emitted an 'error' (every failure, ours and Node's): `{ error }`. */
@@ -60,6 +74,10 @@ const LINES: Record<keyof typeof channels, (m: Message) => string> = {
   outboundFailed: (m) => `outbound ${at(m)} failed (${describeError(m.error)})`,
   outboundClosed: (m) => `outbound ${at(m)} closed (${describeError(m.error)})`,
   frameRefused: (m) => `inbound ${at(m)} frame refused (${describeError(m.error)})`,
+  peerProven: (m) => `peer ${String(m.id)} proven by ${String(m.proof)} (${String(m.direction)}${m.host !== undefined ? ` ${at(m)}` : ''})`,
+  peerRefused: (m) => m.id !== undefined
+    ? `peer ${String(m.id)} at ${at(m)} refused (${String(m.reason)}; introduced by ${String(m.introducer)})`
+    : `${String(m.count)} peer id(s) introduced by ${String(m.introducer)} refused (${String(m.reason)})`,
   tlsRotated: (m) => `secure context replaced (generation ${String(m.generation)}, certificate expires ${typeof m.expires === 'number' ? new Date(m.expires).toISOString() : 'unknown'})`,
   error: (m) => `error ${describeError(m.error)}`
 };

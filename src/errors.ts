@@ -21,7 +21,7 @@ export const ERROR_CODES = {
   ERR_PLAINTEXT_REFUSED: 'a plaintext connection reached a TLS transport that does not accept plaintext (or no longer does), or was open when tls.plaintext.until passed',
   ERR_PEER_UNTRUSTED: 'after setSecureContext(), a live connection\'s certificate no longer verifies (new CA, CRL or authorize policy); it was closed',
   ERR_DESTINATION_REFUSED: 'an outbound destination is outside outbound.allow (or its host name did not resolve); no socket was opened',
-  ERR_OUTBOUND_LIMIT: 'an outbound connection cap (in flight overall, per destination, or pooled remotes) was reached; the frame was not sent',
+  ERR_OUTBOUND_LIMIT: 'an outbound cap (connections in flight overall, per destination, pooled remotes, or bytes queued) was reached; the frame was not sent, or its connection gave way to another destination',
   ERR_CLOSE_TIMEOUT: 'a connection we ended was not closed by its remote in time, or too many were waiting to close; it was destroyed',
   ERR_CERT_RELOAD: 'certificate files changed but the new set failed validation; the transport keeps its current material',
   ERR_TRUST_MATERIAL: 'a ca or crl that OpenSSL would read differently, or that would refuse every certificate it covers, was refused before use (constructor or setSecureContext)',
@@ -279,13 +279,23 @@ export class DestinationRefusedError extends TransportError {
 
 export class OutboundLimitError extends TransportError {
   declare readonly code: 'ERR_OUTBOUND_LIMIT';
-  /** Which cap: 'maxConnections', 'maxPerDestination' or 'maxPooledRemotes' (the outbound.* option). */
+  /** Which cap: 'maxConnections', 'maxPerDestination', 'maxPooledRemotes' or 'maxQueuedBytes' (the outbound.* option). */
   readonly limit: string;
   readonly max: number;
-  constructor (limit: string, max: number, options?: TransportErrorOptions) {
-    super('ERR_OUTBOUND_LIMIT', `outbound.${limit} (${max}) reached; frame not sent`, options);
+  /**
+   * Set when the frame's connection (or queued frame) was taken back at the
+   * cap for another destination: why this destination gave way ('never
+   * completed an exchange', 'held the most').
+   */
+  readonly evicted?: string;
+  /** `evicted`: see the field. */
+  constructor (limit: string, max: number, options?: TransportErrorOptions, evicted?: string) {
+    super('ERR_OUTBOUND_LIMIT', evicted === undefined
+      ? `outbound.${limit} (${max}) reached; frame not sent`
+      : `outbound.${limit} (${max}) reached: this destination ${evicted}, and gave way to another; its frame was given up`, options);
     this.limit = limit;
     this.max = max;
+    if (evicted !== undefined) this.evicted = evicted;
   }
 }
 

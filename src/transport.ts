@@ -30,6 +30,7 @@ import { OutboundGate } from './outbound/gate';
 import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
+import { OutboundRefusals, isRefusal } from './outbound/refusals';
 import { TlsOnce } from './outbound/tls-once';
 import { watchCertificates } from './tls/cert-files';
 import { OwnCertificateHealth } from './tls/own-certificate';
@@ -93,10 +94,25 @@ export interface TransportStats {
   errors: Record<string, number>;
   /** Inbound connections refused or evicted, by reason (`source-rate`, `source-connections`, `max-connections`, `evicted`, `closing`). */
   refusals: Record<string, number>;
-  /** Peer ids passed on to listeners (at most maxPeers), and peer entries dropped past that budget. */
-  peers: { known: number; dropped: number };
+  /**
+   * Membership (README, "Proven membership"): ids passed on to listeners (at
+   * most maxPeers); ids this node holds proof of; ids held back now while a
+   * proof is under way; proof attempts that failed plus introductions turned
+   * away; senders and digest entries held back; probes sent; and peer entries
+   * dropped past the maxPeers budget.
+   */
+  peers: { known: number; proven: number; pending: number; refused: number; heldBack: number; probes: number; dropped: number };
   /** Plaintext seen by a TLS transport (migration): connections, distinct sender ids, last time (ms since epoch). */
   plaintext: { connections: number; peers: number; lastSeen: number | undefined };
+  /**
+   * Outbound: bytes of frames held before the kernel has them (what
+   * `outbound.maxQueuedBytes` caps), and frames refused or given up, by cause
+   * (`maxConnections`, `maxPerDestination`, `maxPooledRemotes`,
+   * `maxQueuedBytes`, `evicted`: a connection or queued frame that gave way
+   * to another destination at a cap, `not-allowed`, `backpressure`), each
+   * counted though only one report per destination and code per 10 s is emitted.
+   */
+  outbound: { queuedBytes: number; refusals: Record<string, number> };
 }
 
 interface ListenOptions {
@@ -122,6 +138,9 @@ function encode (line: string, size: number): Buffer {
 function remoteInfo (host: string, port: number, peerId: string | undefined): { remoteAddress: string; remotePort: number; peerId: string | undefined } {
   return { remoteAddress: host, remotePort: port, peerId };
 }
+
+/** Membership probes wait a random delay below this many ms (see #probe). */
+const PROBE_JITTER = 100;
 
 /**
  * Runs option and argument checks: a TypeError or RangeError they throw is a
@@ -169,6 +188,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #watches = new Set<CertificateWatch>();
   /** The id this node last sent as (localPeer.id): what a reloaded certificate must still name. */
   #localId: string | undefined;
+  /** How this node last introduced itself (localPeer's id and transport): what a membership probe says. */
+  #localPeer: { id: string; transport: unknown } | undefined;
   #closing = false;
   /** Set by close(), cleared by listen(): no frame is sent meanwhile. */
   #closed = false;
@@ -176,6 +197,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   readonly #counters = new OutboundCounters();
   /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
   readonly #outages = new Outages({
+    report: (error) => this.#report(error),
+    emit: (error) => this.#emit(error),
+    count: (code) => this.#count(code)
+  });
+  /** Frames refused by an outbound cap or the allow-list: one report per destination and code per 10 s (outbound/refusals.ts). */
+  readonly #refusals = new OutboundRefusals({
     report: (error) => this.#report(error),
     emit: (error) => this.#emit(error),
     count: (code) => this.#count(code)
@@ -197,15 +224,23 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
     this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity);
-    this.#gate = new OutboundGate(this.#options.outbound);
+    this.#gate = new OutboundGate(this.#options.outbound, this.#options.connectTimeout);
     this.#inbound = new InboundServer({
       options: this.#options,
       factory: this.#factory,
       identity: this.#identity,
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
-      pastPlaintextDeadline: () => this.#pastDeadline()
+      pastPlaintextDeadline: () => this.#pastDeadline(),
+      probe: (id, host, port) => this.#probe(id, host, port),
+      ownAddress: () => ({ host: this.host, port: this.port })
     });
+    const membership = this.#inbound.membership;
+    // A server certificate the policy accepted for an id proves it there; one it refused does not get the id.
+    this.#identity.onServerVerdict = (id, host, port, accepted) => {
+      if (accepted) membership.proveByCertificate(id, { host, port });
+      else membership.refuse(id, host, port, 'certificate');
+    };
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
     // After the constructor returns, so that a 'warning' listener attached then hears it.
     if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
@@ -215,7 +250,12 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
       counters: this.#counters,
-      report: (error: Error) => this.#outages.report(error),
+      // Refusals an attacker can multiply, and outages, are each reported once per destination and interval.
+      report: (error: Error) => {
+        this.#sendFailed(error);
+        if (isRefusal(error)) this.#refusals.report(error);
+        else this.#outages.report(error);
+      },
       reached: (host: string, port: number) => this.#outages.reached(host, port)
     };
     this.#plainOnce = new PlainOnce(outbound);
@@ -297,8 +337,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
-      // Failures held for an outage report go out now, so every frame is accounted for.
+      // Failures held for an outage or refusal report go out now, so every frame is accounted for.
       this.#outages.drain();
+      this.#refusals.drain();
       this.#closing = false;
       const waiters = this.#closeWaiters;
       this.#closeWaiters = [];
@@ -327,13 +368,13 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
 
   /** Sends `{ deltas, sender: { id, transport } }` to `remotePeer`. */
   deltas (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, deltas: unknown): void {
-    this.#localId = localPeer.id;
+    this.#noteLocal(localPeer);
     this.rpc(remotePeer, { deltas, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
   /** Sends `{ digest, sender: { id, transport } }` to `remotePeer`. */
   digest (remotePeer: unknown, localPeer: { id: string; transport?: unknown }, digest: unknown): void {
-    this.#localId = localPeer.id;
+    this.#noteLocal(localPeer);
     this.rpc(remotePeer, { digest, sender: { id: localPeer.id, transport: localPeer.transport } });
   }
 
@@ -454,6 +495,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   stats (): TransportStats {
     const s = this.#counters;
     const l = this.#inbound.stats;
+    const m = this.#inbound.membership;
     return {
       connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.opened, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
       frames: { in: l.framesIn, out: s.framesOut },
@@ -461,12 +503,62 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       certificates: { expires: this.#ownExpiry, peerSoonest: this.#identity.soonestPeer() },
       errors: { ...this.#errors },
       refusals: { ...l.refusals },
-      peers: { known: this.#inbound.peerCount, dropped: l.peersDropped },
-      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen }
+      peers: {
+        known: this.#inbound.peerCount,
+        proven: m.proven,
+        pending: m.pending,
+        refused: m.refused,
+        heldBack: m.heldBack,
+        probes: m.probes,
+        dropped: l.peersDropped
+      },
+      plaintext: { connections: l.plaintextConnections, peers: this.#inbound.plaintextPeerCount, lastSeen: l.plaintextLastSeen },
+      outbound: { queuedBytes: this.#gate.memory.used, refusals: { ...this.#refusals.byReason } }
     };
   }
 
   // ---------------------------------------------------------------- sending
+
+  /** gossipmonger tells the transport who it is with every send: membership needs it (its own id, and what a probe says). */
+  #noteLocal (localPeer: { id: string; transport?: unknown }): void {
+    this.#localId = localPeer.id;
+    const known = this.#localPeer;
+    if (known !== undefined && known.id === localPeer.id && known.transport === localPeer.transport) return;
+    this.#localPeer = { id: localPeer.id, transport: localPeer.transport };
+    if (typeof localPeer.id === 'string' && localPeer.id.length > 0) this.#inbound.membership.setSelf(localPeer.id);
+  }
+
+  /**
+   * A membership proof attempt: a digest to `id` at host:port, sent as this
+   * node, which tells `id` about this node (proving this node there the same
+   * way). Under a policy that binds ids, the connection must first present
+   * `id`'s certificate, which proves `id`; the digest is empty, so `id` need
+   * not answer (an answer would cost it a connection of its own), and with
+   * keepAlive the connection is the pooled one later gossip to `id` uses.
+   * Otherwise only a frame from `id` proves it: the digest names `id` at
+   * version 0, which a gossipmonger peer answers with its own deltas.
+   *
+   * Sent after a random delay of up to PROBE_JITTER ms (never from inside the
+   * delivery of the frame that introduced `id`), and only if the attempt is
+   * still under way then: two nodes that learn of each other at once would
+   * otherwise both probe, where the first probe proves both ends; and a new
+   * node's id reaches every member within a few rounds, whose probes then
+   * spread out instead of arriving together. False until gossipmonger has
+   * said who this node is.
+   */
+  #probe (id: string, host: string, port: number): boolean {
+    const local = this.#localPeer;
+    if (local === undefined || this.#closed) return false;
+    const timer = setTimeout(() => {
+      const membership = this.#inbound.membership;
+      if (this.#closed || !membership.isPending(id, host, port)) return;
+      membership.noteProbeSent();
+      const byCertificate = this.#identity.provesIds && this.#sendSecure();
+      this.rpc({ id, transport: { host, port } }, { digest: byCertificate ? [] : [{ id, maxVersionSeen: 0 }], sender: { id: local.id, transport: local.transport } });
+    }, Math.floor(Math.random() * PROBE_JITTER));
+    timer.unref();
+    return true;
+  }
 
   /** TLS for a new outbound connection, unless a migration still sends plaintext. */
   #sendSecure (): boolean {
@@ -499,6 +591,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #warn (warning: CertificateWarning): void {
     if (this.listenerCount('warning') > 0) this.emit('warning', warning);
     else process.emitWarning(warning);
+  }
+
+  /**
+   * Every failure of the send path, before outages hold repeats back: if it
+   * was a membership probe's, that proof attempt has failed.
+   */
+  #sendFailed (error: Error): void {
+    const failed = error as { peerId?: unknown; remoteAddress?: unknown; remotePort?: unknown };
+    if (typeof failed.peerId !== 'string' || typeof failed.remoteAddress !== 'string' || typeof failed.remotePort !== 'number') return;
+    // Pooled by address (no per-id policy): one connection, and one error, for every id there.
+    this.#inbound.membership.sendFailed(failed.peerId, failed.remoteAddress, failed.remotePort, this.#pool !== undefined && !this.#identity.perPeer);
   }
 
   /** Counts and emits one error. Network and peer failures all come through here. */

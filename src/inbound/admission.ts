@@ -1,22 +1,54 @@
 /**
  * Who may open an inbound connection, decided before a single byte is read
- * (so before any TLS handshake): per-source connection caps, a per-source
- * token bucket of new connections, the choice of whom to evict at the global
- * cap, and the aggregation of refusals into few, countable reports.
+ * (so before any TLS handshake), and whom to evict at the global cap.
+ *
+ * Work-conserving: a source may use any capacity nobody else wants. The
+ * per-source limits (connections held, new connections a second) bite only
+ * under contention, and then each source gets its share:
+ *
+ * - slots are contended once the node holds `CONTENDED_AT` (3/4) of
+ *   `maxConnections`;
+ * - handshake CPU is contended (TLS only) when `handshakeBacklog`
+ *   connections are in their handshake and more than one source is among them;
+ * - contention is held for `CONTENTION_HOLD` ms after it was last seen, so a
+ *   flood that churns around a threshold cannot slip through between its
+ *   connections.
+ *
+ * Under contention a source holding the larger of `maxPerSource` and an equal
+ * share of `maxConnections` among the sources holding connections is refused
+ * ('source-connections'), and so is a source whose token bucket is empty
+ * ('source-rate'). Buckets are drawn on by every admission, contended or not
+ * (never below empty), so the sources that used the most when the node was
+ * idle are the first held back when it is not. A node alone with one busy
+ * peer (a cluster on one host, a load test) is never contended by it: that
+ * source is all there is to serve.
  *
  * Pure: no sockets, no timers, and time is always passed in, so every rule is
  * unit-tested with plain values. A source is an IPv4 address or an IPv6 /64
  * (src/net/addresses.ts, `sourceOf`).
  */
+import { sourceGroups } from '../net/addresses';
+
+/** Fraction of maxConnections held from which slots are contended. */
+export const CONTENDED_AT = 3 / 4;
+/** How long contention, once seen, keeps the per-source limits on (ms). */
+export const CONTENTION_HOLD = 1000;
 
 /** Limits of one source. */
 export interface AdmissionLimits {
-  /** Connections one source may hold at once. */
+  /** Connections one source may hold at once under contention (at least; see the class comment). */
   maxPerSource: number;
-  /** New connections per second one source may open, sustained; bursts up to one second's worth. */
+  /** New connections per second one source may open under contention, sustained; bursts up to one second's worth. */
   ratePerSource: number;
   /** Sources remembered at once (those holding connections always are). */
   maxSources: number;
+  /** The node's cap on connections held (maxConnections): contention is judged against it. */
+  maxConnections: number;
+  /**
+   * Connections in their handshake, from more than one source, that make
+   * handshake CPU contended; undefined: never (plain mode has no handshake).
+   */
+  handshakeBacklog?: number | undefined;
 }
 
 /** Why a connection was refused before it was read from. */
@@ -25,6 +57,8 @@ export type AdmissionRefusal = 'source-connections' | 'source-rate';
 interface SourceState {
   /** Connections held now. */
   open: number;
+  /** Of those, connections still in their handshake (admitted, not yet open). */
+  pending: number;
   /** Tokens in the bucket when it was last looked at. */
   tokens: number;
   /** When `tokens` was computed (ms). */
@@ -40,12 +74,29 @@ interface SourceState {
  */
 export class Admission {
   private readonly sources = new Map<string, SourceState>();
+  /** Connections held, over every source. */
+  private open = 0;
+  /** Connections in their handshake, over every source. */
+  private pending = 0;
+  /** Sources holding at least one connection, and those with one in its handshake. */
+  private holding = 0;
+  private handshaking = 0;
+  /** Contention seen last until then (ms); see CONTENTION_HOLD. */
+  private contendedUntil = -Infinity;
+  private readonly contendedAt: number;
 
-  constructor (private readonly limits: AdmissionLimits) {}
+  constructor (private readonly limits: AdmissionLimits) {
+    this.contendedAt = Math.max(1, Math.ceil(limits.maxConnections * CONTENDED_AT));
+  }
 
   /** Sources remembered now. */
   get size (): number {
     return this.sources.size;
+  }
+
+  /** Connections held now, over every source. */
+  get held (): number {
+    return this.open;
   }
 
   /** Connections `source` holds now. */
@@ -53,16 +104,26 @@ export class Admission {
     return this.sources.get(source)?.open ?? 0;
   }
 
+  /** True when the per-source limits apply at `now` (see the class comment). */
+  contended (now: number): boolean {
+    const backlog = this.limits.handshakeBacklog;
+    if (this.open >= this.contendedAt || (backlog !== undefined && this.pending >= backlog && this.handshaking > 1)) {
+      this.contendedUntil = now + CONTENTION_HOLD;
+    }
+    return now < this.contendedUntil;
+  }
+
   /**
    * May `source` open one more connection at `now` (ms)? When it may, a token
-   * is taken and the connection counted: call `release` when it closes.
+   * is taken (if the bucket has one) and the connection counted, as in its
+   * handshake: call `opened` when it is open, `release` when it closes.
    */
   admit (source: string, now: number): AdmissionRefusal | undefined {
-    const { maxPerSource, ratePerSource } = this.limits;
+    const { maxPerSource, ratePerSource, maxConnections } = this.limits;
     let state = this.sources.get(source);
     if (state === undefined) {
       this.makeRoom();
-      state = { open: 0, tokens: ratePerSource, at: now };
+      state = { open: 0, pending: 0, tokens: ratePerSource, at: now };
     } else {
       // Seen again: move to the back, so the table forgets the least recently seen first.
       this.sources.delete(source);
@@ -71,17 +132,37 @@ export class Admission {
       state.at = now;
     }
     this.sources.set(source, state);
-    if (state.open >= maxPerSource) return 'source-connections';
-    if (state.tokens < 1) return 'source-rate';
-    state.tokens -= 1;
-    state.open++;
+    if (this.contended(now)) {
+      // An equal share among the sources holding connections (this one
+      // included), never less than maxPerSource: few sources may each hold
+      // more than many can.
+      const sharing = this.holding + (state.open === 0 ? 1 : 0);
+      if (state.open >= Math.max(maxPerSource, Math.floor(maxConnections / sharing))) return 'source-connections';
+      if (state.tokens < 1) return 'source-rate';
+    }
+    if (state.tokens >= 1) state.tokens -= 1;
+    if (state.open++ === 0) this.holding++;
+    if (state.pending++ === 0) this.handshaking++;
+    this.open++;
+    this.pending++;
     return undefined;
   }
 
-  /** A connection admitted for `source` has closed. */
-  release (source: string): void {
+  /** A connection admitted for `source` has finished its handshake (or read its first byte). */
+  opened (source: string): void {
     const state = this.sources.get(source);
-    if (state !== undefined && state.open > 0) state.open--;
+    if (state === undefined || state.pending === 0) return;
+    if (--state.pending === 0) this.handshaking--;
+    this.pending--;
+  }
+
+  /** A connection admitted for `source` has closed; `pending`: before it was open. */
+  release (source: string, pending = false): void {
+    const state = this.sources.get(source);
+    if (state === undefined || state.open === 0) return;
+    if (pending) this.opened(source);
+    if (--state.open === 0) this.holding--;
+    this.open--;
   }
 
   /** Forgets sources that hold nothing and whose bucket is full again at `now`. */
@@ -106,34 +187,73 @@ export class Admission {
 /** What eviction needs to know about a held connection. */
 export interface EvictionCandidate {
   source: string;
+  /** When it was admitted (ms). */
+  acceptedAt: number;
   /** When it last sent a byte (ms). */
   lastActive: number;
   /** When its unfinished frame started (ms), or 0 when it is between frames. */
   frameStarted: number;
+  /** Frames it has delivered: what proves it useful. */
+  framesDelivered: number;
 }
 
 /**
- * The connection to close to make room at the global cap: one of the source
- * holding the most connections (a source holding fewer is never chosen),
- * its longest-idle connection between frames first, else its oldest
- * unfinished frame. Among sources tied for the most, the best such
- * connection overall. `openBy` gives each source's connection count.
+ * The connection to close to make room at the global cap: what has proven
+ * least.
+ *
+ * 1. Connections that have delivered no frame (in mutual TLS, every
+ *    connection not yet authenticated is one) go before connections that
+ *    have delivered frames.
+ * 2. Among those, the source with the largest share of them goes first,
+ *    sources grouped hierarchically: an IPv6 source is compared by its /48
+ *    first, then its /56, then its /64, so one allocation holding many
+ *    connections from many /64s counts as the one party it is. (A source
+ *    holding fewer is never chosen over one holding more.)
+ * 3. Within that source: a connection that delivered nothing, the one held
+ *    longest (a legitimate frame arrives within milliseconds of the connect;
+ *    a connection dripping one holds its slot for seconds); a connection
+ *    that delivered frames, its longest-idle one between frames first, else
+ *    its oldest unfinished frame.
  */
-export function chooseVictim<C extends EvictionCandidate> (connections: Iterable<C>, openBy: (source: string) => number): C | undefined {
-  let victim: C | undefined;
-  let victimCount = 0;
-  for (const conn of connections) {
-    const count = openBy(conn.source);
-    if (victim === undefined || count > victimCount || (count === victimCount && before(conn, victim))) {
+export function chooseVictim<C extends EvictionCandidate> (connections: Iterable<C>): C | undefined {
+  const all = [...connections];
+  if (all.length === 0) return undefined;
+  const unproven = all.filter((c) => c.framesDelivered === 0);
+  const pool = unproven.length > 0 ? unproven : all;
+  const groupsOf = new Map<string, readonly string[]>();
+  const counts = new Map<string, number>();
+  for (const conn of pool) {
+    let groups = groupsOf.get(conn.source);
+    if (groups === undefined) groupsOf.set(conn.source, groups = sourceGroups(conn.source));
+    groups.forEach((group, level) => {
+      const key = `${level} ${group}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    });
+  }
+  const shares = (conn: C): number[] => groupsOf.get(conn.source)!.map((group, level) => counts.get(`${level} ${group}`)!);
+  let victim = pool[0]!;
+  let victimShares = shares(victim);
+  for (let i = 1; i < pool.length; i++) {
+    const conn = pool[i]!;
+    const connShares = shares(conn);
+    const order = compareShares(connShares, victimShares);
+    if (order > 0 || (order === 0 && before(conn, victim))) {
       victim = conn;
-      victimCount = count;
+      victimShares = connShares;
     }
   }
   return victim;
 }
 
-/** True when `a` should be evicted before `b` (same source count). */
+/** Coarsest group first: positive when `a` holds more. */
+function compareShares (a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+/** True when `a` should be evicted before `b` (same proof, same shares). */
 function before (a: EvictionCandidate, b: EvictionCandidate): boolean {
+  if (a.framesDelivered === 0) return a.acceptedAt < b.acceptedAt;
   const aIdle = a.frameStarted === 0;
   const bIdle = b.frameStarted === 0;
   if (aIdle !== bIdle) return aIdle;

@@ -66,12 +66,20 @@ export interface ConnectionHost {
   notePlaintextConnection (): void;
   /** True past `tls.plaintext.until`. */
   pastPlaintextDeadline (): boolean;
+  /** The connection is open: its TLS handshake finished, or (plain) its first byte arrived. */
+  opened (conn: Connection): void;
   /** A frame passed every check of the connection: the server's peer ledger, then the event. */
   accept (conn: Connection, message: Message): void;
   /** Counts and emits one error. */
   report (error: Error): void;
   /** The connection is gone (its sockets closed or are closing): forget it. */
   closed (conn: Connection): void;
+  /**
+   * True once this turn of the event loop has spent its budget on frames
+   * (every connection's together): the rest of a chunk's frames wait for the
+   * next turn, so that a burst of costly frames cannot stall the node.
+   */
+  turnSpent (): boolean;
 }
 
 /**
@@ -102,10 +110,17 @@ export class Connection {
    * has passed `authorize: 'sender-id'` (unverified ids are not recorded).
    */
   peerId: string | undefined;
+  /**
+   * Without an identity policy (or in plaintext): the first sender id this
+   * connection carried, the only id it can prove by contact (membership).
+   */
+  speaksFor: string | undefined;
   /** The last sender delivered on it: what a function policy is asked again after a rotation. */
   lastSender: Sender | undefined;
   /** Why the connection was closed, when it failed. */
   error: Error | undefined;
+  /** Complete frames read but not yet handled: they wait for the next turn (see `turnSpent`), the socket paused. */
+  #waiting: Buffer[] | undefined;
   /** The rotation generation of the secure context when it was accepted (TLS). */
   generation: number;
   readonly remoteAddress: string | undefined;
@@ -177,7 +192,7 @@ export class Connection {
       return;
     }
     this.plaintext = true;
-    this.state = 'open';
+    this.#open();
     this.#readPlain();
     if (this.#graceTimer !== undefined) this.socket!.end();
   }
@@ -218,7 +233,7 @@ export class Connection {
     if (certificate) info.certificate = describeCertificate(certificate);
     (socket as ConnectionSocket)[kConnection] = this;
     socket.on('close', onSocketClose);
-    this.state = 'open';
+    this.#open();
     this.#read(socket, info);
     // Closing (finish()) while the handshake ran: it completes, then our side
     // ends. Not from inside this callback: under TLS 1.3 OpenSSL writes the
@@ -226,6 +241,12 @@ export class Connection {
     // outbound/dial.ts) as Node goes on reading after it, and a close_notify
     // written first reads as a refusal.
     if (this.#graceTimer !== undefined) setImmediate(() => { if (!this.closed) socket.end(); });
+  }
+
+  /** Past its handshake (or, plain, its first byte): admission stops counting it as one in progress. */
+  #open (): void {
+    this.state = 'open';
+    this.host.opened(this);
   }
 
   /** Frames straight from the accepted TCP socket: plain mode, or plaintext during a migration. */
@@ -248,7 +269,7 @@ export class Connection {
     if (this.closed) return;
     if (this.state === 'accepted') {
       // The first chunk of a plain connection (a TLS one is open at its handshake).
-      this.state = 'open';
+      this.#open();
       if (chunk[0] === TLS_HANDSHAKE && looksLikeTls(chunk)) {
         // A ClientHello on a plain port: the peer has options.tls and we do not.
         this.fail(tlsToPlain(this.remote));
@@ -271,11 +292,47 @@ export class Connection {
     // Empty lines (a lone "\r" may start one) are not activity: a "\n" every
     // few seconds would otherwise hold a slot forever without a message.
     if (frames.length > 0 || decoder.buffered > 1 || (decoder.buffered === 1 && chunk[chunk.length - 1] !== CR)) this.lastActive = now;
-    for (let i = 0; i < frames.length && !this.closed; i++) this.#onFrame(frames[i]!);
+    if (frames.length > 0) this.#handle(frames, false);
   }
+
+  /**
+   * Handles `frames` until the turn's budget is spent (`first`: the first
+   * one whatever the budget, so a later turn always makes progress): the
+   * rest wait, the socket paused so that nothing more is read meanwhile (TCP
+   * pushes back on the sender), and are handled first in a later turn.
+   */
+  #handle (frames: Buffer[], first: boolean): void {
+    const host = this.host;
+    for (let i = 0; i < frames.length && !this.closed; i++) {
+      if ((i > 0 || !first) && host.turnSpent()) {
+        this.#waiting = i === 0 ? frames : frames.slice(i);
+        this.socket?.pause();
+        setImmediate(this.#resume);
+        return;
+      }
+      this.#onFrame(frames[i]!);
+    }
+  }
+
+  readonly #resume = (): void => {
+    const frames = this.#waiting!;
+    this.#waiting = undefined;
+    if (this.closed) return;
+    this.#handle(frames, true);
+    if (this.#waiting !== undefined || this.closed) return;
+    if (this.#endWaiting) this.onEnd();
+    else this.socket?.resume();
+  };
+
+  /** The sender's end came while frames were waiting: handled after them. */
+  #endWaiting = false;
 
   onEnd (): void {
     if (this.closed) return;
+    if (this.#waiting !== undefined) {
+      this.#endWaiting = true;
+      return;
+    }
     if (this.#graceTimer !== undefined) {
       // Closing (finish()): the sender may have ended only because we did, so
       // the end does not complete an unterminated frame (senders of this

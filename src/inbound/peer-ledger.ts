@@ -32,15 +32,21 @@ export class PeerLedger {
   dropped = 0;
 
   /**
-   * `maxPeers`: ids let through at most (Infinity: no budget at all, nothing
-   * remembered); `maxBytes`: what their digest entries may add to a digest,
-   * serialised (Infinity for no limit).
+   * `maxPeers`: ids let through at most (Infinity: no budget, but ids are
+   * still remembered, as gossipmonger remembers them: membership asks `has`);
+   * `maxBytes`: what their digest entries may add to a digest, serialised
+   * (Infinity for no limit).
    */
   constructor (readonly maxPeers: number, readonly maxBytes: number) {}
 
   /** Distinct peer ids let through so far. */
   get size (): number {
     return this.known.size;
+  }
+
+  /** Whether `id` was let through (gossipmonger knows it). */
+  has (id: string): boolean {
+    return this.known.has(id);
   }
 
   /**
@@ -74,11 +80,11 @@ export class PeerLedger {
 
   /** True when `id` is known or fits; remembers it. */
   private learn (id: string, peer: Sender | DigestEntry): boolean {
-    if (this.maxPeers === Infinity) return true;
     if (this.known.has(id)) return true;
     if (this.known.size >= this.maxPeers) return false;
     let size = 0;
-    if (this.maxBytes !== Infinity) {
+    // maxPeers Infinity turns both budgets off.
+    if (this.maxBytes !== Infinity && this.maxPeers !== Infinity) {
       // The entry as the node's own digest will carry it (only ever computed for new ids).
       size = Buffer.byteLength(JSON.stringify({ id, maxVersionSeen: VERSION_PLACEHOLDER, transport: peer.transport })) + 1;
       if (this.bytes + size > this.maxBytes) return false;

@@ -5,8 +5,9 @@
  *
  * accept -> admission (allowFrom, per-source limits, global cap and
  * eviction; all before any byte is read) -> Connection (first byte, TLS
- * handshake, read loop, frame checks) -> peer ledger -> `deliver`, which the
- * transport turns into an event. The outbound mirror is outbound/pool.ts.
+ * handshake, read loop, frame checks) -> membership (ids not proven are held
+ * back) -> peer ledger (maxPeers) -> `deliver`, which the transport turns into
+ * an event. The outbound mirror is outbound/pool.ts.
  *
  * Nothing here emits: every failure goes to `report` (one per connection;
  * refusals aggregated per source), every valid message to `deliver`.
@@ -37,6 +38,7 @@ import { subjectOf } from '../tls/trust';
 import type { Message } from '../wire/message';
 import { Admission, RefusalLog, chooseVictim } from './admission';
 import { Connection, type ConnectionHost, type EventInfo } from './connection';
+import { Membership, type Origin } from './membership';
 import { PeerLedger } from './peer-ledger';
 
 export type { EventInfo } from './connection';
@@ -47,10 +49,29 @@ const PLAINTEXT_PEERS_TRACKED = 4096;
 export const REFUSAL_REPORT_INTERVAL = 10000;
 /** Distinct sources with a report of their own per interval; the rest are summed under '*'. */
 const REFUSAL_SOURCES_REPORTED = 64;
+/**
+ * Milliseconds of frame handling per turn of the event loop, over every
+ * connection, before the frames left wait for the next turn. A digest can
+ * make gossipmonger answer with a megabyte of deltas (milliseconds to encode
+ * and write), so a burst of them read at once stalled a node for seconds.
+ */
+const TURN_BUDGET = 20;
+
 /** How long close() reads on from a sender that has not yet closed its side (ms). */
 const CLOSE_GRACE = 1000;
 /** Sources the admission table remembers at most (each a few dozen bytes). */
 const SOURCES_TRACKED = 16384;
+/** Proof attempts (membership) under way at once, every introducer together, at most. */
+const MAX_PENDING_PROOFS = 256;
+
+/**
+ * TLS handshakes in progress (from more than one source) that make handshake
+ * CPU contended: an eighth of maxConnections (32 by default), at least 2. A
+ * handshake costs a few ms of CPU, so 32 waiting is a queue of 100 ms or more.
+ */
+export function handshakeBacklogOf (maxConnections: number): number {
+  return Math.max(2, Math.ceil(maxConnections / 8));
+}
 
 /** What the server needs from the transport that owns it. */
 export interface ServerContext {
@@ -63,6 +84,10 @@ export interface ServerContext {
   deliver (message: Message, info: EventInfo): void;
   /** True past `tls.plaintext.until`. */
   pastPlaintextDeadline (): boolean;
+  /** Begin a proof attempt of `id` at host:port (a probe); false when it cannot be sent yet. */
+  probe (id: string, host: string, port: number): boolean;
+  /** The address this node advertises. */
+  ownAddress (): { host: string; port: number };
 }
 
 /** Inbound counters; the transport's stats() copies them. */
@@ -109,6 +134,8 @@ export class InboundServer implements ConnectionHost {
   now = monotonicNow();
 
   readonly #connections = new Set<Connection>();
+  /** Connections admitted and not yet open (in their handshake, or waiting for their first byte). */
+  readonly #pending = new Set<Connection>();
   /** TLS mode: the raw socket a TLS socket wraps -> its connection. */
   readonly #byRaw = new WeakMap<Socket, Connection>();
   readonly #plaintextPeers = new Set<string>();
@@ -117,7 +144,12 @@ export class InboundServer implements ConnectionHost {
   readonly #refusalLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   readonly #peerLog = new RefusalLog(REFUSAL_REPORT_INTERVAL, REFUSAL_SOURCES_REPORTED);
   readonly #peers: PeerLedger;
+  /** Which ids may reach gossipmonger: proofs, held-back ids, proof attempts (inbound/membership.ts). */
+  readonly membership: Membership;
   #sweeper: NodeJS.Timeout | undefined;
+  /** When this turn's frame handling began (performance.now()), or undefined before the first frame of a turn. */
+  #turnStarted: number | undefined;
+  readonly #endTurn = (): void => { this.#turnStarted = undefined; };
 
   constructor (private readonly ctx: ServerContext) {
     const options = this.options = ctx.options;
@@ -126,9 +158,18 @@ export class InboundServer implements ConnectionHost {
     this.#admission = new Admission({
       maxPerSource: options.maxConnectionsPerSource,
       ratePerSource: options.connectionsPerSecondPerSource,
-      maxSources: SOURCES_TRACKED
+      maxSources: SOURCES_TRACKED,
+      maxConnections: options.maxConnections,
+      // Handshakes are what a TLS connection costs before it can prove anything;
+      // a plain one costs an accept and a read, so only the slots are contended there.
+      handshakeBacklog: ctx.factory.secure ? handshakeBacklogOf(options.maxConnections) : undefined
     });
     this.#peers = new PeerLedger(options.maxPeers, options.maxFrameSize / 2);
+    this.membership = new Membership({
+      ...options.membership,
+      // Proof attempts under way at once: at most half of the outbound slots.
+      maxPending: Math.max(1, Math.min(MAX_PENDING_PROOFS, Math.floor(options.outbound.maxConnections / 2)))
+    }, this.#peers, { probe: (id, host, port) => ctx.probe(id, host, port), ownAddress: () => ctx.ownAddress() }, monotonicNow);
   }
 
   /** Distinct peer ids passed on so far (see maxPeers). */
@@ -193,6 +234,7 @@ export class InboundServer implements ConnectionHost {
         : due === frameDue ? new FrameTimeoutError(frameTimeout, remote) : new IdleTimeoutError(idleTimeout, remote));
     }
     this.#admission.sweep(now);
+    this.membership.sweep();
     for (const r of this.#refusalLog.flush(now)) this.ctx.report(new ConnectionsRefusedError(r.source, r.count, r.reasons));
     for (const r of this.#peerLog.flush(now)) this.ctx.report(new PeerLimitError(r.source, r.count, this.#peers.maxPeers));
   }
@@ -249,25 +291,28 @@ export class InboundServer implements ConnectionHost {
       return;
     }
     if (this.#connections.size >= this.options.maxConnections && !this.#evictOne()) {
-      this.#admission.release(source);
+      this.#admission.release(source, true);
       this.#refuse(raw, source, 'max-connections');
       return;
     }
     this.stats.accepted++;
     const conn = new Connection(this, raw, source, now);
     this.#connections.add(conn);
+    this.#pending.add(conn);
     if (channels.inboundAccepted.hasSubscribers) channels.inboundAccepted.publish(conn.remote);
     if (this.factory.secure) this.#byRaw.set(raw, conn);
     conn.start();
   }
 
   /**
-   * Makes room at the cap: closes a connection of the source holding the most
-   * (admission.ts, chooseVictim), so no source can keep others out by holding
-   * slots, whether idle or dripping a frame.
+   * Makes room at the cap: closes what has proven least (admission.ts,
+   * chooseVictim): a connection that delivered nothing before one that
+   * delivered frames, of the source (IPv6: the allocation) holding the most,
+   * so no source can keep others out by holding slots, whether idle, dripping
+   * a frame, or spread over many addresses.
    */
   #evictOne (): boolean {
-    const victim = chooseVictim(this.#connections, (source) => this.#admission.openBy(source));
+    const victim = chooseVictim(this.#connections);
     if (victim === undefined) return false;
     this.stats.evicted++;
     victim.drop();
@@ -310,6 +355,16 @@ export class InboundServer implements ConnectionHost {
 
   // ------------------------------------------------------------ ConnectionHost
 
+  turnSpent (): boolean {
+    const now = performance.now();
+    if (this.#turnStarted === undefined) {
+      this.#turnStarted = now;
+      setImmediate(this.#endTurn);
+      return false;
+    }
+    return now - this.#turnStarted > TURN_BUDGET;
+  }
+
   countBytes (bytes: number): void {
     this.stats.bytesIn += bytes;
   }
@@ -327,10 +382,12 @@ export class InboundServer implements ConnectionHost {
     this.ctx.report(error);
   }
 
-  /** A frame that passed the connection's checks: the peer budget, then the event. */
+  /** A frame that passed the connection's checks: membership, the peer budget, then the event. */
   accept (conn: Connection, message: Message): void {
     if (conn.plaintext) this.#notePlaintextPeer(message.sender.id);
-    const verdict = this.#peers.admit(message);
+    const admitted = this.membership.admit(message, this.#originOf(conn, message.sender.id));
+    if (admitted.message === undefined) return;
+    const verdict = this.#peers.admit(admitted.message);
     if (verdict.dropped > 0) this.#notePeersDropped(conn, verdict.dropped);
     if (verdict.message === undefined) return;
     this.stats.framesIn++;
@@ -338,9 +395,26 @@ export class InboundServer implements ConnectionHost {
     this.ctx.deliver(verdict.message, conn.info!);
   }
 
+  opened (conn: Connection): void {
+    if (this.#pending.delete(conn)) this.#admission.opened(conn.source);
+  }
+
+  /**
+   * What the frame's connection proves of its sender. Under a policy that
+   * binds ids (and over TLS), the frame passed it, so its certificate proves
+   * the sender; the sender id introduces what the message names. Otherwise
+   * the connection proves its first sender by contact, and its source
+   * address introduces.
+   */
+  #originOf (conn: Connection, senderId: string): Origin {
+    if (!conn.plaintext && this.identity.provesIds) return { proof: 'certificate', introducer: `id:${senderId}` };
+    conn.speaksFor ??= senderId;
+    return { proof: conn.speaksFor === senderId ? 'contact' : undefined, introducer: `source:${conn.source}` };
+  }
+
   closed (conn: Connection): void {
     if (!this.#connections.delete(conn)) return;
-    this.#admission.release(conn.source);
+    this.#admission.release(conn.source, this.#pending.delete(conn));
     if (channels.inboundClosed.hasSubscribers) channels.inboundClosed.publish({ ...conn.remote, error: conn.error });
   }
 

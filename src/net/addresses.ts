@@ -46,6 +46,20 @@ export function sourceOf (address: string | undefined): string {
   return `${prefix64(bare)}::/64`;
 }
 
+/**
+ * The groups a source belongs to, coarsest first, for comparing shares under
+ * pressure (eviction): an IPv6 /64 source is in its /48, its /56 and itself,
+ * so that one allocation spread over many /64s counts as one party. Any other
+ * source is its own group at every level.
+ */
+export function sourceGroups (source: string): readonly [string, string, string] {
+  const match = /^([0-9a-f]{1,4}):([0-9a-f]{1,4}):([0-9a-f]{1,4}):([0-9a-f]{1,4})::\/64$/.exec(source);
+  if (match === null) return [source, source, source];
+  const [, a, b, c, d] = match;
+  const top = (parseInt(d!, 16) & 0xff00).toString(16);
+  return [`${a}:${b}:${c}::/48`, `${a}:${b}:${c}:${top}::/56`, source];
+}
+
 /** The first four 16-bit groups of an IPv6 address, `::` expanded, leading zeros dropped. */
 function prefix64 (address: string): string {
   let head: string[];

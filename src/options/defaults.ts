@@ -20,6 +20,9 @@ export const DEFAULTS = Object.freeze({
   maxConnectionsPerSource: 32,
   connectionsPerSecondPerSource: 50,
   maxPeers: 2048,
+  membershipPendingPerIntroducer: 16,
+  membershipProofsPerSecond: 32,
+  membershipProofTimeout: 10000,
   keepAliveIdleTimeout: 10000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
@@ -29,7 +32,8 @@ export const DEFAULTS = Object.freeze({
   tlsSessionCache: 256,
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
-  outboundMaxPooledRemotes: 256
+  outboundMaxPooledRemotes: 256,
+  outboundMaxQueuedBytes: 64 * 1024 * 1024
 });
 
 /** Options after validation and defaults. */
@@ -47,6 +51,7 @@ export interface ResolvedOptions {
   maxConnectionsPerSource: number;
   connectionsPerSecondPerSource: number;
   maxPeers: number;
+  membership: { enforce: boolean; pendingPerIntroducer: number; proofsPerSecond: number; proofTimeout: number };
   cluster: string | undefined;
   allowFrom: AllowList | undefined;
   outbound: {
@@ -55,6 +60,7 @@ export interface ResolvedOptions {
     maxConnections: number;
     maxPerDestination: number;
     maxPooledRemotes: number;
+    maxQueuedBytes: number;
   };
 }
 

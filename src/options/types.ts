@@ -45,8 +45,11 @@ export interface OutboundOptions {
   /** Resolves host names for `allow`. @default dns.lookup */
   lookup?: LookupFunction;
   /**
-   * Outbound sockets open or opening at once (per message and pooled). Past it
-   * a frame is refused with ERR_OUTBOUND_LIMIT.
+   * Outbound sockets open or opening at once (per message and pooled, name
+   * resolutions included). At it, a destination holding fewer takes a slot
+   * back from one that never completed an exchange (a tarpit), else from the
+   * one holding the most; when neither is fair, the frame is refused with
+   * ERR_OUTBOUND_LIMIT. A name resolution has `connectTimeout` to answer.
    * @default 512
    */
   maxConnections?: number;
@@ -54,10 +57,22 @@ export interface OutboundOptions {
   maxPerDestination?: number;
   /**
    * keepAlive remotes held at once; at the cap the least recently used idle one
-   * is closed, or the frame is refused when none is idle.
+   * is closed, or a remote whose connection never opened (a tarpit) gives its
+   * place up, or the frame is refused when there is neither.
    * @default 256
    */
   maxPooledRemotes?: number;
+  /**
+   * Bytes of outbound frames this process may hold before the kernel has them,
+   * over every destination: pooled queues (what `keepAlive.maxQueuedBytes`
+   * bounds per remote) and per-message frames waiting for their connection.
+   * A frame that does not fit is refused with ERR_OUTBOUND_LIMIT (`limit`
+   * 'maxQueuedBytes'), counted, never queued; first, a pooled remote whose
+   * connection never opened, or the one holding the most, gives way
+   * (its oldest queued frames are dropped and reported).
+   * @default 67108864 (64 MiB)
+   */
+  maxQueuedBytes?: number;
 }
 
 export interface TlsOptions extends SecureContextOptions {
@@ -129,6 +144,35 @@ export interface KeepAliveOptions {
   maxQueuedBytes?: number;
 }
 
+/**
+ * Proven membership (README, "Proven membership"): an id reaches gossipmonger
+ * only once this node has proof of it; the bounds below limit the proof work
+ * a remote can cause by naming ids.
+ */
+export interface MembershipOptions {
+  /**
+   * Proof attempts one introducer (a sender id under a certificate policy,
+   * else a source address) may have under way at once; ids it names past
+   * that are held back and counted as refused until a later message names
+   * them again.
+   * @default 16
+   */
+  pendingPerIntroducer?: number;
+  /**
+   * Proof attempts one introducer may begin per second, in bursts of
+   * `pendingPerIntroducer`.
+   * @default 32
+   */
+  proofsPerSecond?: number;
+  /**
+   * A proof attempt not settled within this many ms fails; the same id at the
+   * same address is then not tried again for 60 s (it is still proven by
+   * contacting this node, or by its certificate).
+   * @default 10000
+   */
+  proofTimeout?: number;
+}
+
 export interface TransportOptions {
   /**
    * Host peers are told to connect to; also the bind address.
@@ -174,9 +218,13 @@ export interface TransportOptions {
    */
   idleTimeout?: number;
   /**
-   * Inbound connections held at once, TLS handshakes included. At the cap one
-   * connection of the source holding the most is closed to make room: its
-   * longest-idle one, else its oldest unfinished frame.
+   * Inbound connections held at once, TLS handshakes included. At the cap the
+   * connection that has proven least is closed to make room: one that has
+   * delivered no frame (in mutual TLS: not yet authenticated) before one that
+   * has, of the source holding the most of them (IPv6 sources grouped by
+   * /48, then /56, then /64), the one held longest; among connections that
+   * delivered frames, the longest idle, else the oldest unfinished frame.
+   * From 3/4 of it held, the per-source limits apply (contention).
    * @default 256
    */
   maxConnections?: number;
@@ -189,16 +237,23 @@ export interface TransportOptions {
    */
   frameTimeout?: number;
   /**
-   * Inbound connections one source (an IPv4 address, an IPv6 /64) may hold at
-   * once; more are refused before any TLS handshake. Raise it when many peers
-   * share one address (NAT).
+   * Under contention only, the inbound connections one source (an IPv4
+   * address, an IPv6 /64) keeps: the larger of this and an equal share of
+   * `maxConnections` among the sources holding connections; more are refused
+   * before any byte is read or any TLS handshake starts. The node is
+   * contended once it holds 3/4 of `maxConnections`, or (TLS) once 1/8 of
+   * `maxConnections` connections are in their handshake from more than one
+   * source, and for one second after. While the node has room, a source may
+   * hold more: peers sharing an address (one host, NAT) need no tuning.
    * @default 32
    */
   maxConnectionsPerSource?: number;
   /**
-   * New inbound connections per second one source may open (a token bucket
-   * holding one second's worth); more are refused before any TLS handshake.
-   * Raise it when many peers share one address (NAT).
+   * Under contention only (see `maxConnectionsPerSource`), new inbound
+   * connections per second one source may open: a token bucket holding one
+   * second's worth, drawn on by every connection contended or not; when it
+   * is empty under contention, new connections are refused before any TLS
+   * handshake. While the node has room, a source is not rate-capped.
    * @default 50
    */
   connectionsPerSecondPerSource?: number;
@@ -210,6 +265,16 @@ export interface TransportOptions {
    * @default 2048
    */
   maxPeers?: number;
+  /**
+   * Pass a peer id on to gossipmonger only once it is proven: by a
+   * certificate under `tls.authorize` 'sender-id' (or a function), else by
+   * contact (a frame from that id on a connection of its own). Digest entries
+   * naming other ids are held back while the transport tries to prove them.
+   * `false` passes every id on (bounded by maxPeers only): for a transport
+   * used without gossipmonger.
+   * @default {} (on, with the defaults of MembershipOptions)
+   */
+  membership?: false | MembershipOptions;
   /**
    * Cluster name carried in TLS ALPN: peers of another cluster fail the handshake.
    * @default undefined (no ALPN)

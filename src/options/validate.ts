@@ -7,7 +7,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { allowList } from '../net/addresses';
 import { checkTrustMaterial, isMaterial } from '../tls/material';
 import { DEFAULTS, type ResolvedOptions, type ResolvedTls } from './defaults';
-import type { CertificateFiles, KeepAliveOptions, LookupFunction, OutboundOptions, PlaintextMigration, TlsOptions, TransportOptions } from './types';
+import type { CertificateFiles, KeepAliveOptions, LookupFunction, MembershipOptions, OutboundOptions, PlaintextMigration, TlsOptions, TransportOptions } from './types';
 
 /**
  * Option names, checked so that a misspelt option throws instead of being
@@ -17,7 +17,7 @@ import type { CertificateFiles, KeepAliveOptions, LookupFunction, OutboundOption
 const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
   host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
   handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
-  connectionsPerSecondPerSource: true, maxPeers: true, cluster: true, allowFrom: true, outbound: true
+  connectionsPerSecondPerSource: true, maxPeers: true, membership: true, cluster: true, allowFrom: true, outbound: true
 };
 
 /**
@@ -41,8 +41,9 @@ const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCall
 };
 
 const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
-const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true, maxQueuedBytes: true };
 const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
+const MEMBERSHIP_NAMES: Record<keyof MembershipOptions, true> = { pendingPerIntroducer: true, proofsPerSecond: true, proofTimeout: true };
 
 /** Keys of TlsOptions that are ours, not secure-context material. */
 export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(TLS_OWN_NAMES));
@@ -363,7 +364,22 @@ function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
     lookup: value.lookup as LookupFunction | undefined,
     maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
     maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
-    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes)
+    maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes),
+    maxQueuedBytes: positiveInteger('outbound.maxQueuedBytes', value.maxQueuedBytes, DEFAULTS.outboundMaxQueuedBytes)
+  };
+}
+
+function resolveMembership (value: unknown): ResolvedOptions['membership'] {
+  if (value === undefined) value = {};
+  const enforce = value !== false;
+  if (value === false) value = {};
+  if (!isPlainObject(value)) throw new TypeError(`options.membership must be false or an object; got ${describe(value)}`);
+  checkNames('options.membership', value, new Set(Object.keys(MEMBERSHIP_NAMES)), 'an option');
+  return {
+    enforce,
+    pendingPerIntroducer: positiveInteger('membership.pendingPerIntroducer', value.pendingPerIntroducer, DEFAULTS.membershipPendingPerIntroducer),
+    proofsPerSecond: positiveInteger('membership.proofsPerSecond', value.proofsPerSecond, DEFAULTS.membershipProofsPerSecond, true),
+    proofTimeout: positiveInteger('membership.proofTimeout', value.proofTimeout, DEFAULTS.membershipProofTimeout)
   };
 }
 
@@ -392,6 +408,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
     connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),
     maxPeers: positiveInteger('maxPeers', options.maxPeers, DEFAULTS.maxPeers, true),
+    membership: resolveMembership(options.membership),
     cluster: cluster as string | undefined,
     allowFrom: allowList('options.allowFrom', options.allowFrom),
     outbound: resolveOutbound(options.outbound)

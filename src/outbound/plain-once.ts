@@ -19,9 +19,9 @@
  * remote has accepted the connection); pooled connections are pool.ts.
  */
 import { channels } from '../diagnostics';
-import { ConnectTimeoutError, withFrames, withRemote, type RemoteInfo } from '../errors';
+import { ConnectTimeoutError, OutboundLimitError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import type { OutboundCounters } from './counters';
-import { Lease, type OutboundGate } from './gate';
+import { Lease, frameCharge, type OutboundGate } from './gate';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 
@@ -48,6 +48,8 @@ interface Pending {
   failure: Error | undefined;
   /** The outbound slots this connection holds until it closes. */
   readonly lease: Lease;
+  /** What the frame is charged to the outbound memory budget until the kernel has it (0 once given back). */
+  charged: number;
   /** When the current step began: the dial, the connect, the flush (performance.now() ms). */
   since: number;
 }
@@ -84,18 +86,26 @@ export class PlainOnce {
    */
   send (peerId: string | undefined, host: string, port: number, line: string, size: number): void {
     const gate = this.ctx.gate;
+    // The frame is held until the kernel takes it: charged to the budget first.
+    const cost = frameCharge(line, size) + 2;
+    if (!gate.memory.take(cost)) {
+      this.#refused(new OutboundLimitError('maxQueuedBytes', gate.memory.max, { remoteAddress: host, remotePort: port }), peerId);
+      return;
+    }
     const now = gate.openNow(host, port);
-    if (now instanceof Lease) this.#connect(host, port, peerId, line + '\r\n', size + 2, undefined, now);
-    else if (now !== undefined) this.#refused(now, peerId);
+    if (now instanceof Lease) this.#connect(host, port, peerId, line + '\r\n', size + 2, undefined, now, cost);
+    else if (now !== undefined) this.#refused(now, peerId, cost);
     else {
       gate.open(host, port, (refused, lease, address) => {
-        if (refused !== undefined) this.#refused(refused, peerId);
-        else this.#connect(host, port, peerId, line + '\r\n', size + 2, address, lease!);
+        if (refused !== undefined) this.#refused(refused, peerId, cost);
+        else this.#connect(host, port, peerId, line + '\r\n', size + 2, address, lease!, cost);
       });
     }
   }
 
-  #refused (refused: Error, peerId: string | undefined): void {
+  /** `charged`: what the frame held of the memory budget, given back. */
+  #refused (refused: Error, peerId: string | undefined, charged = 0): void {
+    if (charged > 0) this.ctx.gate.memory.give(charged);
     this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
   }
 
@@ -103,10 +113,12 @@ export class PlainOnce {
    * `frame` is the whole line, terminator included; `bytes` its UTF-8 length.
    * `address`: where the socket goes when the name was resolved and checked.
    */
-  #connect (host: string, port: number, peerId: string | undefined, frame: string, bytes: number, address: string | undefined, lease: Lease): void {
+  #connect (host: string, port: number, peerId: string | undefined, frame: string, bytes: number, address: string | undefined, lease: Lease, charged: number): void {
     this.ctx.counters.opened++;
     const socket = this.ctx.factory.connect(address === undefined ? { host, port } : { host, port, address }, false, false) as SendSocket;
-    socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined, lease, since: performance.now() };
+    socket[kPending] = { sender: this, remote: { remoteAddress: host, remotePort: port, peerId }, frame, bytes, connected: false, flushed: false, failure: undefined, lease, charged, since: performance.now() };
+    // At the cap, the gate may give this slot to another destination: the socket goes (onError reports it).
+    lease.holder = socket;
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.once('connect', onConnect);
@@ -138,6 +150,14 @@ function onFlushed (this: SendSocket): void {
   const pending = this[kPending];
   pending.flushed = true;
   pending.since = performance.now();
+  discharge(pending);
+}
+
+/** The kernel has the frame, or the socket is gone: its bytes leave the memory budget. */
+function discharge (pending: Pending): void {
+  if (pending.charged === 0) return;
+  pending.sender.ctx.gate.memory.give(pending.charged);
+  pending.charged = 0;
 }
 
 function onData (this: SendSocket, chunk: Buffer): void {
@@ -171,6 +191,10 @@ function fail (pending: Pending, error: Error): void {
 function onClose (this: SendSocket): void {
   const pending = this[kPending];
   pending.sender.open.delete(this);
+  discharge(pending);
+  pending.frame = undefined;
+  // The remote took the frame and closed: an exchange completed, the destination is proven.
+  if (pending.flushed && pending.failure === undefined) pending.lease.completed();
   pending.lease.release();
   if (pending.connected && channels.outboundClosed.hasSubscribers) channels.outboundClosed.publish({ host: pending.remote.remoteAddress, port: pending.remote.remotePort, error: pending.failure });
 }

@@ -13,8 +13,13 @@
  *   already handed to the socket and not yet flushed are reported lost.
  * - A connection that the TLS server refuses reports how many queued frames
  *   it drops (none was written before acceptance, see dial.ts).
- * - Remotes are capped (`outbound.maxPooledRemotes`): at the cap the least
- *   recently used idle one is retired, else the frame is refused.
+ * - Remotes are capped (`outbound.maxPooledRemotes`): at the cap a remote
+ *   whose connection never opened (a tarpit) gives its place up, else the
+ *   least recently used idle one is retired, else the frame is refused.
+ * - Every byte queued or not yet flushed is also charged to the transport's
+ *   one outbound memory budget (`outbound.maxQueuedBytes`, gate.ts): past it
+ *   queues give way (`shed`), never-opened remotes first, then the remote
+ *   holding the most, else the frame is refused.
  * - A socket let go of (idle, rotation, eviction) is ended and must close
  *   within `closeTimeout`, else it is destroyed; at most `maxRemotes` wait.
  */
@@ -26,7 +31,8 @@ import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
 import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import { Fifo } from './fifo';
-import type { OutboundGate } from './gate';
+import { destinationOf } from '../net/addresses';
+import { frameCharge, type MemoryBudget, type OutboundGate } from './gate';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 
 /**
@@ -43,20 +49,22 @@ interface FrameCount {
   unflushedBytes: number;
   /** Their charges, oldest first. */
   charges: Fifo<number>;
+  /** The socket has closed and what it held went back to the memory budget: later callbacks give nothing. */
+  settled: boolean;
 }
 
-/**
- * What a frame counts against maxQueuedBytes: the memory it holds, or its
- * UTF-8 size if that is more. V8 keeps a string of ASCII (or Latin-1) at one
- * byte per character, and any other string at two, so a frame whose UTF-8
- * size differs from its length may hold up to twice its length.
- */
-function charge (frame: string, size: number): number {
-  return size === frame.length ? size : Math.max(size, 2 * frame.length);
-}
+/** What a frame counts against maxQueuedBytes (both budgets): see gate.ts. */
+const charge = frameCharge;
 
 function newCount (): FrameCount {
-  return { written: 0, flushed: 0, unflushedBytes: 0, charges: new Fifo() };
+  return { written: 0, flushed: 0, unflushedBytes: 0, charges: new Fifo(), settled: false };
+}
+
+/** The socket of `counts` has closed: what it had not flushed leaves the memory budget. */
+function settle (counts: FrameCount, memory: MemoryBudget): void {
+  if (counts.settled) return;
+  counts.settled = true;
+  if (counts.unflushedBytes > 0) memory.give(counts.unflushedBytes);
 }
 
 /** Frames written per batch before yielding. */
@@ -109,6 +117,10 @@ export class Remote {
   closing = false;
   /** The gossipmonger id of the peer last sent to at this address, for errors. */
   peerId: string | undefined;
+  /** A connection to it was accepted once: it is no tarpit (see gate.ts, fair share). */
+  accepted = false;
+  /** When its current dial started (performance.now()). */
+  dialStarted = 0;
 
   /**
    * `expectedId`: under an authorize policy, the peer id the server must prove
@@ -138,6 +150,13 @@ export class Remote {
     const cost = charge(frame, size);
     if (this.queuedBytes + buffered + cost > ctx.maxQueuedBytes) {
       ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
+      this.forgetIfUnused();
+      return;
+    }
+    const memory = ctx.gate.memory;
+    if (!memory.take(cost, this.queuedBytes + buffered, this.accepted)) {
+      ctx.report(withFrames(new OutboundLimitError('maxQueuedBytes', memory.max, this.remote), { framesDropped: 1 }));
+      this.forgetIfUnused();
       return;
     }
     this.lastUsed = Date.now();
@@ -151,14 +170,22 @@ export class Remote {
     if (this.state === 'idle') this.connect();
   }
 
+  /** A remote made for a frame that was refused holds nothing: it must not keep a place in the pool. */
+  private forgetIfUnused (): void {
+    if (this.state === 'idle' && this.queued === 0 && this.socket === undefined) this.pool.forget(this);
+  }
+
   /**
    * A write callback: the socket is done with its oldest frame. A write that
    * failed (the socket was ended or destroyed meanwhile: EPIPE,
    * ERR_STREAM_DESTROYED) did not flush its frame, and is not counted as if it
-   * had: the frame is reported lost when the connection closes.
+   * had: the frame is reported lost when the connection closes. Either way
+   * its bytes leave the memory budget (unless its socket's close gave them back).
    */
   private flushedOne (counts: FrameCount, error?: Error | null): void {
-    counts.unflushedBytes -= counts.charges.shift()!;
+    const cost = counts.charges.shift()!;
+    counts.unflushedBytes -= cost;
+    if (!counts.settled) this.pool.ctx.gate.memory.give(cost);
     if (error) return;
     counts.flushed++;
     if (counts === this.counts && this.closing && this.queued === 0 && counts.flushed === counts.written) this.socket?.end();
@@ -217,6 +244,7 @@ export class Remote {
   private connect (): void {
     const ctx = this.pool.ctx;
     this.state = 'dialing';
+    this.dialStarted = performance.now();
     const secure = ctx.secure();
     ctx.gate.open(this.host, this.port, (refused, lease, address) => {
       if (refused !== undefined) {
@@ -224,7 +252,7 @@ export class Remote {
         return;
       }
       if (this.state !== 'dialing' || this.queued === 0) {
-        // Closed or emptied while the name was resolving.
+        // Closed or emptied (its queue given way) while the name was resolving.
         lease!.release();
         if (this.state === 'dialing') this.state = 'idle';
         this.pool.forget(this);
@@ -245,6 +273,8 @@ export class Remote {
       }, {
         accepted: (socket) => {
           this.dialing = undefined;
+          // Accepted: the destination is proven (a tarpit never gets here).
+          lease!.completed();
           this.open(socket);
         },
         failed: (error) => {
@@ -261,6 +291,8 @@ export class Remote {
         }
       });
       this.dialing = dialing;
+      // At the outbound cap, the gate may give this slot to another destination: the socket goes.
+      lease!.holder = dialing.socket;
       dialing.socket.once('close', () => lease!.release());
     });
   }
@@ -280,11 +312,47 @@ export class Remote {
     this.dialing?.abandon();
   }
 
+  /** Its connection never opened and a dial is under way (not a name resolving): it may give way at the cap. */
+  get neverOpened (): boolean {
+    return !this.accepted && this.state === 'dialing' && this.dialing !== undefined;
+  }
+
+  /**
+   * At the pool's cap: a remote whose connection never opened gives its place
+   * up to another, its dial destroyed with `error` (its queued frames are
+   * reported dropped).
+   */
+  giveWay (error: Error): void {
+    this.dialing!.socket.destroy(error);
+  }
+
+  /**
+   * The memory budget needs room: drops this remote's oldest queued frames
+   * until `bytes` are freed, its queue is empty, or it holds no more than
+   * `floor`; reports them (one error, with the count). Returns the bytes freed.
+   */
+  shed (bytes: number, floor: number, why: string): number {
+    const memory = this.pool.ctx.gate.memory;
+    let freed = 0;
+    let dropped = 0;
+    while (freed < bytes && this.frames.length > 0 && this.queuedBytes > floor) {
+      const size = this.sizes.shift()!;
+      const cost = charge(this.frames.shift()!, size);
+      this.queuedBytes -= cost;
+      memory.give(cost);
+      freed += cost;
+      dropped++;
+    }
+    if (dropped > 0) this.pool.ctx.report(withFrames(new OutboundLimitError('maxQueuedBytes', memory.max, this.remote, why), { framesDropped: dropped }));
+    return freed;
+  }
+
   private open (socket: AnySocket): void {
     this.pool.ctx.counters.accepted(socket);
     this.pool.ctx.reached(this.host, this.port);
     this.socket = socket;
     this.state = 'open';
+    this.accepted = true;
     const counts = newCount();
     this.counts = counts;
     this.onFlushed = (error?: Error | null) => this.flushedOne(counts, error);
@@ -355,6 +423,7 @@ export class Remote {
 
   private closed (socket: AnySocket, failure: Error | undefined): void {
     if (this.socket !== socket) return;
+    settle(this.counts, this.pool.ctx.gate.memory);
     const { written, flushed } = this.counts;
     const lost = written - flushed;
     this.release();
@@ -376,6 +445,7 @@ export class Remote {
   private dropQueue (): void {
     this.frames.clear();
     this.sizes.clear();
+    this.pool.ctx.gate.memory.give(this.queuedBytes);
     this.queuedBytes = 0;
   }
 
@@ -407,7 +477,9 @@ export class ConnectionPool {
   private readonly retiring = new Map<AnySocket, NodeJS.Timeout>();
   private closeCallbacks: Array<() => void> = [];
 
-  constructor (readonly ctx: PoolContext) {}
+  constructor (readonly ctx: PoolContext) {
+    ctx.gate.memory.reclaim = (bytes, held, proven) => this.shed(bytes, held, proven);
+  }
 
   /** `frame`: one line, terminator included; `size`: its UTF-8 length. */
   send (peerId: string | undefined, host: string, port: number, frame: string, size: number): void {
@@ -415,7 +487,7 @@ export class ConnectionPool {
     const key = id === undefined ? `${host}:${port}` : `${id}@${host}:${port}`;
     let remote = this.remotes.get(key);
     if (remote === undefined) {
-      if (this.remotes.size >= this.ctx.maxRemotes && !this.evictIdle()) {
+      if (this.remotes.size >= this.ctx.maxRemotes && !this.makeRoom(host, port)) {
         this.ctx.report(withFrames(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
         return;
       }
@@ -424,6 +496,55 @@ export class ConnectionPool {
     }
     remote.peerId = peerId;
     remote.send(frame, size);
+  }
+
+  /**
+   * At the cap, room for a remote at `host:port`. A remote whose connection
+   * never opened (a tarpit, or a peer that is down) gives its place up: the
+   * oldest such dial is destroyed and its queued frames reported. To a
+   * destination whose last exchange completed (gate.ts: proven) at once; to
+   * any other only once that dial has lasted half of connectTimeout (a
+   * stranger replacing a stranger gains nothing, and each replacement costs
+   * a dial). Else, the least recently used idle remote is retired, unless
+   * the newcomer is a stranger and dials are still under way (a flood of
+   * strangers must not push out a working connection). False: no room.
+   */
+  private makeRoom (host: string, port: number): boolean {
+    const proven = this.ctx.gate.isProven(`${destinationOf(host)}:${port}`);
+    const staleBefore = performance.now() - this.ctx.connectTimeout / 2;
+    let dialing = false;
+    for (const remote of this.remotes.values()) {
+      if (!remote.neverOpened) continue;
+      dialing = true;
+      if (!proven && remote.dialStarted > staleBefore) continue;
+      // Its slot is free now; its dial reports the frames it drops as it fails.
+      this.remotes.delete(remote.key);
+      remote.giveWay(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, remote.remote, 'never completed a connection'));
+      return true;
+    }
+    if (dialing && !proven) return false;
+    return this.evictIdle();
+  }
+
+  /**
+   * The outbound memory budget is short of `bytes` for a frame whose remote
+   * would then hold `held` (see MemoryBudget.reclaim): queues of remotes
+   * whose connection never opened give way first (whatever they hold when
+   * the requester is `proven`, else only while they hold more), then the
+   * remotes holding the most, while they hold more than `held`.
+   */
+  private shed (bytes: number, held: number, proven: boolean): void {
+    let needed = bytes;
+    for (const remote of this.remotes.values()) {
+      if (needed <= 0) return;
+      if (remote.accepted || remote.queuedBytes === 0) continue;
+      needed -= remote.shed(needed, proven ? 0 : held, 'never completed a connection');
+    }
+    const holders = [...this.remotes.values()].filter((r) => r.accepted && r.queuedBytes > held).sort((a, b) => b.queuedBytes - a.queuedBytes);
+    for (const remote of holders) {
+      if (needed <= 0) return;
+      needed -= remote.shed(needed, held, 'held the most');
+    }
   }
 
   /** Retires the least recently used open remote with nothing queued; false when there is none. */
@@ -466,6 +587,7 @@ export class ConnectionPool {
     let timedOut: Error | undefined;
     socket.on('error', (error) => { failure = error; });
     socket.once('close', () => {
+      if (counts !== undefined) settle(counts, ctx.gate.memory);
       // A close timeout was reported already, with these counts.
       if (counts === undefined || (failure !== undefined && failure === timedOut)) return;
       const lost = counts.written - counts.flushed;

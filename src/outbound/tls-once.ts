@@ -9,7 +9,7 @@
  * `connectTimeout`. Bytes back do not extend it (a receiver never writes), so
  * a remote that trickles bytes cannot hold the socket or its outbound slots.
  */
-import { ConnectTimeoutError, withFrames, withRemote } from '../errors';
+import { ConnectTimeoutError, OutboundLimitError, withFrames, withRemote } from '../errors';
 import type { IdentityPolicy } from '../tls/identity';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 import type { OutboundCounters } from './counters';
@@ -39,9 +39,24 @@ export class TlsOnce {
 
   /** `frame` is the whole line as bytes, terminator included. */
   send (peerId: string | undefined, host: string, port: number, frame: Buffer): void {
-    this.ctx.gate.open(host, port, (refused, lease, address) => {
-      if (refused !== undefined) this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
-      else this.#dial(peerId, host, port, address, frame, lease!);
+    const gate = this.ctx.gate;
+    // The frame is held until the kernel takes it (after the handshake): charged to the budget first.
+    if (!gate.memory.take(frame.length)) {
+      this.ctx.report(withFrames(new OutboundLimitError('maxQueuedBytes', gate.memory.max, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
+      return;
+    }
+    let charged = frame.length;
+    const discharge = (): void => {
+      gate.memory.give(charged);
+      charged = 0;
+    };
+    gate.open(host, port, (refused, lease, address) => {
+      if (refused !== undefined) {
+        discharge();
+        this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
+      } else {
+        this.#dial(peerId, host, port, address, frame, lease!, discharge);
+      }
     });
   }
 
@@ -50,7 +65,8 @@ export class TlsOnce {
     for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
-  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease): void {
+  /** `discharge`: gives the frame's bytes back to the memory budget (once the kernel has it, or it is dropped); idempotent. */
+  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease, discharge: () => void): void {
     const { ctx } = this;
     const timeout = ctx.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
@@ -71,6 +87,8 @@ export class TlsOnce {
     }, {
       accepted: (connected) => {
         this.#dialing.delete(dialing);
+        // A TLS server accepted us: a tarpit never gets this far.
+        lease.completed();
         ctx.counters.accepted(connected);
         ctx.reached(host, port);
         let failed = false;
@@ -89,6 +107,7 @@ export class TlsOnce {
         connected.on('data', () => {});
         ctx.counters.sent(frame.length);
         connected.end(frame, (error?: Error | null) => {
+          discharge();
           if (error) return;
           flushed = true;
           clearTimeout(deadline);
@@ -105,16 +124,25 @@ export class TlsOnce {
         // new material, which takes over this one's outbound slots.
         this.#dialing.delete(dialing);
         handedOver = true;
-        if (ctx.closing()) lease.release();
-        else this.#dial(peerId, host, port, address, frame, lease);
+        if (ctx.closing()) {
+          discharge();
+          lease.release();
+        } else {
+          this.#dial(peerId, host, port, address, frame, lease, discharge);
+        }
       }
     });
     const socket = dialing.socket;
+    // At the cap, the gate may give this slot to another destination: the socket goes (and reports why).
+    lease.holder = socket;
     this.#dialing.add(dialing);
     this.open.add(socket);
     socket.once('close', () => {
       this.open.delete(socket);
-      if (!handedOver) lease.release();
+      if (!handedOver) {
+        discharge();
+        lease.release();
+      }
     });
   }
 }

@@ -112,6 +112,21 @@ export class IdentityPolicy {
     return this.#policy !== 'any';
   }
 
+  /**
+   * Told of every outbound certificate verdict under a policy that binds ids
+   * (`provesIds`): the server at host:port was accepted, or refused, for
+   * `peerId`. Membership records these as proofs (inbound/membership.ts).
+   */
+  onServerVerdict: ((peerId: string, host: string, port: number, accepted: boolean) => void) | undefined;
+
+  /**
+   * A certificate the policy accepts for an id proves that id (membership):
+   * `'sender-id'` or a function. With `'any'` a certificate says nothing about ids.
+   */
+  get provesIds (): boolean {
+    return this.#policy !== 'any';
+  }
+
   /** Certificates bind sender ids (`'sender-id'`): a connection that passed the check speaks for one id. */
   get bindsSenderId (): boolean {
     return this.#policy === 'sender-id';
@@ -150,7 +165,9 @@ export class IdentityPolicy {
    */
   checkServer (peerId: string | undefined, host: string, port: number, pendingFrames: number, certificate: PeerCertificate | undefined): Error | undefined {
     if (certificate !== undefined) this.notePeer(certificate);
-    if (this.outbound(peerId, host, port, certificate)) return undefined;
+    const accepted = this.outbound(peerId, host, port, certificate);
+    if (this.#policy !== 'any' && peerId !== undefined) this.onServerVerdict?.(peerId, host, port, accepted);
+    if (accepted) return undefined;
     return new PeerUnauthorizedError(peerId ?? '', { outbound: true, framesDropped: pendingFrames, remoteAddress: host, remotePort: port, peerId });
   }
 

@@ -25,7 +25,7 @@ for (const keepAlive of [false, true]) {
       const sender = senderId('sender-id', { keepAlive });
       const errors = record(sender).errors;
       for (let i = 0; i < 3; i++) sender.digest(at(impostor, 'peer-3'), { id: 'peer-2' }, []);
-      await until(() => errors.length === (keepAlive ? 1 : 3), 3000, 'refusals');
+      await until(() => errors.length === (keepAlive ? 1 : 3), undefined, 'refusals');
       await sleep(30);
       expect(errors.map(codeOf)).to.deep.equal(Array(keepAlive ? 1 : 3).fill('ERR_PEER_UNAUTHORIZED'));
       expect(errors[0]).to.include({ expectedId: 'peer-3', remoteAddress: HOST, remotePort: impostor.port });
@@ -42,7 +42,7 @@ for (const keepAlive of [false, true]) {
       const errors = record(sender).errors;
       sender.digest(at(receiver, 'peer-1'), { id: 'peer-2' }, []);
       await until(() => seen.digests.length === 1);
-      if (keepAlive) await until(() => receiver.stats().connections.open === 0, 3000, 'the pooled connection to idle out');
+      if (keepAlive) await until(() => receiver.stats().connections.open === 0, undefined, 'the pooled connection to idle out');
       else await sleep(30);
       // A resumed TLS 1.3 session has no peer certificate subject; the identity
       // checked when the session was made travels with it.

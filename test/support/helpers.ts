@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import TcpTransport = require('../../src/index');
 import type { TransportOptions } from '../../src/options';
 import { DEFAULT_CERT_DIR, loadPem, type Pem } from '../../scripts/generate-certs';
@@ -67,8 +67,17 @@ export function peerAt (t: { port: number }, id = 'remote'): { id: string; trans
 
 export const sender = { id: 'sender', transport: { host: HOST, port: 1 } };
 
+/**
+ * How long next(), until() and closed() wait by default before failing. A
+ * liveness bound, not a deadline: each returns as soon as what it waits for
+ * happens, so the bound only decides how long a hang takes to be reported.
+ * On the 2-core machine beside two busy loops and other work, one TLS
+ * connection and its first frame took over 3 s.
+ */
+export const LIVENESS_MS = 10000;
+
 /** Resolves with the next emission of `event`, rejecting after `ms`. */
-export async function next<T extends unknown[] = unknown[]> (emitter: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
+export async function next<T extends unknown[] = unknown[]> (emitter: NodeJS.EventEmitter, event: string, ms = LIVENESS_MS): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), ms);
   try {
@@ -95,13 +104,16 @@ export function sleep (ms: number): Promise<void> {
 }
 
 /** Polls `predicate` until it holds, or fails after `ms`. */
-export async function until (predicate: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+export async function until (predicate: () => boolean, ms = LIVENESS_MS, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
 }
+
+/** rawClient's TLS contexts, one per certificate presented. */
+const clientContexts = new Map<string, SecureContext>();
 
 /**
  * A raw client speaking to `t` in `mode`, as a hand-written peer would: no
@@ -114,8 +126,12 @@ export async function rawClient (mode: Mode, port: number, peer = 'peer-2'): Pro
     socket = netConnect({ host: HOST, port });
     await next(socket, 'connect');
   } else {
-    const { key, cert } = pem(peer);
-    socket = tlsConnect({ host: HOST, port, ca: ca(), key, cert });
+    // One context per certificate, as a real client keeps: building one per
+    // connection parses the key and CA again (about 30% of a handshake),
+    // which tests opening hundreds of connections pay for nothing.
+    const secureContext = clientContexts.get(peer) ?? createSecureContext({ ca: ca(), ...pem(peer) });
+    clientContexts.set(peer, secureContext);
+    socket = tlsConnect({ host: HOST, port, secureContext });
     await next(socket, 'secureConnect');
   }
   socket.on('error', () => {});
@@ -130,7 +146,7 @@ export function tcpFrom (port: number, localAddress = HOST): Socket {
 }
 
 /** Resolves when the socket is closed (by either side). */
-export function closed (socket: Socket, ms = 3000): Promise<void> {
+export function closed (socket: Socket, ms = LIVENESS_MS): Promise<void> {
   if (socket.closed) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`socket not closed within ${ms} ms`)), ms);

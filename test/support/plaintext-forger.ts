@@ -1,28 +1,52 @@
 /**
- * A plaintext forger, run in its own process by rotation.test.ts: from
- * 127.0.0.2 it opens one plaintext connection during a migration window,
- * writes BEFORE frames 50 ms apart, pauses PAUSE ms (across the deadline),
- * then goes on writing a frame every 50 ms, until the connection closes or
- * 20 more frames are written. It prints how many frames it wrote in all.
+ * A plaintext forger, run in its own process by rotation.test.ts, driven over
+ * IPC so that no step of it races a clock:
  *
- * Usage: node plaintext-forger.js PORT BEFORE PAUSE
+ *   child -> 'ready'            loaded; the parent starts its deadline now
+ *   parent -> { port }          the child connects from 127.0.0.2 and writes a frame
+ *   parent -> 'ack'             a frame arrived; the next is written, until BEFORE;
+ *                               then it waits, across the deadline, for the close
+ *   parent -> 'go'              only if the connection is still open long after the
+ *                               deadline: from now on a frame every 50 ms, until it
+ *                               closes or 20 more
+ *
+ * When the connection closes it prints how many frames it wrote in all and
+ * exits.
+ *
+ * Usage: fork('plaintext-forger.js', [BEFORE])
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
-const [port, before, pause] = process.argv.slice(2).map(Number) as [number, number, number];
-const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+const before = Number(process.argv[2]);
+let socket: Socket | undefined;
 let written = 0;
 let timer: NodeJS.Timeout | undefined;
-const write = (): void => {
-  if (socket.destroyed || written >= before + 20) return;
+
+const writeOne = (): void => {
   written++;
-  socket.write(JSON.stringify({ digest: [], sender: { id: 'forger' } }) + '\r\n');
-  timer = setTimeout(write, written === before ? pause : 50);
+  socket!.write(JSON.stringify({ digest: [], sender: { id: 'forger' } }) + '\r\n');
 };
-socket.on('error', () => {});
-socket.once('connect', write);
-socket.once('close', () => {
-  if (timer) clearTimeout(timer);
-  process.stdout.write(`${written}\n`);
-  process.exit(0);
+
+const keepWriting = (): void => {
+  if (socket!.destroyed || written >= before + 20) return;
+  writeOne();
+  timer = setTimeout(keepWriting, 50);
+};
+
+process.on('message', (message: { port?: number } | string) => {
+  if (typeof message === 'object' && message.port !== undefined) {
+    socket = connect({ host: '127.0.0.1', port: message.port, localAddress: '127.0.0.2' });
+    socket.on('error', () => {});
+    socket.once('connect', writeOne);
+    socket.once('close', () => {
+      if (timer) clearTimeout(timer);
+      process.stdout.write(`${written}\n`);
+      process.exit(0);
+    });
+  } else if (message === 'ack' && socket !== undefined && !socket.destroyed && written < before) {
+    writeOne();
+  } else if (message === 'go' && socket !== undefined) {
+    keepWriting();
+  }
 });
+process.send!('ready');

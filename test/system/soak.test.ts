@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { fitSlope, floorsFor, judge, type Sample } from '../../scripts/soak';
-import { SOAK_SECONDS, startSoak } from '../support/soak.fixture';
+import { SOAK_SECONDS, SOAK_TITLE, startSoak } from '../support/soak.fixture';
 
 describe('soak', () => {
   describe('fitSlope and judge', () => {
@@ -28,7 +28,7 @@ describe('soak', () => {
     });
   });
 
-  it(`keeps RSS, heap, descriptors and handles flat for ${SOAK_SECONDS} s of churn with hostile connections (started with the suite)`, async function () {
+  it(SOAK_TITLE, async function () {
     this.timeout((SOAK_SECONDS + 60) * 1000);
     const run = await startSoak();
     const last = run.stdout.trim().split('\n').pop() ?? '';

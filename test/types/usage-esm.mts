@@ -1,5 +1,5 @@
 // Compiled by test/integration/module.test.ts: an ES module importing the package gets
-// ESM typings (esm/index.d.mts) with the default and the named exports.
+// ESM typings (dist/esm/index.d.mts, generated at build) with the default and the named exports.
 import TcpTransport, { TcpTransport as Named, TransportError, ConnectionClosedError, type TransportOptions, type EventInfo } from 'gossipmonger-tls-transport';
 
 const options: TransportOptions = { host: '127.0.0.1', port: '9742', tls: { key: 'k', cert: 'c', ca: 'ca', requestCert: true } };

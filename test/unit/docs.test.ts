@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels } from '../../src/diagnostics';
 import { ERROR_CODES, THROWN_CODES, WARNING_CODES } from '../../src/errors';
-import { resolveOptions, type KeepAliveOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
+import { resolveOptions, type KeepAliveOptions, type MembershipOptions, type OutboundOptions, type PlaintextMigration, type TlsOptions, type TransportOptions } from '../../src/options';
 import { pem } from '../support/helpers';
 
 const root = join(__dirname, '..', '..', '..');
@@ -61,6 +61,8 @@ function rowsOf (text: string): Map<string, string[]> {
 /** How the README writes a default: `'text'`, `123`, `true`, or none. */
 function render (value: unknown): string {
   if (value === undefined) return 'none';
+  // An object option on by default with its own defaults (membership): `{}`.
+  if (typeof value === 'object' && value !== null && Object.keys(value).length === 0) return '`{}`';
   if (typeof value === 'string') return `\`'${value}'\``;
   return `\`${String(value)}\``;
 }
@@ -123,11 +125,14 @@ describe('docs', () => {
       maxConnectionsPerSource: base.maxConnectionsPerSource,
       connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
       maxPeers: base.maxPeers,
+      membership: {},
       cluster: base.cluster,
       allowFrom: base.allowFrom,
       outbound: undefined
     };
     const outboundKeys: Record<keyof OutboundOptions, unknown> = base.outbound;
+    const { enforce: _enforce, ...membershipDefaults } = base.membership;
+    const membershipKeys: Record<keyof MembershipOptions, unknown> = membershipDefaults;
     type OwnTls = Exclude<keyof TlsOptions, Exclude<keyof import('node:tls').SecureContextOptions, 'minVersion'>>;
     const ownTls: Record<OwnTls, unknown> = {
       requestCert: withTls.requestCert,
@@ -146,7 +151,8 @@ describe('docs', () => {
       ...Object.entries(ownTls).map(([k, v]): [string, unknown] => [`tls.${k}`, v]),
       ...Object.entries(keepAliveKeys).map(([k, v]): [string, unknown] => [`keepAlive.${k}`, v]),
       ...Object.entries(plaintext).map(([k, v]): [string, unknown] => [`tls.plaintext.${k}`, v]),
-      ...Object.entries(outboundKeys).map(([k, v]): [string, unknown] => [`outbound.${k}`, v])
+      ...Object.entries(outboundKeys).map(([k, v]): [string, unknown] => [`outbound.${k}`, v]),
+      ...Object.entries(membershipKeys).map(([k, v]): [string, unknown] => [`membership.${k}`, v])
     ];
 
     for (const [name, value] of expected) {
@@ -166,7 +172,9 @@ describe('docs', () => {
         ['handshakeTimeout', `${base.handshakeTimeout / 1000} s`], ['connectTimeout', `${base.connectTimeout / 1000} s`],
         ['frameTimeout', `${base.frameTimeout / 1000} s`], ['maxConnectionsPerSource', String(base.maxConnectionsPerSource)],
         ['connectionsPerSecondPerSource', `${base.connectionsPerSecondPerSource}/s`], ['maxPeers', String(base.maxPeers)],
-        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256']] as const) {
+        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256'],
+        ['membership.pendingPerIntroducer', String(base.membership.pendingPerIntroducer)], ['membership.proofsPerSecond', `${base.membership.proofsPerSecond}/s`],
+        ['membership.proofTimeout', `${base.membership.proofTimeout / 1000} s`]] as const) {
         const row = rowsOf(security).get(name);
         expect(row, name).to.not.equal(undefined);
         expect(row![0], name).to.include(value);
@@ -204,7 +212,7 @@ describe('docs', () => {
 
   describe('sources', () => {
     it('point at no document outside the repository', () => {
-      const files = ['src', 'scripts', 'test', 'bench', 'esm'].flatMap((d) => readdirSync(join(root, d), { recursive: true, encoding: 'utf8' }).map((f) => join(root, d, f)))
+      const files = ['src', 'scripts', 'test', 'bench'].flatMap((d) => readdirSync(join(root, d), { recursive: true, encoding: 'utf8' }).map((f) => join(root, d, f)))
         .filter((f) => /\.(ts|mts|mjs|js)$/.test(f) && statSync(f).isFile());
       expect(files.length).to.be.above(20);
       for (const file of files) {

@@ -24,6 +24,9 @@ describe('options', () => {
     ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
     ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
     ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
+    ['outbound.maxQueuedBytes range', { outbound: { maxQueuedBytes: 0 } }, /options\.outbound\.maxQueuedBytes/, 'RangeError'],
+    ['outbound.maxQueuedBytes type', { outbound: { maxQueuedBytes: '64MB' } }, /options\.outbound\.maxQueuedBytes/, 'TypeError'],
+    ['outbound.maxQueuedBytes Infinity', { outbound: { maxQueuedBytes: Infinity } }, /options\.outbound\.maxQueuedBytes/, 'RangeError'],
     ['tls type', { tls: true }, /options\.tls must be an object/, 'TypeError'],
     ['tls cert without key', { tls: { ca: 'x', cert: 'y' } }, /options\.tls\.key and options\.tls\.cert go together/, 'TypeError'],
     ['tls.minVersion', { tls: { ...tlsBase(), minVersion: 'TLSv1' } }, /options\.tls\.minVersion/, 'RangeError'],
@@ -41,7 +44,11 @@ describe('options', () => {
     ['tls.plaintext.accept', { tls: { ...tlsBase(), plaintext: { accept: 1 } } }, /options\.tls\.plaintext\.accept/, 'TypeError'],
     ['cluster without tls', { cluster: 'blue' }, /options\.cluster needs options\.tls/, 'TypeError'],
     ['cluster type', { cluster: 3 }, /options\.cluster must be a non-empty string/, 'TypeError'],
-    ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError']
+    ['cluster length', { cluster: 'x'.repeat(201), tls: tlsBase() }, /options\.cluster must be at most 200 bytes/, 'RangeError'],
+    ['membership true', { membership: true }, /options\.membership must be false or an object/, 'TypeError'],
+    ['membership.pendingPerIntroducer', { membership: { pendingPerIntroducer: 0 } }, /options\.membership\.pendingPerIntroducer/, 'RangeError'],
+    ['membership.proofsPerSecond', { membership: { proofsPerSecond: '16' } }, /options\.membership\.proofsPerSecond/, 'TypeError'],
+    ['membership.proofTimeout', { membership: { proofTimeout: Infinity } }, /options\.membership\.proofTimeout/, 'RangeError']
   ];
 
   describe('resolveOptions', () => {
@@ -112,7 +119,8 @@ describe('options', () => {
         ['keepalive', { keepalive: true }, 'options.keepAlive'],
         ['maxFramesize', { maxFramesize: 1 }, 'options.maxFrameSize'],
         ['keepAlive.idletimeout', { keepAlive: { idletimeout: 1 } }, 'options.keepAlive.idleTimeout'],
-        ['tls.plaintext.acept', { tls: { ...tlsBase(), plaintext: { acept: true } } }, 'options.tls.plaintext.accept']
+        ['tls.plaintext.acept', { tls: { ...tlsBase(), plaintext: { acept: true } } }, 'options.tls.plaintext.accept'],
+        ['membership.proofTimeOut', { membership: { proofTimeOut: 1 } }, 'options.membership.proofTimeout']
       ];
       for (const [what, options, suggestion] of nearMisses) {
         it(`throws a TypeError for ${what}, suggesting ${suggestion}`, () => {
@@ -126,8 +134,8 @@ describe('options', () => {
       });
 
       it('knows every top-level option that has a default (DEFAULTS), by name', () => {
-        // Nested defaults are flattened (keepAliveIdleTimeout, tlsMinVersion, outboundMaxConnections): not top-level names.
-        const top = Object.keys(DEFAULTS).filter((key) => !/^(tls|keepAlive|outbound)[A-Z]/.test(key));
+        // Nested defaults are flattened (keepAliveIdleTimeout, tlsMinVersion, outboundMaxConnections, membershipProofTimeout): not top-level names.
+        const top = Object.keys(DEFAULTS).filter((key) => !/^(tls|keepAlive|outbound|membership)[A-Z]/.test(key));
         expect(top.length).to.be.above(8);
         for (const key of top) {
           const value = (DEFAULTS as Record<string, unknown>)[key];
