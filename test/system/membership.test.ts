@@ -18,7 +18,6 @@ import TcpTransport = require('../../src/index');
 import { isolation, joining, squatting, type TransportClass } from '../../bench/membership';
 import { generateCerts } from '../../scripts/generate-certs';
 import { DEFAULTS } from '../../src/options';
-import { generateCerts } from '../../scripts/generate-certs';
 
 const LIB = join(__dirname, '..', '..', 'src', 'index.js');
 const Transport = TcpTransport as unknown as TransportClass;
@@ -30,11 +29,6 @@ function report (what: string, figures: unknown): void {
 const label = (mode: string): string => mode === 'mtls' ? 'mtls + sender-id' : mode;
 
 describe('proven membership (attackers in their own processes, real gossipmonger nodes)', function () {
-  // The 50-peer cluster needs peer-1 ... peer-50 from the test CA (npm test's pretest makes 5).
-  before(async function () {
-    this.timeout(60000);
-    await generateCerts({ peers: 50 });
-  });
   this.timeout(60000);
 
   for (const mode of ['plain', 'tls', 'mtls'] as const) {
