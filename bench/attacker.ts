@@ -122,9 +122,9 @@ class Attacker {
   private readonly held = new Set<Socket>();
 
   /**
-   * Tarpits on 127.0.0.3, then digests naming them, `rate` a second, on one
-   * connection from the first source (reconnecting if it is closed). Sender
-   * ids cycle over one per tarpit, so the victim's maxPeers never stops the flood.
+   * Tarpits on 127.0.0.3, then digests naming them, `rate` a second from the
+   * first source, one connection per reflected sender (see below). Sender ids
+   * cycle over one per tarpit, so the victim's maxPeers never stops the flood.
    */
   private async reflect (): Promise<void> {
     const count = this.plan.tarpits ?? 3;
@@ -150,34 +150,35 @@ class Attacker {
     }) + '\n'));
     let next = 0;
     const source = this.plan.sources[0]!;
-    while (!this.stopped) {
+    const burst = this.plan.burst;
+    if (burst !== undefined) {
+      // One proven sender (the first tarpit's), `burst` digests in one write, once.
       const socket = await this.open(source);
-      if (socket === undefined) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        continue;
-      }
-      const burst = this.plan.burst;
-      if (burst !== undefined) {
-        const bytes = Buffer.concat(Array.from({ length: burst }, () => frames[next++ % frames.length]!));
-        socket.write(bytes);
-        this.report.bytes += bytes.length;
-        this.report.frames += burst;
-        await closedOf(socket);
-        return;
-      }
-      // A batch every 10 ms: `rate` a second without a timer per frame.
-      const perTick = Math.max(1, Math.round(rate / 100));
-      const timer = setInterval(() => {
-        if (socket.destroyed) return;
-        const batch: Buffer[] = [];
-        for (let i = 0; i < perTick; i++) batch.push(frames[next++ % frames.length]!);
-        const bytes = Buffer.concat(batch);
-        socket.write(bytes);
+      if (socket === undefined) return;
+      const bytes = Buffer.concat(Array.from({ length: burst }, () => frames[0]!));
+      socket.write(bytes);
+      this.report.bytes += bytes.length;
+      this.report.frames += burst;
+      await closedOf(socket);
+      return;
+    }
+    // A victim with proven membership passes on a sender only over a connection
+    // of its own (the first sender a connection speaks for), so the attack opens
+    // one connection per reflected sender: every 10 ms, a connection carrying a
+    // batch of digests from the next tarpit's sender, then ended. `rate` frames a
+    // second in all.
+    const perTick = Math.max(1, Math.round(rate / 100));
+    while (!this.stopped) {
+      const started = Date.now();
+      const socket = await this.open(source);
+      if (socket !== undefined) {
+        const frame = frames[next++ % frames.length]!;
+        const bytes = Buffer.concat(Array.from({ length: perTick }, () => frame));
+        socket.end(bytes);
         this.report.bytes += bytes.length;
         this.report.frames += perTick;
-      }, 10);
-      await closedOf(socket);
-      clearInterval(timer);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10 - (Date.now() - started))));
     }
   }
 

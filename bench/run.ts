@@ -424,7 +424,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
   }
 
   lines.push('');
-  lines.push('| target (1 KB digest; medians of per-round figures) | CPU per message (primary) | msgs/s | goal | met (on CPU unless the goal says msgs/s) |');
+  lines.push('| target (1 KB digest; medians of per-round figures) | CPU per message (primary) | msgs/s | goal | met (on CPU) |');
   lines.push('| --- | --- | --- | --- | --- |');
   const digest: SizeName = '1 KB digest';
   /** b's CPU per message over a's, as a speed ratio (a's rate / b's rate if both were CPU-bound): above 1 when a is cheaper. */
@@ -444,7 +444,7 @@ async function throughput (settings: Settings, lines: string[]): Promise<void> {
     { label: 'per-message TLS (resumed) over the bare TLS connect/end floor', a: 'tls per message (resumed)', b: 'bare tls connect/end (resumed)', cpu: 'over', goal: 'for reference' },
     { label: 'per-message TLS (full) over the bare TLS connect/end floor', a: 'tls per message (full)', b: 'bare tls connect/end (full)', cpu: 'over', goal: 'for reference' },
     { label: 'per message with a diagnostics subscriber vs without', a: 'plain per message, diagnostics subscriber', b: 'plain per message', cpu: 'ratio', goal: '~1.0x (nobody subscribed costs nothing)' },
-    { label: 'per-message plain, default options vs per-source and outbound caps lifted (msgs/s)', a: 'plain per message', b: 'plain per message, limits lifted', cpu: 'ratio', goal: '>= 0.95x in msgs/s (issue 21: one sender is not rate-capped)', metOn: 'rate', met: (v) => v >= 0.95 },
+    { label: 'per-message plain, default options vs per-source and outbound caps lifted (msgs/s)', a: 'plain per message', b: 'plain per message, limits lifted', cpu: 'ratio', goal: '>= 0.95x in msgs/s, judged on msgs/s (issue 21: one sender is not rate-capped)', metOn: 'rate', met: (v) => v >= 0.95 },
     { label: 'per-message TLS resumed vs full', a: 'tls per message (resumed)', b: 'tls per message (full)', cpu: 'ratio', goal: '> 1x', met: (v) => v > 1 },
     { label: 'per-message plain receiver vs 0.1.6 receiver, both against a bare sender', a: 'plain per message, receiver alone', b: 'tcp-0.1.6, receiver alone', cpu: 'ratio', goal: 'for reference' },
     { label: 'per-message plain sender vs 0.1.6 sender, both against a bare receiver', a: 'plain per message, sender alone', b: 'tcp-0.1.6, sender alone', cpu: 'ratio', goal: 'for reference' }
@@ -622,8 +622,9 @@ async function interleaved (settings: Settings, lines: string[]): Promise<void> 
   process.stderr.write(`\r\x1b[2K[interleaved] ${rounds} rounds of ${block} messages per block`);
   const child = start(INTERLEAVED, [String(rounds), String(block)], 'interleaved');
   let results: InterleavedRound[];
+  let errors: number;
   try {
-    results = (await nextMessage(child, 'rounds', 600000)).rounds;
+    ({ rounds: results, errors } = await nextMessage(child, 'rounds', 600000));
   } finally {
     await exited(child, 2000);
   }
@@ -652,6 +653,8 @@ async function interleaved (settings: Settings, lines: string[]): Promise<void> 
   lines.push('| --- | --- | --- | --- |');
   lines.push(`| this transport over the bare connect/end floor, both sides | ${signed(overFloor)} µs/msg | <= +15 µs/msg (issue 24) | ${settings.smoke ? 'n/a (smoke)' : overFloor <= 15 ? 'yes' : 'no'} |`);
   lines.push(`| this transport vs 0.1.6, CPU per message of both sides (0.1.6's / this transport's) | ${fmt(vsOld, 2)}x | about 0.95x (0.1.6 sits on the floor) | ${settings.smoke ? 'n/a (smoke)' : vsOld >= 0.95 ? 'yes' : 'no'} |`);
+  lines.push('');
+  lines.push(`Sender errors over all blocks: ${errors} (${process.env.BENCH_LIFT_LIMITS === '1' ? 'per-source and outbound caps lifted' : 'default options'}).`);
 }
 
 /** The interleaved per-message case runs in the default run, and alone with --only interleaved. */

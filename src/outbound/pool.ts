@@ -465,6 +465,9 @@ export class Remote {
     // With an error, so that the frames it still held are reported lost (closed()).
     this.socket?.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
     this.dialing?.socket.destroy();
+    // Let go of while closing with frames queued (its remote ended: detach()),
+    // it holds no socket, so no close will forget it: close() would wait forever.
+    if (this.socket === undefined && this.dialing === undefined) this.pool.forget(this);
   }
 }
 

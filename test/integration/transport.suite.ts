@@ -409,7 +409,7 @@ export function transportSuite (mode: Mode): void {
         const third = netConnect({ host: HOST, port: receiver.port });
         third.on('error', () => {});
         await closed(idle);
-        busy.end('{"id":"busy"}}\n');
+        busy.end('{"id":"busy-1"}}\n');
         await until(() => seen.digests.length === 3);
         third.destroy();
       });
