@@ -31,7 +31,9 @@ export type AttackKind =
    * from a sender whose advertised transport is one of the tarpits, so that
    * gossipmonger answers every one of them there.
    */
-  | 'reflect';
+  | 'reflect'
+  /** Start a TLS handshake and stall it: the first bytes of a ClientHello, then nothing (plan.tls unset). */
+  | 'stalled-hello';
 
 export interface AttackPlan {
   kind: AttackKind;
@@ -213,6 +215,7 @@ class Attacker {
       else if (kind === 'blank-lines') await this.blankLines(socket);
       else if (kind === 'one-byte') await this.oneByte(socket);
       else if (kind === 'poison') await this.send(socket, poisonFrame(this.plan, source, index, sent));
+      else if (kind === 'stalled-hello') await this.stalledHello(socket);
       else await this.costly(socket);
       sent++;
     }
@@ -273,6 +276,17 @@ class Attacker {
     }
     if (!socket.destroyed) this.report.frames++;
     socket.end();
+    await closedOf(socket);
+  }
+
+  /**
+   * A TLS record announcing a 512-byte ClientHello, and only its first 16
+   * bytes: the server has started the handshake and waits for the rest.
+   */
+  private async stalledHello (socket: Socket): Promise<void> {
+    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a]);
+    socket.write(hello);
+    this.report.bytes += hello.length;
     await closedOf(socket);
   }
 

@@ -7,8 +7,15 @@
  * Inbound (inbound/server.ts, inbound/connection.ts): socket -> admission ->
  * frame decoder -> message validation -> identity policy -> peer ledger ->
  * event. Outbound: payload -> size check -> gate (outbound/gate.ts) ->
- * connection (per message: outbound/plain-once.ts, outbound/tls-once.ts; or
- * pooled: outbound/pool.ts) -> socket (tls/socket-factory.ts).
+ * handshake slot for TLS (outbound/handshakes.ts) -> connection (per
+ * message: outbound/plain-once.ts, outbound/tls-once.ts; or pooled:
+ * outbound/pool.ts) -> socket (tls/socket-factory.ts).
+ *
+ * Links (tls/link.ts): with TLS and keepAlive, one connection may carry both
+ * directions between two peers. The transport joins the two sides: the
+ * inbound server binds a link and hands it to the pool (`bindLink`), and the
+ * pool hands its own dialled links to the inbound server to be read
+ * (`readLink`).
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
@@ -27,6 +34,7 @@ import {
 import { InboundServer, type EventInfo } from './inbound/server';
 import { OutboundCounters } from './outbound/counters';
 import { OutboundGate } from './outbound/gate';
+import { HandshakeSlots } from './outbound/handshakes';
 import { Outages } from './outbound/outages';
 import { PlainOnce } from './outbound/plain-once';
 import { ConnectionPool } from './outbound/pool';
@@ -73,6 +81,11 @@ export interface TransportStats {
     /** Pooled sockets we ended that wait for their remote to close (bounded; destroyed after connectTimeout). */
     retiring: number;
   };
+  /**
+   * TLS handshakes in progress now, and those waiting for a slot: inbound
+   * (`maxHandshakes`) and outbound (`outbound.maxHandshakes`).
+   */
+  handshakes: { inbound: number; inboundQueued: number; outbound: number; outboundQueued: number };
   /** Frames delivered as events (in) and handed to a socket (out). */
   frames: { in: number; out: number };
   /** Bytes read from inbound connections (in) and frame bytes written (out). */
@@ -195,6 +208,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   #closed = false;
   #droppedAfterClose = 0;
   readonly #counters = new OutboundCounters();
+  readonly #handshakes: HandshakeSlots;
   /** Unreachable destinations, reported once per outage (outbound/outages.ts). */
   readonly #outages = new Outages({
     report: (error) => this.#report(error),
@@ -223,7 +237,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.host = this.#options.host;
     this.port = this.#options.port;
     this.#identity = new IdentityPolicy(this.#options.tls);
-    this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity);
+    this.#factory = new SocketFactory(this.#options.tls, this.#options.cluster, this.#identity, this.#options.keepAlive !== undefined);
     this.#gate = new OutboundGate(this.#options.outbound, this.#options.connectTimeout);
     this.#inbound = new InboundServer({
       options: this.#options,
@@ -232,6 +246,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       report: (error) => this.#report(error),
       deliver: (message, info) => this.#deliver(message, info),
       pastPlaintextDeadline: () => this.#pastDeadline(),
+      bindLink: (key, link) => this.#pool?.adoptLink(key, link),
       probe: (id, host, port) => this.#probe(id, host, port),
       ownAddress: () => ({ host: this.host, port: this.port })
     });
@@ -242,6 +257,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       else membership.refuse(id, host, port, 'certificate');
     };
     this.#ownExpiry = certificateExpiry(this.#factory.context?.cert);
+    this.#handshakes = new HandshakeSlots(this.#options.outbound.maxHandshakes, this.#options.connectTimeout / 4);
     // After the constructor returns, so that a 'warning' listener attached then hears it.
     if (this.#options.tls !== undefined) process.nextTick(() => this.#health.check(false));
     const outbound = {
@@ -249,6 +265,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       gate: this.#gate,
       identity: this.#identity,
       connectTimeout: this.#options.connectTimeout,
+      handshakes: this.#handshakes,
       counters: this.#counters,
       // Refusals an attacker can multiply, and outages, are each reported once per destination and interval.
       report: (error: Error) => {
@@ -268,7 +285,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         maxQueuedBytes: keepAlive.maxQueuedBytes,
         maxRemotes: this.#options.outbound.maxPooledRemotes,
         closeTimeout: this.#options.connectTimeout,
-        secure: () => this.#sendSecure()
+        secure: () => this.#sendSecure(),
+        readLink: (socket, certificate, remote, onFrame) => this.#inbound.readOutbound(socket, certificate, remote, onFrame)
       });
     }
   }
@@ -299,6 +317,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       throw new TypeError('listen() in TLS mode needs options.tls.key and options.tls.cert (or pfx)');
     }
 
+    // Links need both sides: frames read on our dials are checked by the inbound server's sweep.
+    this.#factory.setLinking(true);
     const server = this.#inbound.listen(host, port, (error) => this.emit('error', error), (address) => {
       // Port 0 advertised: peers must be told the port the system chose.
       if (this.port === 0 && bind.port === undefined) this.port = address.port;
@@ -334,6 +354,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.#closeWaiters.push(callback);
     if (this.#closing) return;
     this.#closing = true;
+    this.#factory.setLinking(false);
     let pending = 1;
     const done = (): void => {
       if (--pending > 0) return;
@@ -359,6 +380,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     }
     for (const watch of this.#watches) watch.close();
     this.#watches.clear();
+    this.#tlsOnce.close();
     for (const socket of [...this.#tlsOnce.open, ...this.#plainOnce.open]) {
       pending++;
       socket.once('close', done);
@@ -498,6 +520,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     const m = this.#inbound.membership;
     return {
       connections: { accepted: l.accepted, open: this.#inbound.size, refused: l.refused, evicted: l.evicted, outbound: s.opened, resumed: s.resumed, outboundOpen: this.#gate.inFlight, retiring: this.#pool?.retiringCount ?? 0 },
+      handshakes: { inbound: this.#inbound.handshakes.inProgress, inboundQueued: this.#inbound.handshakes.waiting, outbound: this.#handshakes.inProgress, outboundQueued: this.#handshakes.queued },
       frames: { in: l.framesIn, out: s.framesOut },
       bytes: { in: l.bytesIn, out: s.bytesOut },
       certificates: { expires: this.#ownExpiry, peerSoonest: this.#identity.soonestPeer() },

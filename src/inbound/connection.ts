@@ -15,6 +15,14 @@
  * The server (server.ts) owns admission, the sweep of deadlines, eviction and
  * the counters; a connection reports to it through `ConnectionHost`. Nothing
  * here emits: every failure goes to `host.report` once per connection.
+ *
+ * Links (tls/link.ts): an inbound TLS connection negotiated as a link is
+ * bound to a remote by its first frame (`host.bindLink`), after which the
+ * pool may write frames on it. The same read loop serves the other end of a
+ * link, our own dialled connection (`Connection.outbound`): it is born
+ * `open`, has no admission and no idle deadline (the pool owns its life),
+ * and checks every frame as an inbound connection does, against the
+ * server's certificate.
  */
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
@@ -70,6 +78,10 @@ export interface ConnectionHost {
   opened (conn: Connection): void;
   /** A frame passed every check of the connection: the server's peer ledger, then the event. */
   accept (conn: Connection, message: Message): void;
+  /** The first frame on an inbound link: bind it to the remote it speaks for, if it proves one. */
+  bindLink (conn: Connection, sender: Sender): void;
+  /** A TLS ClientHello arrived: start the handshake (state 'handshake') now or when a slot is free. */
+  startHandshake (conn: Connection): void;
   /** Counts and emits one error. */
   report (error: Error): void;
   /** The connection is gone (its sockets closed or are closing): forget it. */
@@ -123,18 +135,29 @@ export class Connection {
   #waiting: Buffer[] | undefined;
   /** The rotation generation of the secure context when it was accepted (TLS). */
   generation: number;
+  /** An inbound TLS connection negotiated as a link and not yet refused binding. */
+  link = false;
+  /** The remote key an inbound link is bound to: the pool may write on it. */
+  linkKey: string | undefined;
+  /**
+   * The read side of our own dialled link; `onFrame` tells its pool a frame
+   * arrived (activity). Undefined for an inbound connection.
+   */
+  readonly outbound: { onFrame: () => void } | undefined;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
 
   constructor (
     private readonly host: ConnectionHost,
     readonly raw: Socket,
-    /** IPv4 address or IPv6 /64 (net/addresses.ts). */
+    /** IPv4 address or IPv6 /64 (net/addresses.ts); '' for our own dialled link. */
     readonly source: string,
-    readonly acceptedAt: number
+    readonly acceptedAt: number,
+    outbound?: { onFrame: () => void; remoteAddress: string; remotePort: number }
   ) {
-    this.remoteAddress = raw.remoteAddress;
-    this.remotePort = raw.remotePort;
+    this.outbound = outbound;
+    this.remoteAddress = outbound?.remoteAddress ?? raw.remoteAddress;
+    this.remotePort = outbound?.remotePort ?? raw.remotePort;
     this.lastActive = acceptedAt;
     this.decoder = new FrameDecoder(host.options.maxFrameSize);
     this.generation = host.factory.generation;
@@ -145,6 +168,27 @@ export class Connection {
 
   get closed (): boolean {
     return this.state === 'closed';
+  }
+
+  /**
+   * Reads frames from our own dialled link (already verified by dial.ts):
+   * `certificate` is the server's, against which every sender is checked.
+   */
+  static outbound (host: ConnectionHost, socket: TLSSocket, certificate: PeerCertificate | undefined, remote: { remoteAddress: string; remotePort: number; peerId: string | undefined }, onFrame: () => void): Connection {
+    // Its source names the destination we dialled: membership charges what its frames introduce to it.
+    const conn = new Connection(host, socket, `dial:${remote.remoteAddress}:${remote.remotePort}`, host.now, { onFrame, remoteAddress: remote.remoteAddress, remotePort: remote.remotePort });
+    conn.peerId = remote.peerId;
+    conn.certificate = certificate;
+    conn.state = 'open';
+    const info: EventInfo = { ...conn.remote, secure: true, authorized: socket.authorized };
+    if (certificate !== undefined) info.certificate = describeCertificate(certificate);
+    conn.#read(socket, info);
+    return conn;
+  }
+
+  /** A frame we wrote on this inbound link: activity for the idle deadline. */
+  touch (): void {
+    this.lastActive = this.host.now;
   }
 
   /** Where the remote is, for errors and channel messages. */
@@ -176,9 +220,8 @@ export class Connection {
     raw.unshift(chunk);
     this.lastActive = this.host.now;
     if (chunk[0] === TLS_HANDSHAKE) {
-      this.state = 'handshake';
-      // tls.Server feeds bytes already buffered on the socket to OpenSSL.
-      this.host.factory.upgrade(raw);
+      // Now, or once a handshake slot is free (maxHandshakes).
+      this.host.startHandshake(this);
       return;
     }
     const plaintext = this.host.options.tls!.plaintext;
@@ -206,17 +249,17 @@ export class Connection {
     // again (Node allows three per 10 minutes); nginx, HAProxy and Go refuse it.
     // An attempt now errors the socket (ERR_TLS_RENEGOTIATION_DISABLED) and closes it.
     socket.disableRenegotiation();
-    const expected = factory.expectedAlpn;
-    if (expected !== undefined && socket.alpnProtocol !== expected) {
+    if (!factory.acceptsAlpn(socket.alpnProtocol)) {
       // A client that offered no ALPN at all completes the handshake; refuse it here.
-      this.fail(new ClusterMismatchError(expected, socket.alpnProtocol ?? false, this.remote));
+      this.fail(new ClusterMismatchError(factory.clusterLabel, socket.alpnProtocol ?? false, this.remote));
       return;
     }
+    this.link = factory.isLink(socket);
+    // The abbreviated reader: on Node 20 it is the cheapest first read of a
+    // socket's peer certificate (getPeerX509Certificate() copies the chain
+    // first: measured 146 us against 65 us; bench/cert-readers.ts).
     let certificate: PeerCertificate | undefined;
-    if (options.tls!.requestCert) {
-      const cert = socket.getPeerCertificate();
-      if (cert && Object.keys(cert).length > 0) certificate = cert;
-    }
+    if (options.tls!.requestCert) certificate = peerCertificate(socket);
     this.certificate = certificate;
     if (this.generation !== factory.generation) {
       // The handshake began before a rotation and ran on the old material:
@@ -353,7 +396,7 @@ export class Connection {
     // would send, without its shutdown() call and the stream's finish round
     // (one connection per message makes that a measurable part of it). A TLS
     // socket is left to end on its own, with its close_notify.
-    if (!this.closed && this.socket === this.raw) this.raw.destroy();
+    if (!this.closed && this.socket === this.raw && this.outbound === undefined) this.raw.destroy();
   }
 
   #decodeError (error: unknown): Error {
@@ -383,6 +426,12 @@ export class Connection {
     }
     this.lastSender = message.sender;
     if (!this.plaintext && host.identity.bindsSenderId) this.peerId = message.sender.id;
+    if (this.outbound !== undefined) this.outbound.onFrame();
+    else if (this.link && this.linkKey === undefined) {
+      // Bound before the event: gossipmonger answers a digest from inside it.
+      host.bindLink(this, message.sender);
+      if (this.linkKey === undefined) this.link = false;
+    }
     host.accept(this, message);
   }
 
@@ -396,8 +445,15 @@ export class Connection {
    */
   untrusted (): string | undefined {
     const { options, identity, factory } = this.host;
-    if (!options.tls!.requestCert) return undefined;
+    // A bound link was trusted for its certificate even without requestCert.
+    if (!options.tls!.requestCert && this.linkKey === undefined) return undefined;
     return identity.recheckClient((this.socket as TLSSocket).getPeerCertificate(true), this.certificate, this.lastSender, factory.trust, this.remote);
+  }
+
+  /** The client certificate of a TLS connection (read once; requestCert reads it at the handshake). */
+  clientCertificate (): PeerCertificate | undefined {
+    this.certificate ??= peerCertificate(this.socket as TLSSocket);
+    return this.certificate;
   }
 
   // ------------------------------------------------------------ closing
@@ -436,6 +492,11 @@ export class Connection {
     this.state = 'closed';
     this.host.closed(this);
     const { raw, socket } = this;
+    if (this.outbound !== undefined) {
+      // Our own dial: its TLS socket has no TCP handle of its own to reset.
+      raw.destroy();
+      return;
+    }
     if (wasOpen && this.frameStarted === 0) {
       // Between frames: nothing the sender wrote is left unread.
       socket?.destroy();
@@ -477,6 +538,19 @@ export class Connection {
     this.fail(error);
   }
 
+  /**
+   * A socket error. The pool reports those of our own dialled link (with the
+   * frames they cost); this side only stops reading.
+   */
+  socketError (error: Error): void {
+    if (this.outbound === undefined) {
+      this.fail(error);
+    } else if (!this.closed) {
+      this.error = error;
+      this.drop();
+    }
+  }
+
   /** One error per connection, then close it. */
   fail (error: Error): void {
     if (this.closed) return;
@@ -485,6 +559,12 @@ export class Connection {
     this.drop();
     this.host.report(failure);
   }
+}
+
+/** A TLS socket's peer certificate, abbreviated; undefined when it presented none. */
+function peerCertificate (socket: TLSSocket): PeerCertificate | undefined {
+  const cert = socket.getPeerCertificate();
+  return cert && Object.keys(cert).length > 0 ? cert : undefined;
 }
 
 // The shared socket handlers (`this` is the socket; see kConnection).
@@ -498,7 +578,7 @@ function onSocketEnd (this: ConnectionSocket): void {
 }
 
 function onSocketError (this: ConnectionSocket, error: Error): void {
-  this[kConnection].fail(error);
+  this[kConnection].socketError(error);
 }
 
 /** 'close' of the raw socket or of the TLS one over it: the server forgets the connection once either way. */

@@ -15,6 +15,19 @@
  * Deadlines: one sweep timer for all connections, and a coarse clock it
  * updates. The read loop only stores that clock in the connection, so a
  * chunk costs no timer re-arm and no clock read.
+ *
+ * TLS handshakes in progress are bounded (`maxHandshakes`): past it, a
+ * connection whose ClientHello has arrived waits, first come first served,
+ * for one to finish, so a burst is served in order instead of every
+ * handshake slowing down together until clients time out and dial again. A
+ * connection never waits more than a quarter of `handshakeTimeout`: past
+ * that its handshake starts anyway, so handshakes an attacker keeps open
+ * cannot hold others back for longer.
+ *
+ * Links (tls/link.ts): an inbound link bound by its first frame is handed
+ * to the transport (`bindLink`), whose pool may then write on it; and the
+ * read side of our own dialled links lives here too (`readOutbound`), so
+ * that every frame read, either way, passes the same checks and deadlines.
  */
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -32,10 +45,12 @@ import {
 } from '../errors';
 import { sourceOf } from '../net/addresses';
 import type { ResolvedOptions } from '../options';
+import type { PeerCertificate } from 'node:tls';
 import type { IdentityPolicy } from '../tls/identity';
+import { linkRank, type PeerLink } from '../tls/link';
 import type { SocketFactory } from '../tls/socket-factory';
 import { subjectOf } from '../tls/trust';
-import type { Message } from '../wire/message';
+import type { Message, Sender } from '../wire/message';
 import { Admission, RefusalLog, chooseVictim } from './admission';
 import { Connection, type ConnectionHost, type EventInfo } from './connection';
 import { Membership, type Origin } from './membership';
@@ -84,6 +99,8 @@ export interface ServerContext {
   deliver (message: Message, info: EventInfo): void;
   /** True past `tls.plaintext.until`. */
   pastPlaintextDeadline (): boolean;
+  /** An inbound link is bound to remote `key`: frames for it may go over `link`. */
+  bindLink (key: string, link: PeerLink): void;
   /** Begin a proof attempt of `id` at host:port (a probe); false when it cannot be sent yet. */
   probe (id: string, host: string, port: number): boolean;
   /** The address this node advertises. */
@@ -134,6 +151,14 @@ export class InboundServer implements ConnectionHost {
   now = monotonicNow();
 
   readonly #connections = new Set<Connection>();
+  /** The read side of our own dialled links (not admitted, not counted in `size`). */
+  readonly #outbound = new Set<Connection>();
+  /** Inbound TLS handshakes in progress (see maxHandshakes). */
+  #handshaking = 0;
+  /** Connections waiting for a handshake slot, oldest first, with when they started waiting. */
+  readonly #waiting = new Map<Connection, number>();
+  /** Connections holding a handshake slot. */
+  readonly #slots = new WeakSet<Connection>();
   /** Connections admitted and not yet open (in their handshake, or waiting for their first byte). */
   readonly #pending = new Set<Connection>();
   /** TLS mode: the raw socket a TLS socket wraps -> its connection. */
@@ -221,17 +246,32 @@ export class InboundServer implements ConnectionHost {
   #sweep (): void {
     const now = this.now = monotonicNow();
     const { idleTimeout, handshakeTimeout, frameTimeout } = this.options;
+    // Until it has delivered a frame, a connection has shown no use that
+    // would earn it the long idleTimeout: it gets no more than frameTimeout.
+    const unproven = Math.min(idleTimeout, frameTimeout);
     for (const conn of this.#connections) {
       // Whichever deadline passed first decides the error.
       const startDue = conn.state === 'open' ? Infinity : conn.acceptedAt + handshakeTimeout;
       const frameDue = conn.frameStarted === 0 ? Infinity : conn.frameStarted + frameTimeout;
-      const idleDue = conn.lastActive + idleTimeout;
+      const idle = conn.framesDelivered > 0 ? idleTimeout : unproven;
+      const idleDue = conn.lastActive + idle;
       const due = Math.min(startDue, frameDue, idleDue);
       if (due > now) continue;
       const remote = conn.remote;
       conn.fail(due === startDue
         ? new HandshakeTimeoutError(handshakeTimeout, remote, conn.info !== undefined)
-        : due === frameDue ? new FrameTimeoutError(frameTimeout, remote) : new IdleTimeoutError(idleTimeout, remote));
+        : due === frameDue ? new FrameTimeoutError(frameTimeout, remote) : new IdleTimeoutError(idle, remote));
+    }
+    // Our own dialled links: a frame begun must end; the pool owns the rest of their life.
+    for (const conn of this.#outbound) {
+      if (conn.frameStarted !== 0 && conn.frameStarted + frameTimeout <= now) conn.fail(new FrameTimeoutError(frameTimeout, conn.remote));
+    }
+    // A handshake slot waited for too long: start anyway (see maxHandshakes).
+    const patience = handshakeTimeout / 4;
+    for (const [conn, since] of this.#waiting) {
+      if (since + patience > now) break;
+      this.#waiting.delete(conn);
+      this.#upgrade(conn);
     }
     this.#admission.sweep(now);
     this.membership.sweep();
@@ -322,6 +362,38 @@ export class InboundServer implements ConnectionHost {
 
   // ------------------------------------------------------------ TLS
 
+  /** A ClientHello arrived: start its handshake now if a slot is free, else queue it. */
+  startHandshake (conn: Connection): void {
+    if (this.#handshaking < this.options.maxHandshakes && this.#waiting.size === 0) this.#upgrade(conn);
+    else this.#waiting.set(conn, this.now);
+  }
+
+  #upgrade (conn: Connection): void {
+    if (conn.closed) return;
+    this.#slots.add(conn);
+    this.#handshaking++;
+    conn.state = 'handshake';
+    // tls.Server feeds bytes already buffered on the socket to OpenSSL.
+    this.factory.upgrade(conn.raw);
+  }
+
+  /** A handshake finished or its connection closed: its slot goes to the next one waiting. */
+  #handshakeOver (conn: Connection): void {
+    this.#waiting.delete(conn);
+    if (!this.#slots.delete(conn)) return;
+    this.#handshaking--;
+    for (const next of this.#waiting.keys()) {
+      if (this.#handshaking >= this.options.maxHandshakes) break;
+      this.#waiting.delete(next);
+      this.#upgrade(next);
+    }
+  }
+
+  /** Inbound TLS handshakes in progress, and connections waiting to start theirs. */
+  get handshakes (): { inProgress: number; waiting: number } {
+    return { inProgress: this.#handshaking, waiting: this.#waiting.size };
+  }
+
   /** `tls.Server` wraps our raw socket; Node keeps the wrapped one as `_parent`. */
   #connectionOf (socket: TLSSocket): Connection | undefined {
     const parent = (socket as TLSSocket & { _parent?: Socket })._parent;
@@ -331,8 +403,12 @@ export class InboundServer implements ConnectionHost {
   #onSecure (socket: TLSSocket): void {
     const conn = this.#connectionOf(socket);
     // A closed one is already being reset by drop().
-    if (conn === undefined) socket.destroy();
-    else conn.secured(socket);
+    if (conn === undefined) {
+      socket.destroy();
+      return;
+    }
+    this.#handshakeOver(conn);
+    conn.secured(socket);
   }
 
   #onTlsClientError (error: NodeJS.ErrnoException, socket: TLSSocket): void {
@@ -347,7 +423,7 @@ export class InboundServer implements ConnectionHost {
     const failure = error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
       ? new HandshakeTimeoutError(this.options.handshakeTimeout, { ...remote, cause: error })
       : factory.isClusterRefusal(error)
-        ? new ClusterMismatchError(factory.expectedAlpn!, false, { ...remote, cause: error })
+        ? new ClusterMismatchError(factory.clusterLabel, false, { ...remote, cause: error })
         : new TlsHandshakeError(socket.authorizationError?.toString() ?? error.code ?? error.message, { ...remote, cause: error });
     if (conn) conn.fail(failure);
     else this.ctx.report(failure);
@@ -413,9 +489,36 @@ export class InboundServer implements ConnectionHost {
   }
 
   closed (conn: Connection): void {
+    if (conn.outbound !== undefined) {
+      this.#outbound.delete(conn);
+      return;
+    }
+    this.#handshakeOver(conn);
     if (!this.#connections.delete(conn)) return;
     this.#admission.release(conn.source, this.#pending.delete(conn));
     if (channels.inboundClosed.hasSubscribers) channels.inboundClosed.publish({ ...conn.remote, error: conn.error });
+  }
+
+  /**
+   * The first frame of an inbound link passed its checks: if the connection
+   * proves the remote the sender advertises (IdentityPolicy.linkKey), it is
+   * bound to it, and the transport's pool may write frames on it.
+   */
+  bindLink (conn: Connection, sender: Sender): void {
+    const socket = conn.socket as TLSSocket;
+    const key = this.identity.linkKey(sender, conn.clientCertificate(), socket.authorized, (certificate, host) => this.factory.namesHost(certificate, host));
+    if (key === undefined) return;
+    conn.linkKey = key;
+    this.ctx.bindLink(key, { socket, rank: linkRank(socket), touch: () => conn.touch() });
+  }
+
+  /**
+   * Reads the frames the server sends back on our own dialled link: the
+   * same decoder, validation, identity check (against the server's
+   * certificate), peer budget and frame deadline as inbound connections.
+   */
+  readOutbound (socket: TLSSocket, certificate: PeerCertificate | undefined, remote: { remoteAddress: string; remotePort: number; peerId: string | undefined }, onFrame: () => void): void {
+    this.#outbound.add(Connection.outbound(this, socket, certificate, remote, onFrame));
   }
 
   /** Peer entries dropped by the maxPeers budget: counted, and reported aggregated per source. */

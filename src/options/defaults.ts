@@ -14,8 +14,9 @@ export const DEFAULTS = Object.freeze({
   keepAliveWithTls: true,
   connectTimeout: 5000,
   handshakeTimeout: 5000,
-  idleTimeout: 30000,
+  idleTimeout: 360000,
   maxConnections: 256,
+  maxHandshakes: 32,
   frameTimeout: 20000,
   maxConnectionsPerSource: 32,
   connectionsPerSecondPerSource: 50,
@@ -23,7 +24,7 @@ export const DEFAULTS = Object.freeze({
   membershipPendingPerIntroducer: 16,
   membershipProofsPerSecond: 32,
   membershipProofTimeout: 10000,
-  keepAliveIdleTimeout: 10000,
+  keepAliveIdleTimeout: 300000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
   tlsRequestCert: false,
@@ -33,7 +34,8 @@ export const DEFAULTS = Object.freeze({
   outboundMaxConnections: 512,
   outboundMaxPerDestination: 256,
   outboundMaxPooledRemotes: 256,
-  outboundMaxQueuedBytes: 64 * 1024 * 1024
+  outboundMaxQueuedBytes: 64 * 1024 * 1024,
+  outboundMaxHandshakes: 1
 });
 
 /** Options after validation and defaults. */
@@ -47,6 +49,7 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  maxHandshakes: number;
   frameTimeout: number;
   maxConnectionsPerSource: number;
   connectionsPerSecondPerSource: number;
@@ -61,6 +64,7 @@ export interface ResolvedOptions {
     maxPerDestination: number;
     maxPooledRemotes: number;
     maxQueuedBytes: number;
+    maxHandshakes: number;
   };
 }
 

@@ -73,6 +73,15 @@ export interface OutboundOptions {
    * @default 67108864 (64 MiB)
    */
   maxQueuedBytes?: number;
+  /**
+   * Outbound TLS handshakes in progress at once (pooled and per message).
+   * More dials wait for one to finish, first come first served, before they
+   * open a socket; `connectTimeout` starts when a dial does. A handshake
+   * holds its place a quarter of `connectTimeout` at most. `Infinity` turns
+   * the bound off.
+   * @default 1
+   */
+  maxHandshakes?: number;
 }
 
 export interface TlsOptions extends SecureContextOptions {
@@ -131,9 +140,12 @@ export interface PlaintextMigration {
 
 export interface KeepAliveOptions {
   /**
-   * Close a pooled outbound connection after this many ms without a frame.
-   * Shorter than the server's `idleTimeout` so the server rarely closes under a writer.
-   * @default 10000
+   * Close a pooled outbound connection after this many ms without a frame
+   * (either way, on a shared connection). Well above the time a pair of
+   * peers takes to talk again (gossip interval times cluster size: 100 s for
+   * 100 peers at gossipmonger's 1 s), and shorter than the server's
+   * `idleTimeout`, so the client closes first.
+   * @default 300000 (5 minutes)
    */
   idleTimeout?: number;
   /**
@@ -213,8 +225,10 @@ export interface TransportOptions {
    */
   handshakeTimeout?: number;
   /**
-   * Close an inbound connection that sends no byte for this many ms.
-   * @default 30000
+   * Close an inbound connection that carries no frame (either way, on a
+   * shared connection) for this many ms. Until it has delivered a frame, a
+   * connection gets no more than `frameTimeout`.
+   * @default 360000 (6 minutes)
    */
   idleTimeout?: number;
   /**
@@ -228,6 +242,13 @@ export interface TransportOptions {
    * @default 256
    */
   maxConnections?: number;
+  /**
+   * Inbound TLS handshakes in progress at once. More wait for one to finish,
+   * first come first served, but never longer than a quarter of
+   * `handshakeTimeout`. `Infinity` turns the bound off.
+   * @default 32
+   */
+  maxHandshakes?: number;
   /**
    * Close an inbound connection whose frame is not complete this many ms after
    * its first byte. Bytes do not re-arm it, so a peer dripping a frame cannot

@@ -16,7 +16,7 @@ import type { CertificateFiles, KeepAliveOptions, LookupFunction, MembershipOpti
  */
 const TOP_OPTION_NAMES: Record<keyof TransportOptions, true> = {
   host: true, port: true, tls: true, maxFrameSize: true, keepAlive: true, connectTimeout: true,
-  handshakeTimeout: true, idleTimeout: true, maxConnections: true, frameTimeout: true, maxConnectionsPerSource: true,
+  handshakeTimeout: true, idleTimeout: true, maxConnections: true, maxHandshakes: true, frameTimeout: true, maxConnectionsPerSource: true,
   connectionsPerSecondPerSource: true, maxPeers: true, membership: true, cluster: true, allowFrom: true, outbound: true
 };
 
@@ -41,7 +41,7 @@ const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCall
 };
 
 const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
-const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true, maxQueuedBytes: true };
+const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true, maxQueuedBytes: true, maxHandshakes: true };
 const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
 const MEMBERSHIP_NAMES: Record<keyof MembershipOptions, true> = { pendingPerIntroducer: true, proofsPerSecond: true, proofTimeout: true };
 
@@ -365,7 +365,8 @@ function resolveOutbound (value: unknown): ResolvedOptions['outbound'] {
     maxConnections: positiveInteger('outbound.maxConnections', value.maxConnections, DEFAULTS.outboundMaxConnections),
     maxPerDestination: positiveInteger('outbound.maxPerDestination', value.maxPerDestination, DEFAULTS.outboundMaxPerDestination),
     maxPooledRemotes: positiveInteger('outbound.maxPooledRemotes', value.maxPooledRemotes, DEFAULTS.outboundMaxPooledRemotes),
-    maxQueuedBytes: positiveInteger('outbound.maxQueuedBytes', value.maxQueuedBytes, DEFAULTS.outboundMaxQueuedBytes)
+    maxQueuedBytes: positiveInteger('outbound.maxQueuedBytes', value.maxQueuedBytes, DEFAULTS.outboundMaxQueuedBytes),
+    maxHandshakes: positiveInteger('outbound.maxHandshakes', value.maxHandshakes, DEFAULTS.outboundMaxHandshakes, true)
   };
 }
 
@@ -404,6 +405,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout),
     maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    maxHandshakes: positiveInteger('maxHandshakes', options.maxHandshakes, DEFAULTS.maxHandshakes, true),
     frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, DEFAULTS.frameTimeout),
     maxConnectionsPerSource: positiveInteger('maxConnectionsPerSource', options.maxConnectionsPerSource, DEFAULTS.maxConnectionsPerSource, true),
     connectionsPerSecondPerSource: positiveInteger('connectionsPerSecondPerSource', options.connectionsPerSecondPerSource, DEFAULTS.connectionsPerSecondPerSource, true),

@@ -119,7 +119,7 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
   function onError (error: Error): void {
     if (factory.isClusterRefusal(error)) {
       // The server picked none of our ALPN names: it serves another cluster.
-      fail(new ClusterMismatchError(factory.expectedAlpn!, false, { ...remote, cause: error }));
+      fail(new ClusterMismatchError(factory.clusterLabel, false, { ...remote, cause: error }));
     } else if (handshaken) {
       // After the handshake, an error is the server refusing us (an alert such as
       // ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED); keep Node's error as the cause.
@@ -174,9 +174,9 @@ export function dial (factory: SocketFactory, options: DialOptions, handlers: Di
     const tlsSocket = socket as TLSSocket;
     tlsSocket.once('secureConnect', () => {
       handshaken = true;
-      const expected = factory.expectedAlpn;
-      if (expected !== undefined && tlsSocket.alpnProtocol !== expected) {
-        fail(new ClusterMismatchError(expected, tlsSocket.alpnProtocol ?? false, remote));
+      // Our cluster's name, or its link name (tls/link.ts).
+      if (!factory.acceptsAlpn(tlsSocket.alpnProtocol)) {
+        fail(new ClusterMismatchError(factory.clusterLabel, tlsSocket.alpnProtocol ?? false, remote));
         return;
       }
       // Who answered, checked before anything is written; only then may its

@@ -22,9 +22,18 @@
  *   holding the most, else the frame is refused.
  * - A socket let go of (idle, rotation, eviction) is ended and must close
  *   within `closeTimeout`, else it is destroyed; at most `maxRemotes` wait.
+ * - TLS dials wait for a handshake slot (handshakes.ts).
+ *
+ * Links (tls/link.ts): a remote writes to its own dialled connection, or to
+ * a link the peer dialled and the inbound server bound to the remote's key
+ * (`adoptLink`), whichever exists; when both do (both peers dialled at once)
+ * it keeps the one of lower rank, as the peer does, and ends its own if that
+ * loses, after what it was already handed. Frames still queued go to the
+ * survivor. Our own dialled link is read by the inbound server (`readLink`).
  */
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { IdentityPolicy } from '../tls/identity';
+import { linkRank, type PeerLink } from '../tls/link';
 import { subjectOf } from '../tls/trust';
 import { BackpressureError, CloseTimeoutError, ConnectionLostError, OutboundLimitError, PeerUntrustedError, ProtocolMismatchError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import { looksLikeTls, plaintextToTls } from '../wire/protocol-sniff';
@@ -32,7 +41,8 @@ import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import { Fifo } from './fifo';
 import { destinationOf } from '../net/addresses';
-import { frameCharge, type MemoryBudget, type OutboundGate } from './gate';
+import { frameCharge, type Lease, type MemoryBudget, type OutboundGate } from './gate';
+import type { HandshakeSlots } from './handshakes';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 
 /**
@@ -83,32 +93,59 @@ export interface PoolContext {
   /** How long a socket we ended may take to close before it is destroyed. */
   readonly closeTimeout: number;
   readonly gate: OutboundGate;
+  /** The bound on TLS handshakes in progress, shared with per-message sends. */
+  readonly handshakes: HandshakeSlots;
   /** Checks the server of a new connection for its peer id; peer ids are part of a remote's key when it is per peer. */
   readonly identity: IdentityPolicy;
   /** TLS or plaintext for a new connection (plaintext only during a migration). */
   secure (): boolean;
   readonly counters: OutboundCounters;
   report (error: Error): void;
+  /**
+   * Our own dialled connection was negotiated as a link: have the frames the
+   * server sends on it read (inbound checks, against its certificate);
+   * `onFrame` on each one delivered.
+   */
+  readLink (socket: TLSSocket, certificate: PeerCertificate | undefined, remote: { remoteAddress: string; remotePort: number; peerId: string | undefined }, onFrame: () => void): void;
   /** A connection to `host:port` was accepted (an outage of it is over). */
   reached (host: string, port: number): void;
 }
 
+/** One connection a remote writes to: its own dialled one, or a link the peer dialled. */
+interface Target {
+  readonly socket: AnySocket;
+  /** Frames handed to it, and how many it has flushed. */
+  readonly counts: FrameCount;
+  readonly onFlushed: (error?: Error | null) => void;
+  /** Its rank when it is a link (tls/link.ts); undefined for a connection that carries one direction. */
+  readonly rank: string | undefined;
+  /** The inbound link it is, when the peer dialled it (the inbound server owns it). */
+  readonly link: PeerLink | undefined;
+  /** The socket's error, if it failed. */
+  failure: Error | undefined;
+  /** Let go of: its close is reported by whoever took it over (the pool's tracking), not by the remote. */
+  retired: boolean;
+  /** The remote ended its side: nothing more is written to it (what was is still read by the remote). */
+  ended: boolean;
+}
+
 export class Remote {
-  socket: AnySocket | undefined;
-  state: 'idle' | 'dialing' | 'open' = 'idle';
-  /** The connection being opened, while `state` is 'dialing' and a socket exists. */
+  /** The connection frames are written to now, if any. */
+  private current: Target | undefined;
+  /** Our own dialled connection, once accepted. */
+  private own: Target | undefined;
+  /** A link the peer dialled, bound to this remote's key. */
+  private link: Target | undefined;
+  /** A dial in progress: waiting for the gate or a handshake slot, or opening. */
+  private connecting = false;
+  /** A dial waiting for a handshake slot: how to cancel it, and the outbound slot it holds meanwhile. */
+  private waiting: { cancel: () => boolean; lease: Lease } | undefined;
+  /** The connection being opened, while `connecting` and a socket exists. */
   private dialing: Dialing | undefined;
   /** Frames not yet handed to the socket, and their UTF-8 sizes. `queuedBytes` is their charge. */
   private frames = new Fifo<string>();
   private sizes = new Fifo<number>();
   queuedBytes = 0;
-  /**
-   * Frames handed to the current socket, and how many of those it has
-   * flushed: one object per connection, so that a socket let go of (a
-   * rotation) keeps its own count and its late flushes do not count for the next.
-   */
-  private counts: FrameCount = newCount();
-  private onFlushed: (error?: Error | null) => void = () => {};
   /** The socket corked in this tick, if any (the connection may change before it is uncorked). */
   private corked: AnySocket | undefined;
   private scheduled = false;
@@ -117,7 +154,7 @@ export class Remote {
   closing = false;
   /** The gossipmonger id of the peer last sent to at this address, for errors. */
   peerId: string | undefined;
-  /** A connection to it was accepted once: it is no tarpit (see gate.ts, fair share). */
+  /** A connection to it was accepted once, or the peer dialled a link bound to it: it is no tarpit (see gate.ts, fair share). */
   accepted = false;
   /** When its current dial started (performance.now()). */
   dialStarted = 0;
@@ -128,6 +165,26 @@ export class Remote {
    */
   constructor (readonly pool: ConnectionPool, readonly key: string, readonly expectedId: string | undefined, readonly host: string, readonly port: number) {
     this.peerId = expectedId;
+  }
+
+  /** 'open' while frames have a connection to go to; 'dialing' while one is being opened. */
+  get state (): 'idle' | 'dialing' | 'open' {
+    return this.current !== undefined ? 'open' : this.connecting ? 'dialing' : 'idle';
+  }
+
+  /** The socket frames are written to now. */
+  get socket (): AnySocket | undefined {
+    return this.current?.socket;
+  }
+
+  /** Our own dialled connection, if open. */
+  get ownSocket (): AnySocket | undefined {
+    return this.own?.socket;
+  }
+
+  /** Whether frames go over a link the peer dialled. */
+  get borrowed (): boolean {
+    return this.current?.link !== undefined;
   }
 
   /** Address, port and peer id for errors about this remote. */
@@ -145,34 +202,31 @@ export class Remote {
     // What the socket still holds. A write the kernel took at once leaves
     // writableLength (UTF-16 units, at most 3 bytes each) at once, and the
     // charged count only when its callback runs, a tick later.
-    const socket = this.socket;
-    const buffered = socket === undefined ? 0 : Math.min(this.counts.unflushedBytes, 3 * socket.writableLength);
+    // A connection whose writing side is ended (its owner is closing it) takes no more.
+    if (this.current?.socket.writableEnded === true) this.ended(this.current);
+    const target = this.current;
+    const buffered = target === undefined ? 0 : Math.min(target.counts.unflushedBytes, 3 * target.socket.writableLength);
     const cost = charge(frame, size);
     if (this.queuedBytes + buffered + cost > ctx.maxQueuedBytes) {
       ctx.report(new BackpressureError(this.queuedBytes + buffered, ctx.maxQueuedBytes, this.remote));
-      this.forgetIfUnused();
+      this.forgetIfEmpty();
       return;
     }
     const memory = ctx.gate.memory;
     if (!memory.take(cost, this.queuedBytes + buffered, this.accepted)) {
       ctx.report(withFrames(new OutboundLimitError('maxQueuedBytes', memory.max, this.remote), { framesDropped: 1 }));
-      this.forgetIfUnused();
+      this.forgetIfEmpty();
       return;
     }
     this.lastUsed = Date.now();
-    if (this.state === 'open' && this.queued === 0 && !this.socket!.writableNeedDrain) {
-      this.write(this.socket!, frame, size, cost);
+    if (target !== undefined && this.queued === 0 && !target.socket.writableNeedDrain) {
+      this.write(target, frame, size, cost);
       return;
     }
     this.frames.push(frame);
     this.sizes.push(size);
     this.queuedBytes += cost;
-    if (this.state === 'idle') this.connect();
-  }
-
-  /** A remote made for a frame that was refused holds nothing: it must not keep a place in the pool. */
-  private forgetIfUnused (): void {
-    if (this.state === 'idle' && this.queued === 0 && this.socket === undefined) this.pool.forget(this);
+    if (target === undefined && !this.connecting) this.connect();
   }
 
   /**
@@ -182,13 +236,14 @@ export class Remote {
    * had: the frame is reported lost when the connection closes. Either way
    * its bytes leave the memory budget (unless its socket's close gave them back).
    */
-  private flushedOne (counts: FrameCount, error?: Error | null): void {
+  private flushedOne (target: Target, error?: Error | null): void {
+    const counts = target.counts;
     const cost = counts.charges.shift()!;
     counts.unflushedBytes -= cost;
     if (!counts.settled) this.pool.ctx.gate.memory.give(cost);
     if (error) return;
     counts.flushed++;
-    if (counts === this.counts && this.closing && this.queued === 0 && counts.flushed === counts.written) this.socket?.end();
+    if (target === this.current && target === this.own && this.closing && this.queued === 0 && counts.flushed === counts.written) target.socket.end();
   }
 
   private readonly uncork = (): void => {
@@ -198,7 +253,8 @@ export class Remote {
   };
 
   /** `size`: the frame's UTF-8 length; `cost`: its charge (see `charge`). */
-  private write (socket: AnySocket, frame: string, size: number, cost: number): boolean {
+  private write (target: Target, frame: string, size: number, cost: number): boolean {
+    const socket = target.socket;
     // Small frames sent in one tick go out together: one TLS record, one
     // syscall (measured: +44% for 1 KB frames over plain TCP). A large frame is
     // a syscall's worth on its own, and corking it only adds a copy (measured:
@@ -208,31 +264,34 @@ export class Remote {
       socket.cork();
       process.nextTick(this.uncork);
     }
-    const counts = this.counts;
+    const counts = target.counts;
     counts.written++;
     counts.unflushedBytes += cost;
     counts.charges.push(cost);
     this.pool.ctx.counters.sent(size);
-    return socket.write(frame, 'utf8', this.onFlushed);
+    target.link?.touch();
+    return socket.write(frame, 'utf8', target.onFlushed);
   }
 
   /** Hands queued frames to the socket, a batch at a time. */
   private readonly flush = (): void => {
     this.scheduled = false;
-    const socket = this.socket;
-    if (this.state !== 'open' || socket === undefined) return;
+    if (this.current?.socket.writableEnded === true) this.ended(this.current);
+    const target = this.current;
+    if (target === undefined) return;
+    const socket = target.socket;
     let n = 0;
     while (this.frames.length > 0 && n < BATCH_FRAMES) {
       const size = this.sizes.shift()!;
       const frame = this.frames.shift()!;
       const cost = charge(frame, size);
       this.queuedBytes -= cost;
-      const ok = this.write(socket, frame, size, cost);
+      const ok = this.write(target, frame, size, cost);
       n++;
       if (!ok) break;
     }
     if (this.frames.length === 0) {
-      if (this.closing && this.counts.flushed === this.counts.written) socket.end();
+      if (this.closing && target === this.own && target.counts.flushed === target.counts.written) socket.end();
     } else if (!socket.writableNeedDrain && !this.scheduled) {
       // More to send and room for it: yield first, so one busy remote cannot
       // hold the event loop.
@@ -241,9 +300,20 @@ export class Remote {
     }
   };
 
+  /** A new connection to write to (either kind): its counts, and the listeners every kind needs. */
+  private target (socket: AnySocket, rank: string | undefined, link: PeerLink | undefined): Target {
+    const counts = newCount();
+    const target: Target = { socket, counts, onFlushed: (error) => this.flushedOne(target, error), rank, link, failure: undefined, retired: false, ended: false };
+    socket.on('error', (error) => { target.failure ??= error; });
+    socket.on('drain', () => { if (this.current === target) this.flush(); });
+    socket.once('end', () => this.ended(target));
+    socket.once('close', () => this.closed(target));
+    return target;
+  }
+
   private connect (): void {
     const ctx = this.pool.ctx;
-    this.state = 'dialing';
+    this.connecting = true;
     this.dialStarted = performance.now();
     const secure = ctx.secure();
     ctx.gate.open(this.host, this.port, (refused, lease, address) => {
@@ -251,60 +321,115 @@ export class Remote {
         this.failed(withRemote(refused, { peerId: this.peerId }));
         return;
       }
-      if (this.state !== 'dialing' || this.queued === 0) {
-        // Closed or emptied (its queue given way) while the name was resolving.
+      if (!this.stillWanted()) {
         lease!.release();
-        if (this.state === 'dialing') this.state = 'idle';
-        this.pool.forget(this);
         return;
       }
-      ctx.counters.opened++;
-      const dialing = dial(ctx.factory, {
-        host: this.host,
-        port: this.port,
-        ...(address === undefined ? {} : { address }),
-        peerId: this.peerId,
-        ...(this.expectedId === undefined ? {} : { expectedId: this.expectedId }),
-        connectTimeout: ctx.connectTimeout,
-        secure,
-        persistent: true,
-        pendingFrames: () => this.queued,
-        checkServer: (certificate) => ctx.identity.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
-      }, {
-        accepted: (socket) => {
-          this.dialing = undefined;
-          // Accepted: the destination is proven (a tarpit never gets here).
-          lease!.completed();
-          this.open(socket);
-        },
-        failed: (error) => {
-          this.dialing = undefined;
-          this.failed(error);
-        },
-        rotated: () => {
-          // Opened with material a rotation replaced: nothing was written, so
-          // the queue simply waits for a connection made with the new material.
-          this.dialing = undefined;
-          this.state = 'idle';
-          if (this.queued > 0 && !this.closing) this.connect();
-          else this.pool.forget(this);
+      if (!secure || !ctx.factory.secure) {
+        this.dial(lease!, address, secure, () => {});
+        return;
+      }
+      const waiting = { cancel: (): boolean => false, lease: lease! };
+      this.waiting = waiting;
+      // At the outbound cap the gate may take this slot back for another
+      // destination (fair share): the dial then never starts, and its frames are dropped.
+      lease!.holder = { destroy: (error?: Error) => this.slotTaken(waiting, error) };
+      waiting.cancel = ctx.handshakes.take((release) => {
+        if (this.waiting === waiting) this.waiting = undefined;
+        if (!this.stillWanted()) {
+          release();
+          lease!.release();
+          return;
         }
+        this.dial(lease!, address, secure, release);
       });
-      this.dialing = dialing;
-      // At the outbound cap, the gate may give this slot to another destination: the socket goes.
-      lease!.holder = dialing.socket;
-      dialing.socket.once('close', () => lease!.release());
     });
   }
 
+  /** The gate took back the outbound slot of a dial still waiting for a handshake slot. */
+  private slotTaken (waiting: { cancel: () => boolean }, error: Error | undefined): void {
+    if (this.waiting !== waiting || !waiting.cancel()) return;
+    this.waiting = undefined;
+    // The gate always says why (ERR_OUTBOUND_LIMIT, evicted).
+    this.failed(withRemote(error!, this.remote));
+  }
+
+  /** Gives up a dial still waiting for a handshake slot (nothing was opened); false when there is none. */
+  private cancelWaiting (): boolean {
+    const waiting = this.waiting;
+    if (waiting === undefined || !waiting.cancel()) return false;
+    this.waiting = undefined;
+    waiting.lease.release();
+    this.connecting = false;
+    return true;
+  }
+
+  /**
+   * A dial about to start is still needed: not closed, nothing else to
+   * write to (a link may have come meanwhile), and frames to send. When not,
+   * the dial is given up and the remote forgotten if it holds nothing.
+   */
+  private stillWanted (): boolean {
+    if (this.connecting && this.current === undefined && this.queued > 0) return true;
+    this.connecting = false;
+    this.forgetIfEmpty();
+    return false;
+  }
+
+  private dial (lease: Lease, address: string | undefined, secure: boolean, releaseSlot: () => void): void {
+    const ctx = this.pool.ctx;
+    ctx.counters.opened++;
+    const dialing = dial(ctx.factory, {
+      host: this.host,
+      port: this.port,
+      ...(address === undefined ? {} : { address }),
+      peerId: this.peerId,
+      ...(this.expectedId === undefined ? {} : { expectedId: this.expectedId }),
+      connectTimeout: ctx.connectTimeout,
+      secure,
+      persistent: true,
+      pendingFrames: () => this.queued,
+      checkServer: (certificate) => ctx.identity.checkServer(this.expectedId ?? this.peerId, this.host, this.port, this.queued, certificate)
+    }, {
+      accepted: (socket) => {
+        releaseSlot();
+        this.dialing = undefined;
+        // Accepted: the destination is proven (a tarpit never gets here).
+        lease.completed();
+        this.open(socket, secure);
+      },
+      failed: (error) => {
+        releaseSlot();
+        this.dialing = undefined;
+        this.failed(error);
+      },
+      rotated: () => {
+        // Opened with material a rotation replaced: nothing was written, so
+        // the queue simply waits for a connection made with the new material.
+        releaseSlot();
+        this.dialing = undefined;
+        this.connecting = false;
+        this.choose();
+        if (this.current === undefined && this.queued > 0 && !this.closing) this.connect();
+        else this.forgetIfEmpty();
+      }
+    });
+    this.dialing = dialing;
+    // At the outbound cap, the gate may give this slot to another destination: the socket goes.
+    lease.holder = dialing.socket;
+    dialing.socket.once('close', () => lease.release());
+  }
+
   private failed (error: Error): void {
+    this.connecting = false;
+    // A link the peer dialled meanwhile takes the frames.
+    this.choose();
     // Retrying a refused or unreachable remote in a loop would only burn CPU;
     // gossip tries again on its own schedule.
-    const dropped = this.queued;
-    this.dropQueue();
-    this.state = 'idle';
+    const dropped = this.current === undefined ? this.queued : 0;
+    if (this.current === undefined) this.dropQueue();
     this.pool.ctx.report(withFrames(error, { framesDropped: dropped }));
-    this.pool.forget(this);
+    this.forgetIfEmpty();
   }
 
   /** A rotation: a connection still being opened is abandoned and reopened with the new material. */
@@ -312,7 +437,7 @@ export class Remote {
     this.dialing?.abandon();
   }
 
-  /** Its connection never opened and a dial is under way (not a name resolving): it may give way at the cap. */
+  /** Its connection never opened and a dial is under way (not a name resolving, not waiting for a handshake slot): it may give way at the cap. */
   get neverOpened (): boolean {
     return !this.accepted && this.state === 'dialing' && this.dialing !== undefined;
   }
@@ -347,41 +472,84 @@ export class Remote {
     return freed;
   }
 
-  private open (socket: AnySocket): void {
-    this.pool.ctx.counters.accepted(socket);
-    this.pool.ctx.reached(this.host, this.port);
-    this.socket = socket;
-    this.state = 'open';
+  /** Our dial was accepted. */
+  private open (socket: AnySocket, secure: boolean): void {
+    const ctx = this.pool.ctx;
+    this.connecting = false;
     this.accepted = true;
-    const counts = newCount();
-    this.counts = counts;
-    this.onFlushed = (error?: Error | null) => this.flushedOne(counts, error);
-    let failure: Error | undefined;
-    socket.on('error', (error) => { failure = error; });
-    socket.on('drain', this.flush);
-    // The server sends nothing on this connection; read and discard, so that
-    // its FIN is seen. Bytes back on a plaintext connection are a TLS listener
-    // refusing it.
-    socket.on('data', (chunk: Buffer) => {
-      if (failure === undefined && (socket as { encrypted?: boolean }).encrypted !== true && looksLikeTls(chunk)) {
-        failure = plaintextToTls(this.remote);
-        socket.destroy();
-      }
-    });
-    // The remote ended its side: it is closing (a receiver ends nothing
-    // otherwise) and reads what we have already written until our end. Write
-    // no more on this connection: later frames go on a new one, and this one
-    // is let go of with its counts, so a break is still reported.
-    socket.once('end', () => {
-      if (this.socket === socket && failure === undefined) this.detach().end();
-    });
-    socket.once('close', () => this.closed(socket, failure));
+    ctx.counters.accepted(socket);
+    ctx.reached(this.host, this.port);
+    const link = secure && ctx.factory.isLink(socket);
+    const own = this.target(socket, link ? linkRank(socket as TLSSocket) : undefined, undefined);
+    this.own = own;
+    if (link) {
+      ctx.readLink(socket as TLSSocket, ctx.factory.serverCertificate(socket as TLSSocket), this.remote, () => { this.lastUsed = Date.now(); });
+    } else {
+      // The server sends nothing on this connection; read and discard, so that
+      // its FIN is seen. Bytes back on a plaintext connection are a TLS listener
+      // refusing it.
+      socket.on('data', (chunk: Buffer) => {
+        if (own.failure === undefined && (socket as { encrypted?: boolean }).encrypted !== true && looksLikeTls(chunk)) {
+          own.failure = plaintextToTls(this.remote);
+          socket.destroy();
+        }
+      });
+    }
     this.lastUsed = Date.now();
     this.armIdle();
-    this.flush();
+    this.choose();
     // Accepted by a remote that had already ended (it accepted us, then began
     // closing: dial.ts): what was waiting is written, and nothing more.
-    if (socket.readableEnded && this.socket === socket) this.detach().end();
+    if (socket.readableEnded && this.own === own) this.ended(own);
+  }
+
+  /**
+   * An inbound link the peer dialled is bound to this remote's key: frames
+   * may go over it (now, or once our own connection loses to it).
+   */
+  adopt (link: PeerLink): void {
+    if (this.closing || this.link?.socket === link.socket || link.socket.destroyed) return;
+    const previous = this.link;
+    // The peer dialled us and proved who it is: no tarpit.
+    this.accepted = true;
+    this.link = this.target(link.socket, link.rank, link);
+    if (previous !== undefined) {
+      // The peer dialled again: its earlier link is going away.
+      previous.retired = true;
+      this.pool.watch(previous.socket, previous.counts, this.remote, previous.failure);
+      if (this.current === previous) this.current = undefined;
+    }
+    // A dial not started yet is not needed any more.
+    this.cancelWaiting();
+    this.choose();
+  }
+
+  /**
+   * Which connection frames go to: the only one there is, or, when both our
+   * own and the peer's link are open, the one of lower rank (the peer
+   * decides alike). Our own is ended when it loses (we dialled it); the
+   * peer's link is left to the peer.
+   *
+   * While our dial is in its handshake nothing is decided: the frames wait
+   * for it, so that if it wins it carries them, and the peer, reading them,
+   * binds it and lets its own go. For the same reason our own connection
+   * can only win if it carries frames: one that carried none is never bound
+   * by the peer, which would keep using its link and let ours idle out.
+   */
+  private choose (): void {
+    if (this.dialing !== undefined) return;
+    const own = this.own?.ended === true ? undefined : this.own;
+    const link = this.link?.ended === true ? undefined : this.link;
+    let best = own ?? link;
+    if (own !== undefined && link !== undefined) {
+      const carries = own.counts.written > 0 || this.queued > 0;
+      best = carries && own.rank !== undefined && own.rank < link.rank! ? own : link;
+    }
+    if (this.own !== undefined && best !== this.own) this.retireOwn();
+    if (best !== undefined && best !== this.current) {
+      this.current = best;
+      this.flush();
+    }
   }
 
   private armIdle (delay = this.pool.ctx.idleTimeout): void {
@@ -392,54 +560,115 @@ export class Remote {
   /** Re-arms for the remaining time instead of resetting a timer per frame. */
   private readonly checkIdle = (): void => {
     this.idleTimer = undefined;
-    const socket = this.socket;
-    if (this.state !== 'open' || socket === undefined) return;
+    const own = this.own;
+    if (own === undefined) return;
     const idleFor = Date.now() - this.lastUsed;
     const timeout = this.pool.ctx.idleTimeout;
-    if (idleFor >= timeout && this.queued === 0 && socket.writableLength === 0) {
-      this.detach().end();
+    if (idleFor >= timeout && this.queued === 0 && own.socket.writableLength === 0) {
+      this.retireOwn();
+      if (this.current === undefined && this.link !== undefined) this.choose();
+      this.forgetIfEmpty();
     } else {
       this.armIdle(Math.max(1, timeout - idleFor));
     }
   };
 
-  /** Forgets the current socket and its idle timer. */
-  private release (): void {
-    this.socket = undefined;
-    this.state = 'idle';
+  /** Lets go of our own connection without reporting: ended after what it was handed; the pool tracks its close. */
+  private retireOwn (): void {
+    const own = this.own;
+    if (own === undefined) return;
+    this.own = undefined;
+    own.retired = true;
+    if (this.current === own) this.current = undefined;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    this.pool.track(own.socket, own.counts, this.remote);
+    own.socket.end();
   }
 
-  /** Lets go of the socket without reporting; it ends or breaks on its own. */
-  detach (): AnySocket {
-    const socket = this.socket!;
-    this.release();
-    this.pool.track(socket, this.counts, this.remote);
-    if (this.queued === 0) this.pool.forget(this);
-    else if (!this.closing) this.connect();
-    return socket;
+  /**
+   * Lets go of whatever this remote writes to (idle at the cap, rotation):
+   * our own connection is ended after what it was handed, a link is left to
+   * its owner. Frames still queued go on a new connection.
+   */
+  letGo (): void {
+    this.retireOwn();
+    const link = this.link;
+    if (link !== undefined) {
+      this.link = undefined;
+      link.retired = true;
+      if (this.current === link) this.current = undefined;
+      this.pool.watch(link.socket, link.counts, this.remote, link.failure);
+    }
+    if (this.queued > 0 && !this.closing && !this.connecting) this.connect();
+    else this.forgetIfEmpty();
   }
 
-  private closed (socket: AnySocket, failure: Error | undefined): void {
-    if (this.socket !== socket) return;
-    settle(this.counts, this.pool.ctx.gate.memory);
-    const { written, flushed } = this.counts;
+  /** A rotation: our own connection ends after what it was handed; frames go to a link, or a new dial. */
+  retireOwnConnection (): void {
+    this.retireOwn();
+    if (this.current === undefined) this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.closing && !this.connecting) this.connect();
+    else this.forgetIfEmpty();
+  }
+
+  /** The remote holds nothing (no connection, no dial, no frame): the pool forgets it. */
+  private forgetIfEmpty (): void {
+    if (this.current === undefined && this.own === undefined && this.link === undefined && !this.connecting && this.queued === 0) this.pool.forget(this);
+  }
+
+  /**
+   * The remote ended its side of a connection we write to (its idle
+   * timeout, its close(), or it lets go of a link that lost to another): it
+   * reads what we have already written until our end. Write no more on it:
+   * later frames go on another connection; our own is let go of with its
+   * counts, so a break is still reported (a link the peer dialled is the
+   * inbound server's to close).
+   */
+  private ended (target: Target): void {
+    target.ended = true;
+    if (target.retired) return;
+    if (target === this.own) {
+      if (target.failure === undefined) this.retireOwn();
+    } else if (this.current === target) {
+      this.current = undefined;
+    }
+    if (this.current === undefined) this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.connecting && !this.closing) this.connect();
+    else this.forgetIfEmpty();
+  }
+
+  private closed (target: Target): void {
+    if (target.retired) return;
+    settle(target.counts, this.pool.ctx.gate.memory);
+    const { written, flushed } = target.counts;
     const lost = written - flushed;
-    this.release();
+    const wasCurrent = this.current === target;
+    if (this.own === target) {
+      this.own = undefined;
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    if (this.link === target) this.link = undefined;
+    if (wasCurrent) this.current = undefined;
     // Closing, the frames still queued go nowhere: they are counted as dropped.
-    const dropped = this.closing ? this.queued : 0;
+    const dropped = this.closing && wasCurrent && this.own === undefined && this.link === undefined ? this.queued : 0;
+    const failure = target.failure;
     if (failure instanceof ProtocolMismatchError) {
       // A TLS listener refused the plaintext connection: every frame on it is lost.
       this.pool.ctx.report(withFrames(failure, { framesWritten: written, framesLost: written, framesDropped: dropped }));
-    } else if (lost > 0 || failure !== undefined || dropped > 0) {
+    } else if (lost > 0 || dropped > 0 || (failure !== undefined && target.link === undefined)) {
+      // A link's own failure is reported by the inbound server; here only what it cost our frames.
       this.pool.ctx.report(withFrames(new ConnectionLostError(lost, written, { ...this.remote, cause: failure }), { framesDropped: dropped }));
     }
-    if (this.queued > 0 && !this.closing) this.connect();
-    else {
-      this.dropQueue();
-      this.pool.forget(this);
+    if (this.closing) {
+      if (dropped > 0) this.dropQueue();
+      this.forgetIfEmpty();
+      return;
     }
+    if (this.current === undefined) this.choose();
+    if (this.current === undefined && this.queued > 0 && !this.connecting) this.connect();
+    else this.forgetIfEmpty();
   }
 
   private dropQueue (): void {
@@ -452,8 +681,19 @@ export class Remote {
   /** Flush what is queued, then end; resolves through the pool's close tracking. */
   close (): void {
     this.closing = true;
-    const socket = this.socket;
-    if (this.state === 'open' && socket !== undefined && this.queued === 0 && this.counts.flushed === this.counts.written) socket.end();
+    if (this.cancelWaiting() && this.current === undefined && this.queued > 0) {
+      // Never dialled: nothing will flush them.
+      const dropped = this.queued;
+      this.dropQueue();
+      this.pool.ctx.report(withFrames(new CloseTimeoutError(`close(): ${dropped} queued frame(s) waiting for a TLS handshake slot were dropped`, this.remote), { framesDropped: dropped }));
+    }
+    const own = this.own;
+    if (own !== undefined && this.current === own && this.queued === 0 && own.counts.flushed === own.counts.written) own.socket.end();
+    if (this.current !== undefined && this.current === this.link && this.queued === 0) {
+      // A link is the inbound server's to close; this remote only stops writing to it.
+      this.letGo();
+    }
+    this.forgetIfEmpty();
   }
 
   destroy (): void {
@@ -462,14 +702,20 @@ export class Remote {
     if (dropped > 0) {
       this.pool.ctx.report(withFrames(new CloseTimeoutError(`close(): ${dropped} queued frame(s) not flushed in time were dropped`, this.remote), { framesDropped: dropped }));
     }
+    this.cancelWaiting();
     // With an error, so that the frames it still held are reported lost (closed()).
-    this.socket?.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
+    this.own?.socket.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
     this.dialing?.socket.destroy();
+    if (this.link !== undefined) this.letGo();
+    this.forgetIfEmpty();
   }
 }
 
 export class ConnectionPool {
   private readonly remotes = new Map<string, Remote>();
+  /** Open inbound links by the remote key they are bound to. */
+  private readonly links = new Map<string, PeerLink>();
+  private closing = false;
   /** Sockets let go of (rotation, idle, eviction) that have not closed yet, with their close timers. */
   private readonly retiring = new Map<AnySocket, NodeJS.Timeout>();
   private closeCallbacks: Array<() => void> = [];
@@ -480,19 +726,45 @@ export class ConnectionPool {
 
   /** `frame`: one line, terminator included; `size`: its UTF-8 length. */
   send (peerId: string | undefined, host: string, port: number, frame: string, size: number): void {
-    const id = this.ctx.identity.perPeer ? peerId : undefined;
-    const key = id === undefined ? `${host}:${port}` : `${id}@${host}:${port}`;
+    const key = this.ctx.identity.remoteKey(peerId, host, port);
     let remote = this.remotes.get(key);
     if (remote === undefined) {
-      if (this.remotes.size >= this.ctx.maxRemotes && !this.makeRoom(host, port)) {
+      remote = this.add(key, peerId, host, port);
+      if (remote === undefined) {
         this.ctx.report(withFrames(new OutboundLimitError('maxPooledRemotes', this.ctx.maxRemotes, { remoteAddress: host, remotePort: port, peerId }), { framesDropped: 1 }));
         return;
       }
-      remote = new Remote(this, key, id, host, port);
-      this.remotes.set(key, remote);
+      const link = this.links.get(key);
+      if (link !== undefined) remote.adopt(link);
     }
     remote.peerId = peerId;
     remote.send(frame, size);
+  }
+
+  /** A new remote, unless the cap is reached and no idle one can make room. */
+  private add (key: string, peerId: string | undefined, host: string, port: number): Remote | undefined {
+    if (this.remotes.size >= this.ctx.maxRemotes && !this.makeRoom(host, port)) return undefined;
+    const remote = new Remote(this, key, this.ctx.identity.perPeer ? peerId : undefined, host, port);
+    this.remotes.set(key, remote);
+    return remote;
+  }
+
+  /**
+   * An inbound link is bound to remote `key` (tls/link.ts): the remote
+   * writes to it, or keeps it for when it has frames. Remembered while open,
+   * so that a remote created later finds it; never counted as a pooled remote
+   * until there is something to send.
+   */
+  adoptLink (key: string, link: PeerLink): void {
+    if (this.closing || link.socket.destroyed) return;
+    const previous = this.links.get(key);
+    this.links.set(key, link);
+    if (previous === undefined || previous.socket !== link.socket) {
+      link.socket.once('close', () => {
+        if (this.links.get(key) === link) this.links.delete(key);
+      });
+    }
+    this.remotes.get(key)?.adopt(link);
   }
 
   /**
@@ -552,7 +824,9 @@ export class ConnectionPool {
       if (victim === undefined || remote.lastUsed < victim.lastUsed) victim = remote;
     }
     if (victim === undefined) return false;
-    victim.detach().end();
+    victim.letGo();
+    // A link it wrote to stays open for its peer; it is not taken up again unasked.
+    this.forget(victim);
     return true;
   }
 
@@ -569,6 +843,26 @@ export class ConnectionPool {
   /** Sockets ended and waiting for their remote to close. */
   get retiringCount (): number {
     return this.retiring.size;
+  }
+
+  /**
+   * A link a remote no longer writes to: it stays open (its owner closes
+   * it), and frames it holds unflushed are reported lost if it breaks.
+   */
+  watch (socket: AnySocket, counts: FrameCount, remote: RemoteInfo, failure: Error | undefined): void {
+    const ctx = this.ctx;
+    if (socket.destroyed) settle(counts, ctx.gate.memory);
+    else socket.once('close', () => settle(counts, ctx.gate.memory));
+    if (counts.written === counts.flushed) return;
+    let reported = false;
+    const report = (): void => {
+      const lost = counts.written - counts.flushed;
+      if (reported || lost === 0) return;
+      reported = true;
+      ctx.report(new ConnectionLostError(lost, counts.written, { ...remote, cause: failure }));
+    };
+    if (socket.destroyed) report();
+    else socket.once('close', report);
   }
 
   /**
@@ -622,13 +916,14 @@ export class ConnectionPool {
   rotated (): void {
     const { factory, identity } = this.ctx;
     for (const remote of [...this.remotes.values()]) {
-      if (remote.state === 'open') {
-        // Checked before detaching, so the connection is reported once.
-        const socket = remote.socket as TLSSocket;
+      const socket = remote.ownSocket as TLSSocket | undefined;
+      if (socket !== undefined) {
+        // Checked before letting go, so the connection is reported once.
         const certificate = factory.serverCertificate(socket);
         const problem = identity.recheckServer(factory.serverChain(socket), certificate, remote.expectedId ?? remote.peerId, remote.host, remote.port, factory.trust);
         if (problem !== undefined) this.ctx.report(new PeerUntrustedError(problem, subjectOf(certificate), remote.remote));
-        remote.detach().end();
+        // Links the peer dialled are re-checked by the inbound server, which closes those no longer trusted.
+        remote.retireOwnConnection();
       } else if (remote.state === 'dialing') {
         remote.abandonDial();
       }
@@ -637,6 +932,8 @@ export class ConnectionPool {
 
   /** Flushes queues (bounded by a short timeout), ends every connection, then calls back. */
   close (callback: () => void): void {
+    this.closing = true;
+    this.links.clear();
     this.closeCallbacks.push(callback);
     const timer = setTimeout(() => {
       for (const remote of this.remotes.values()) remote.destroy();
@@ -652,6 +949,7 @@ export class ConnectionPool {
     if (this.closeCallbacks.length === 0 || this.remotes.size > 0 || this.retiring.size > 0) return;
     const callbacks = this.closeCallbacks;
     this.closeCallbacks = [];
+    this.closing = false;
     for (const callback of callbacks) callback();
   }
 }

@@ -9,18 +9,21 @@
  * `connectTimeout`. Bytes back do not extend it (a receiver never writes), so
  * a remote that trickles bytes cannot hold the socket or its outbound slots.
  */
-import { ConnectTimeoutError, OutboundLimitError, withFrames, withRemote } from '../errors';
+import { CloseTimeoutError, ConnectTimeoutError, OutboundLimitError, withFrames, withRemote, type RemoteInfo } from '../errors';
 import type { IdentityPolicy } from '../tls/identity';
 import type { AnySocket, SocketFactory } from '../tls/socket-factory';
 import type { OutboundCounters } from './counters';
 import { dial, type Dialing } from './dial';
 import type { Lease, OutboundGate } from './gate';
+import type { HandshakeSlots } from './handshakes';
 
 export interface TlsOnceContext {
   readonly factory: SocketFactory;
   readonly gate: OutboundGate;
   readonly identity: IdentityPolicy;
   readonly connectTimeout: number;
+  /** The bound on TLS handshakes in progress, shared with the pool. */
+  readonly handshakes: HandshakeSlots;
   readonly counters: OutboundCounters;
   report (error: Error): void;
   /** A connection to `host:port` was accepted (an outage of it is over). */
@@ -29,11 +32,22 @@ export interface TlsOnceContext {
   closing (): boolean;
 }
 
+/** A send waiting for a handshake slot. */
+interface Waiting {
+  remote: RemoteInfo;
+  lease: Lease;
+  discharge: () => void;
+  cancel: () => boolean;
+  started: boolean;
+}
+
 export class TlsOnce {
   /** Sockets not closed yet; the transport's close() waits for them. */
   readonly open = new Set<AnySocket>();
   /** Dials not yet accepted: a rotation abandons them (they start again with the new material). */
   readonly #dialing = new Set<Dialing>();
+  /** Sends waiting for a handshake slot: close() drops them (each one reported). */
+  readonly #waiting = new Set<Waiting>();
 
   constructor (private readonly ctx: TlsOnceContext) {}
 
@@ -54,10 +68,38 @@ export class TlsOnce {
       if (refused !== undefined) {
         discharge();
         this.ctx.report(withFrames(withRemote(refused, { peerId }), { framesDropped: 1 }));
-      } else {
-        this.#dial(peerId, host, port, address, frame, lease!, discharge);
+        return;
       }
+      const waiting: Waiting = { remote: { remoteAddress: host, remotePort: port, peerId }, lease: lease!, discharge, cancel: () => false, started: false };
+      waiting.cancel = this.ctx.handshakes.take((release) => {
+        waiting.started = true;
+        this.#waiting.delete(waiting);
+        this.#dial(peerId, host, port, address, frame, lease!, discharge, release);
+      });
+      if (waiting.started) return;
+      this.#waiting.add(waiting);
+      // At the outbound cap the gate may take this slot back for another
+      // destination (fair share): the dial then never starts.
+      lease!.holder = {
+        destroy: (error?: Error) => {
+          if (!waiting.cancel()) return;
+          this.#waiting.delete(waiting);
+          discharge();
+          this.ctx.report(withFrames(withRemote(error ?? new Error('outbound slot taken back'), waiting.remote), { framesDropped: 1 }));
+        }
+      };
     });
+  }
+
+  /** close(): sends still waiting for a handshake slot are dropped, each one reported. */
+  close (): void {
+    for (const waiting of this.#waiting) {
+      if (!waiting.cancel()) continue;
+      waiting.discharge();
+      waiting.lease.release();
+      this.ctx.report(withFrames(new CloseTimeoutError('close(): a frame waiting for a TLS handshake slot was dropped', waiting.remote), { framesDropped: 1 }));
+    }
+    this.#waiting.clear();
   }
 
   /** The secure context was replaced: dials still in their handshake start again with the new material. */
@@ -65,8 +107,12 @@ export class TlsOnce {
     for (const dialing of [...this.#dialing]) dialing.abandon();
   }
 
-  /** `discharge`: gives the frame's bytes back to the memory budget (once the kernel has it, or it is dropped); idempotent. */
-  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease, discharge: () => void): void {
+  /**
+   * `discharge`: gives the frame's bytes back to the memory budget (once the
+   * kernel has it, or it is dropped); idempotent. `releaseSlot`: gives the
+   * handshake slot back once the dial settles; idempotent.
+   */
+  #dial (peerId: string | undefined, host: string, port: number, address: string | undefined, frame: Buffer, lease: Lease, discharge: () => void, releaseSlot: () => void): void {
     const { ctx } = this;
     const timeout = ctx.connectTimeout;
     const remote = { remoteAddress: host, remotePort: port, peerId };
@@ -86,6 +132,7 @@ export class TlsOnce {
       checkServer: (certificate) => ctx.identity.checkServer(peerId, host, port, 1, certificate)
     }, {
       accepted: (connected) => {
+        releaseSlot();
         this.#dialing.delete(dialing);
         // A TLS server accepted us: a tarpit never gets this far.
         lease.completed();
@@ -115,6 +162,7 @@ export class TlsOnce {
         });
       },
       failed: (error) => {
+        releaseSlot();
         this.#dialing.delete(dialing);
         // Nothing was written: the one frame is dropped.
         ctx.report(withFrames(error, { framesDropped: 1 }));
@@ -125,10 +173,12 @@ export class TlsOnce {
         this.#dialing.delete(dialing);
         handedOver = true;
         if (ctx.closing()) {
+          releaseSlot();
           discharge();
           lease.release();
         } else {
-          this.#dial(peerId, host, port, address, frame, lease, discharge);
+          // The new dial takes over the handshake slot too.
+          this.#dial(peerId, host, port, address, frame, lease, discharge, releaseSlot);
         }
       }
     });

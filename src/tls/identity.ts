@@ -140,6 +140,49 @@ export class IdentityPolicy {
     return typeof this.#policy === 'function';
   }
 
+  /**
+   * Connections may be shared both ways (tls/link.ts): under `'any'` and
+   * `'sender-id'`. A function policy is asked about client certificates
+   * inbound and server certificates outbound, per direction; a shared
+   * connection would hand it the other kind, so it keeps one connection per
+   * direction.
+   */
+  get allowsLinks (): boolean {
+    return typeof this.#policy !== 'function';
+  }
+
+  /**
+   * The pool's key for a remote: its address, and under a policy other than
+   * `'any'` the peer id its server must prove. An inbound link bound to the
+   * same key carries that remote's frames too.
+   */
+  remoteKey (peerId: string | undefined, host: string, port: number): string {
+    const id = this.perPeer ? peerId : undefined;
+    return id === undefined ? `${host}:${port}` : `${id}@${host}:${port}`;
+  }
+
+  /**
+   * The remote an inbound link may carry frames for, once a frame from
+   * `sender` has passed inbound(): the key of the address the sender
+   * advertises, when the connection proves what a dial to that address would.
+   * Under `'sender-id'` the certificate names the sender's id (checked on
+   * every frame), and the key includes the id, so frames for that id alone
+   * go over it. Under `'any'` the client certificate must have verified
+   * against `ca` and name the advertised host by the check a dial to it makes
+   * of the server (`namesHost`). Either way the certificate must have
+   * verified against `ca` (`authorized`). Otherwise no key: the connection is
+   * read, never written to.
+   */
+  linkKey (sender: Sender, certificate: PeerCertificate | undefined, authorized: boolean, namesHost: (certificate: PeerCertificate, host: string) => boolean): string | undefined {
+    const host = sender.transport?.host;
+    const port = sender.transport?.port;
+    if (typeof host !== 'string' || host.length === 0 || typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+    if (!authorized || certificate === undefined) return undefined;
+    if (this.#policy === 'sender-id') return this.remoteKey(sender.id, host, port);
+    if (this.#policy !== 'any' || !namesHost(certificate, host)) return undefined;
+    return this.remoteKey(undefined, host, port);
+  }
+
   /** A send under `'sender-id'` needs a peer id the server can prove; without one nothing is sent. */
   refusesAnonymousSend (peerId: string | undefined): boolean {
     return this.#policy === 'sender-id' && (peerId === undefined || peerId.length === 0);

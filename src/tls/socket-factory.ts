@@ -14,6 +14,7 @@ import { Server, Socket, connect as netConnect, createServer as netCreateServer 
 import type { PeerCertificate, SecureContext, SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import { isAddress } from '../net/addresses';
 import type { IdentityPolicy } from './identity';
+import { linkProtocol } from './link';
 import type { ResolvedTls } from '../options';
 import { checkTrustMaterial, isMaterial } from './material';
 import { chainFromStore, issuerNamedIn, presentedChain, trustStore, type TrustStore } from './trust';
@@ -113,6 +114,15 @@ export class SocketFactory {
   private readonly sessions = new Map<string, CachedSession>();
   private readonly outbound = new WeakMap<AnySocket, OutboundTag>();
   private readonly alpn: string[] | undefined;
+  /**
+   * This transport can share connections (a pool, and a policy that binds a
+   * connection to a remote without a function's judgement): see link.ts.
+   */
+  readonly linkCapable: boolean;
+  /** The ALPN name of a link (with the cluster name, if any). */
+  readonly linkName: string;
+  /** Links are offered and accepted now: while listening (frames read on our dials need the server's deadlines). */
+  #linking = false;
   private store: TrustStore | undefined;
   /** Leaf certificates read alone, and the trust store each was verified against (serverChain). */
   private readonly leafStores = new WeakMap<PeerCertificate, TrustStore>();
@@ -124,11 +134,13 @@ export class SocketFactory {
    */
   generation = 0;
 
-  constructor (tls: ResolvedTls | undefined, cluster: string | undefined, identity: IdentityPolicy) {
+  constructor (tls: ResolvedTls | undefined, cluster: string | undefined, identity: IdentityPolicy, pooled = false) {
     this.tls = tls;
     this.#context = tls?.context;
     this.identity = identity;
     this.alpn = cluster === undefined ? undefined : [alpnName(cluster)];
+    this.linkCapable = tls !== undefined && pooled && identity.allowsLinks;
+    this.linkName = linkProtocol(cluster);
     // Built once and shared: building a context per connection costs about
     // 30% of a handshake (measured on Node 20 with OpenSSL 3).
     if (tls) this.clientContext = loadTls().createSecureContext(tls.context);
@@ -163,12 +175,16 @@ export class SocketFactory {
   createTlsServer (handshakeTimeout: number, callbacks: TlsServerCallbacks): void {
     const tls = this.tls;
     if (!tls) throw new Error('createTlsServer needs TLS options');
+    // Without requestCert a link-capable server still asks for a client
+    // certificate (and never requires one): a peer that presents one the CA
+    // signed for the host it advertises can be answered over its own
+    // connection; anyone else is served as before, one direction only.
     const server = loadTls().createServer({
       ...this.#context,
-      requestCert: tls.requestCert,
-      rejectUnauthorized: tls.rejectUnauthorized,
+      requestCert: tls.requestCert || this.linkCapable,
+      rejectUnauthorized: tls.requestCert ? tls.rejectUnauthorized : false,
       handshakeTimeout,
-      ...(this.alpn ? { ALPNCallback: this.alpnCallback } : {})
+      ...(this.alpn || this.linkCapable ? { ALPNCallback: this.alpnCallback } : {})
     });
     server.on('secureConnection', callbacks.secure);
     server.on('tlsClientError', callbacks.clientError);
@@ -176,14 +192,19 @@ export class SocketFactory {
   }
 
   /**
-   * Server-side ALPN: only our cluster's name is accepted. A client that
-   * offers another fails the handshake with a `no_application_protocol` alert
-   * before it can send a byte. (A client that offers no ALPN at all never
-   * reaches this callback; the transport checks `alpnProtocol` after the handshake.)
+   * Server-side ALPN: a link when the client offers one, else our cluster's
+   * name. A client that offers neither fails the handshake with a
+   * `no_application_protocol` alert before it can send a byte. (A client that
+   * offers no ALPN at all never reaches this callback; the transport checks
+   * `alpnProtocol` after the handshake.) The link is picked even while this
+   * transport does not share connections (closing): picking nothing would be
+   * that alert, and a link the server never writes to is an ordinary
+   * connection to the client.
    */
   private readonly alpnCallback = ({ protocols }: { servername: string; protocols: string[] }): string | undefined => {
-    const wanted = this.alpn![0]!;
-    return protocols.includes(wanted) ? wanted : undefined;
+    if (protocols.includes(this.linkName)) return this.linkName;
+    const wanted = this.alpn?.[0];
+    return wanted !== undefined && protocols.includes(wanted) ? wanted : undefined;
   };
 
   /** The ALPN name this transport requires, if it has a cluster. */
@@ -191,12 +212,59 @@ export class SocketFactory {
     return this.alpn?.[0];
   }
 
+  /** What a refusal by ALPN names as expected: our cluster's name, or that we have none. */
+  get clusterLabel (): string {
+    return this.alpn?.[0] ?? 'no cluster';
+  }
+
   /**
-   * True when `error` is OpenSSL's no_application_protocol alert while we
-   * require a cluster: the other side serves, or asked for, another cluster.
+   * Whether the protocol the handshake settled on is one of ours: with a
+   * cluster, its name or its link name; without one, anything (the remote
+   * could only pick a name we offered).
+   */
+  acceptsAlpn (selected: string | false | null | undefined): boolean {
+    const wanted = this.alpn?.[0];
+    return wanted === undefined || selected === wanted || selected === this.linkName;
+  }
+
+  /** Offer and accept links from now on (listening), or stop (closed). */
+  setLinking (on: boolean): void {
+    this.#linking = on && this.linkCapable;
+  }
+
+  /** Whether links are offered and accepted now. */
+  get linking (): boolean {
+    return this.#linking;
+  }
+
+  /** True when this TLS connection was negotiated as a link (either direction). */
+  isLink (socket: AnySocket): boolean {
+    return this.#linking && (socket as TLSSocket).alpnProtocol === this.linkName;
+  }
+
+  /**
+   * True when `error` is OpenSSL's no_application_protocol alert while ALPN
+   * decides something for us (a cluster, or links): the other side serves,
+   * or asked for, another cluster.
    */
   isClusterRefusal (error: NodeJS.ErrnoException): boolean {
-    return this.alpn !== undefined && error.code?.endsWith('NO_APPLICATION_PROTOCOL') === true;
+    return (this.alpn !== undefined || this.linkCapable) && error.code?.endsWith('NO_APPLICATION_PROTOCOL') === true;
+  }
+
+  /**
+   * Whether a client certificate names `host` by the check an outbound
+   * connection to that host makes of the server's (`tls.checkServerIdentity`
+   * or Node's, against `tls.servername` when set): what binds a link to a
+   * `host:port` when no peer id is checked.
+   */
+  namesHost (certificate: PeerCertificate, host: string): boolean {
+    const tls = this.tls!;
+    const check = tls.checkServerIdentity ?? loadTls().checkServerIdentity;
+    try {
+      return check(tls.servername ?? host, certificate) === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /** Starts a TLS handshake on an accepted raw socket (data it already read included). */
@@ -258,7 +326,8 @@ export class SocketFactory {
       },
       ...(servername === undefined ? {} : { servername }),
       ...(session === undefined ? {} : { session: session.ticket }),
-      ...(this.alpn ? { ALPNProtocols: this.alpn } : {})
+      // A pooled connection offers a link first; a per-message one never does.
+      ...(persistent && this.#linking ? { ALPNProtocols: [this.linkName, ...(this.alpn ?? [])] } : this.alpn ? { ALPNProtocols: this.alpn } : {})
     });
     if (leafStore !== undefined) (socket as { getPeerCertificate: (detailed?: boolean) => PeerCertificate }).getPeerCertificate = leafForIdentityCheck;
     // tls.connect ignores the noDelay option (unlike net.connect); small frames must not wait for Nagle.

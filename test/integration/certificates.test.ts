@@ -151,19 +151,30 @@ describe('certificates', () => {
     });
   });
 
-  it('a server-only certificate (EKU serverAuth alone) works one way only: INVALID_PURPOSE the other', async () => {
+  it('a server-only certificate (EKU serverAuth alone) is refused as a client (INVALID_PURPOSE) and answers only over connections others open', async () => {
     const ca = await makeCa('profile test CA');
     const both = await makePeer(ca, { cn: 'node-a', dns: ['localhost'] });
     const serverOnly = await makePeer(ca, { cn: 'node-b', dns: ['localhost'], purposes: ['serverAuth'] });
-    const { errors, delivered } = await exchange('localhost', { id: 'node-a', tls: { ...both, ca: ca.cert } }, { id: 'node-b', tls: { ...serverOnly, ca: ca.cert } },
-      (o) => o.delivered[1]!.length === 1 && o.errors[0]!.length > 0 && o.errors[1]!.length > 0);
-    // node-a -> node-b works: node-b's certificate is fine as a server's.
-    expect(delivered[1]).to.deep.equal(['node-a']);
-    // node-b -> node-a fails: as a client, node-b's certificate has the wrong purpose.
-    expect(delivered[0]).to.deep.equal([]);
-    const refused = errors[0]!.find((e) => codeOf(e) === 'ERR_TLS_HANDSHAKE') as (Error & { reason?: string }) | undefined;
-    expect(refused, errors[0]!.map(String).join('; ')).to.not.equal(undefined);
+    const [a, b] = [{ id: 'node-a', tls: both }, { id: 'node-b', tls: serverOnly }].map(({ id, tls }) => {
+      const t = track(new TcpTransport({ host: 'localhost', port: 0, tls: { ...tls, ca: ca.cert, requestCert: true, authorize: 'sender-id' } }));
+      return { id, t, seen: record(t) };
+    }) as [{ id: string; t: TcpTransport; seen: ReturnType<typeof record> }, { id: string; t: TcpTransport; seen: ReturnType<typeof record> }];
+    await Promise.all([a, b].map(({ t }) => new Promise<void>((resolve) => t.listen(resolve))));
+    const peer = (n: typeof a): { id: string; transport: { host: string; port: number } } => ({ id: n.id, transport: { host: 'localhost', port: n.t.port } });
+    // node-b dials node-a: as a client, node-b's certificate has the wrong purpose.
+    b.t.digest(peer(a), peer(b), []);
+    await until(() => a.seen.errors.length > 0 && b.seen.errors.length > 0, 8000, 'the refusal on both sides');
+    const refused = a.seen.errors.find((e) => codeOf(e) === 'ERR_TLS_HANDSHAKE') as (Error & { reason?: string }) | undefined;
+    expect(refused, a.seen.errors.map(String).join('; ')).to.not.equal(undefined);
     expect(refused!.reason).to.match(/INVALID_PURPOSE|unsupported certificate purpose/i);
-    expect(errors[1]!.map(codeOf)).to.include('ERR_TLS_REFUSED');
+    expect(b.seen.errors.map(codeOf)).to.include('ERR_TLS_REFUSED');
+    expect(a.seen.digests).to.have.length(0);
+    // node-a dials node-b: node-b's certificate is fine as a server's; and
+    // node-b answers over that connection, which never needs its certificate as a client's.
+    a.t.digest(peer(b), peer(a), []);
+    await until(() => b.seen.digests.length === 1, 8000, 'node-a\'s digest at node-b');
+    b.t.digest(peer(a), peer(b), []);
+    await until(() => a.seen.digests.length === 1, 8000, 'node-b\'s answer at node-a');
+    expect(b.t.stats().connections.outbound, 'node-b dialled once, the refused time').to.equal(1);
   });
 });

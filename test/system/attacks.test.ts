@@ -131,8 +131,8 @@ class StallMeter {
  * The legitimate peer: a transport on 127.0.0.1 sending `count` digests,
  * one every `every` ms. Resolves once all arrived (or fails the test).
  */
-async function legitimate (mode: Mode, victim: TcpTransport, count = 6, every = 30, id = 'legit'): Promise<void> {
-  const peer = track(transport(mode, {}, 'peer-2'));
+async function legitimate (mode: Mode, victim: TcpTransport, count = 6, every = 30, id = 'legit', options: TransportOptions = {}): Promise<void> {
+  const peer = track(transport(mode, options, 'peer-2'));
   peer.on('error', () => {});
   let delivered = 0;
   const onDigest = (from: { id: string }): void => { if (from.id === id) delivered++; };
@@ -142,7 +142,7 @@ async function legitimate (mode: Mode, victim: TcpTransport, count = 6, every = 
       peer.digest(peerAt(victim), { id, transport: { host: HOST, port: 1 } }, [{ id, maxVersionSeen: i }]);
       await sleep(every);
     }
-    await until(() => delivered === count, 15000, `the legitimate peer's ${count} digests (${delivered} arrived)`);
+    await until(() => delivered === count, 15000, `the legitimate peer's ${count} digests`);
   } finally {
     victim.removeListener('digest', onDigest);
   }
@@ -195,6 +195,25 @@ describe('attacks (attacker in its own process, from its own addresses)', functi
         report(`four sources [${mode}]`, figures);
         expect(figures.peakOpen).to.be.at.most(16);
       }
+    });
+  }
+
+  // The queue of handshakes is the same with or without client certificates: TLS shows it.
+  for (const mode of ['tls'] as const) {
+    it(`[${mode}] handshakes an attacker starts and stalls hold a legitimate one back by at most a quarter of handshakeTimeout`, async () => {
+      // Two handshakes at once; the attacker's stalled ones would hold both slots for 8 s.
+      const victim = await listening(mode, { maxHandshakes: 2, handshakeTimeout: 8000 });
+      const seen = record(victim);
+      const attacker = await attack({ kind: 'stalled-hello', sources: ['127.0.0.14'], connections: 6 }, victim.port);
+      try {
+        await until(() => victim.stats().handshakes.inbound === 2 && victim.stats().handshakes.inboundQueued >= 3, 10000, 'stalled handshakes in both slots, more waiting');
+        // The legitimate peer waits behind them for a quarter of handshakeTimeout (2 s), within its own 5 s.
+        await legitimate(mode, victim, 1, 0, 'legit', { connectTimeout: 5000 });
+      } finally {
+        const done = await attacker.stop();
+        report(`stalled handshakes [${mode}]`, { attacker: done, stats: victim.stats().handshakes });
+      }
+      expect(seen.digests).to.have.length(1);
     });
   }
 

@@ -121,6 +121,7 @@ describe('docs', () => {
       handshakeTimeout: base.handshakeTimeout,
       idleTimeout: base.idleTimeout,
       maxConnections: base.maxConnections,
+      maxHandshakes: base.maxHandshakes,
       frameTimeout: base.frameTimeout,
       maxConnectionsPerSource: base.maxConnectionsPerSource,
       connectionsPerSecondPerSource: base.connectionsPerSecondPerSource,
@@ -172,7 +173,7 @@ describe('docs', () => {
         ['handshakeTimeout', `${base.handshakeTimeout / 1000} s`], ['connectTimeout', `${base.connectTimeout / 1000} s`],
         ['frameTimeout', `${base.frameTimeout / 1000} s`], ['maxConnectionsPerSource', String(base.maxConnectionsPerSource)],
         ['connectionsPerSecondPerSource', `${base.connectionsPerSecondPerSource}/s`], ['maxPeers', String(base.maxPeers)],
-        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', '10 s'], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256'],
+        ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', `${(base.keepAlive ?? resolveOptions({ keepAlive: true }).keepAlive!).idleTimeout / 1000} s`], ['maxHandshakes', String(base.maxHandshakes)], ['outbound.maxHandshakes', String(base.outbound.maxHandshakes)], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256'],
         ['membership.pendingPerIntroducer', String(base.membership.pendingPerIntroducer)], ['membership.proofsPerSecond', `${base.membership.proofsPerSecond}/s`],
         ['membership.proofTimeout', `${base.membership.proofTimeout / 1000} s`]] as const) {
         const row = rowsOf(security).get(name);

@@ -21,6 +21,8 @@ describe('options', () => {
     ['handshakeTimeout', { handshakeTimeout: 'soon' }, /options\.handshakeTimeout/, 'TypeError'],
     ['idleTimeout', { idleTimeout: Infinity }, /options\.idleTimeout/, 'RangeError'],
     ['maxConnections', { maxConnections: 0 }, /options\.maxConnections/, 'RangeError'],
+    ['maxHandshakes', { maxHandshakes: 0 }, /options\.maxHandshakes must be a positive integer or Infinity/, 'RangeError'],
+    ['outbound.maxHandshakes', { outbound: { maxHandshakes: 2.5 } }, /options\.outbound\.maxHandshakes/, 'RangeError'],
     ['keepAlive type', { keepAlive: 'yes' }, /options\.keepAlive/, 'TypeError'],
     ['keepAlive unknown key', { keepAlive: { idle: 1 } }, /options\.keepAlive\.idle is not an option/, 'TypeError'],
     ['keepAlive.maxQueuedBytes', { keepAlive: { maxQueuedBytes: 0 } }, /options\.keepAlive\.maxQueuedBytes/, 'RangeError'],
@@ -62,10 +64,14 @@ describe('options', () => {
         keepAlive: undefined,
         connectTimeout: 5000,
         handshakeTimeout: 5000,
-        idleTimeout: 30000,
+        idleTimeout: 360000,
         maxConnections: 256,
+        maxHandshakes: 32,
         cluster: undefined
       });
+      expect(o.outbound.maxHandshakes).to.equal(1);
+      // The server keeps a silent connection longer than a client keeps its own.
+      expect(o.idleTimeout).to.be.above(DEFAULTS.keepAliveIdleTimeout);
     });
 
     it('fills in the TLS defaults: minVersion TLSv1.2, no requestCert, rejectUnauthorized, authorize any', () => {
