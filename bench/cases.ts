@@ -157,7 +157,7 @@ export type FromWorker =
   | { type: 'idle' }
   | { type: 'cluster'; results: ClusterResult[] }
   | { type: 'parse'; round: ParseRound }
-  | { type: 'rounds'; rounds: Array<{ sender: Record<'bare' | 'ours' | 'old', number>; receiver: Record<'bare' | 'ours' | 'old', number> }> };
+  | { type: 'rounds'; rounds: Array<{ sender: Record<'bare' | 'ours' | 'old', number>; receiver: Record<'bare' | 'ours' | 'old', number> }>; errors: number };
 
 /** What the parse micro-benchmark (validate.ts) compares. */
 export type ParseVariant = 'JSON.parse alone' | 'before' | 'after';

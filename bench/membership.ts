@@ -371,7 +371,8 @@ export interface JoinResult {
  */
 export async function joining (Transport: TransportClass, mode: MembershipMode, options: { peers: number; interval: number; every: number; limit: number; membershipOnly?: boolean; extra?: Record<string, unknown> }): Promise<JoinResult> {
   const { peers, interval, every, limit, extra = {} } = options;
-  if (mode === 'mtls') await generateCerts({ peers });
+  // Each peer holds a certificate of its own (peer-1 .. peer-N), as 'sender-id' needs.
+  if (mode !== 'plain') await generateCerts({ peers });
   const nodes: Node[] = [];
   const cpu0 = process.cpuUsage();
   try {
@@ -403,11 +404,24 @@ export async function joining (Transport: TransportClass, mode: MembershipMode, 
 
 // ------------------------------------------------------------------ command line
 
-type Case =
+/**
+ * Runs one case in a process of its own (this file with `--case`), so that
+ * cases can run side by side on several cores; resolves with its result.
+ */
+export async function inChild<R> (c: Case): Promise<R> {
+  const child = fork(__filename, ['--case', JSON.stringify(c)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = once(child, 'exit');
+  const result = await Promise.race([once(child, 'message').then(([m]) => m as R), exited.then(() => undefined)]);
+  await exited;
+  if (result === undefined) throw new Error(`bench case ${c.kind} exited without a result`);
+  return result;
+}
+
+export type Case =
   | { kind: 'isolation'; mode: MembershipMode; lib: string }
   | { kind: 'flood'; sources: number; lib: string }
   | { kind: 'squatting'; order: SquatResult['order']; lib: string }
-  | { kind: 'joining'; mode: MembershipMode; lib: string; run: number };
+  | { kind: 'joining'; mode: MembershipMode; lib: string; run: number; membershipOnly?: boolean; limit?: number };
 
 const PER_SOURCE_LIFTED = { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity };
 
@@ -416,7 +430,7 @@ async function runCase (c: Case): Promise<unknown> {
   if (c.kind === 'isolation') return isolation(Transport, c.mode, { interval: 100, rounds: 100 });
   if (c.kind === 'flood') return contactFlood(Transport, { sources: Array.from({ length: c.sources }, (_, i) => `127.0.1.${i + 1}`), seconds: 5, interval: 100, rounds: 100 });
   if (c.kind === 'squatting') return squatting(Transport, c.lib, c.order, { interval: 100, window: 8000 });
-  return joining(Transport, c.mode, { peers: 50, interval: 50, every: 50, limit: 60000, extra: PER_SOURCE_LIFTED });
+  return joining(Transport, c.mode, { peers: 50, interval: 50, every: 50, limit: c.limit ?? 60000, membershipOnly: c.membershipOnly === true, extra: PER_SOURCE_LIFTED });
 }
 
 function describeCase (c: Case): string {
@@ -475,10 +489,7 @@ async function main (): Promise<void> {
       const c = { ...spec, lib } as Case;
       const name = describeCase(c);
       if (only !== undefined && !name.includes(only)) continue;
-      const child = fork(__filename, ['--case', JSON.stringify(c)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const [result] = await once(child, 'message') as [unknown];
-      await once(child, 'exit').catch(() => {});
-      console.log(`${name} [${label}]: ${summary(c, result)}`);
+      console.log(`${name} [${label}]: ${summary(c, await inChild(c))}`);
     }
   }
 }

@@ -622,8 +622,9 @@ async function interleaved (settings: Settings, lines: string[]): Promise<void> 
   process.stderr.write(`\r\x1b[2K[interleaved] ${rounds} rounds of ${block} messages per block`);
   const child = start(INTERLEAVED, [String(rounds), String(block)], 'interleaved');
   let results: InterleavedRound[];
+  let errors: number;
   try {
-    results = (await nextMessage(child, 'rounds', 600000)).rounds;
+    ({ rounds: results, errors } = await nextMessage(child, 'rounds', 600000));
   } finally {
     await exited(child, 2000);
   }
@@ -652,6 +653,8 @@ async function interleaved (settings: Settings, lines: string[]): Promise<void> 
   lines.push('| --- | --- | --- | --- |');
   lines.push(`| this transport over the bare connect/end floor, both sides | ${signed(overFloor)} µs/msg | <= +15 µs/msg (issue 24) | ${settings.smoke ? 'n/a (smoke)' : overFloor <= 15 ? 'yes' : 'no'} |`);
   lines.push(`| this transport vs 0.1.6, CPU per message of both sides (0.1.6's / this transport's) | ${fmt(vsOld, 2)}x | about 0.95x (0.1.6 sits on the floor) | ${settings.smoke ? 'n/a (smoke)' : vsOld >= 0.95 ? 'yes' : 'no'} |`);
+  lines.push('');
+  lines.push(`Sender errors over all blocks: ${errors} (${process.env.BENCH_LIFT_LIMITS === '1' ? 'per-source and outbound caps lifted' : 'default options'}).`);
 }
 
 /** The interleaved per-message case runs in the default run, and alone with --only interleaved. */

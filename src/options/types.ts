@@ -331,7 +331,7 @@ export interface CertificateFiles {
   interval?: number;
   /** Use fs.watch change events (polling alone when false). @default true */
   watch?: boolean;
-  /** Reads of an unreadable or unparsable set before ERR_CERT_RELOAD. @default 5 */
+  /** Reads again (`debounce` apart) of an unreadable set, or of one that fails validation, before ERR_CERT_RELOAD. @default 5 */
   retries?: number;
 }
 

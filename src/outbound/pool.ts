@@ -707,6 +707,8 @@ export class Remote {
     this.own?.socket.destroy(new CloseTimeoutError('close(): the connection did not flush in time; destroyed', this.remote));
     this.dialing?.socket.destroy();
     if (this.link !== undefined) this.letGo();
+    // Let go of while closing with frames queued, it may hold no socket, so no
+    // close would forget it: close() would wait forever.
     this.forgetIfEmpty();
   }
 }

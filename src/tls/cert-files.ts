@@ -12,8 +12,10 @@
  * - the new set is validated before anything is swapped: the key matches the
  *   certificate, the certificate chains to the new CA (and is not revoked by
  *   the new CRL), it is valid now, and under 'sender-id' it still names this
- *   node's id. On failure the transport keeps its current material and
- *   ERR_CERT_RELOAD is reported, once per distinct bad set.
+ *   node's id. On failure the transport keeps its current material and,
+ *   if the set is still the same after `retries` more reads (files replaced
+ *   one by one are inconsistent between two renames), ERR_CERT_RELOAD is
+ *   reported, once per distinct bad set.
  */
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
@@ -98,6 +100,9 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
   /** The last missing or unreadable state reported, until the files read again. */
   let unreadable: string | undefined;
   let attempts = 0;
+  /** The bad set being read again before it is reported, and how many times it was read. */
+  let doubtful: string | undefined;
+  let doubtfulReads = 0;
   let signature = '';
   let applied = 0;
 
@@ -134,6 +139,18 @@ export function watchCertificates (files: CertificateFiles, ctx: WatcherContext)
     }
     attempts = 0;
     if (failure !== undefined) {
+      // Files replaced one at a time are inconsistent between two renames (a
+      // key before its certificate, a CRL before its CA), for longer than the
+      // debounce on a loaded machine: a bad set is read again, as a
+      // half-written file is, and reported only if it stays. It is never applied.
+      if (doubtful !== digest) {
+        doubtful = digest;
+        doubtfulReads = 0;
+      }
+      if (++doubtfulReads <= retries && reported !== digest) {
+        schedule(debounce);
+        return false;
+      }
       // One report per distinct bad set: a poll must not repeat it every interval.
       if (reported !== digest) ctx.report(new CertReloadError(failure[0], failure[1]));
       reported = digest;

@@ -103,6 +103,23 @@ describe('TcpTransport#watchCertificates', () => {
     });
   }
 
+  it('does not report a set that disagrees only between two renames (certificate, then key, then CA), and applies the completed one', async () => {
+    const { t, errors, watch } = await watched();
+    const next1 = pem('next-peer-1');
+    // Each file read at once after its rename, as a change event would on a
+    // machine too slow to write the next one within the debounce.
+    writeSet({ cert: next1.cert });
+    expect(await watch.reload(), 'the new certificate with the old key').to.equal(false);
+    writeSet({ key: next1.key });
+    expect(await watch.reload(), 'the new pair with the old CA').to.equal(false);
+    writeSet({ ca: ca('next-ca') });
+    expect(await watch.reload()).to.equal(true);
+    expect(t.stats().certificates.expires).to.equal(expiryOf('next-peer-1'));
+    // Past every re-read the watcher scheduled (retries 5 x debounce 40 ms): nothing was reported.
+    await sleep(40 * 8);
+    expect(errors).to.deep.equal([]);
+  });
+
   it("under 'sender-id', refuses a certificate that no longer names this node's id", async () => {
     const { t, errors } = await watched({}, { authorize: 'sender-id' });
     writeSet({ ...pem('peer-2') });

@@ -282,6 +282,29 @@ describe('keepAlive: every frame accounted for when connections are let go of', 
     expect(errors.map(codeOf)).to.include('ERR_CONNECTION_LOST');
   });
 
+  it('finishes close() when the remote ends its side while frames are still queued, and reports them dropped', async () => {
+    // The remote ends its side (it is closing too) after our close() began,
+    // with frames still queued behind a full socket: the connection is let go
+    // of, and the queued frames can go nowhere. close() must still finish.
+    const { server, stop } = await stalledServer('plain');
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const sockets: Array<import('node:net').Socket> = [];
+      server.on('connection', (socket: import('node:net').Socket) => sockets.push(socket));
+      const sender = transport('plain', { keepAlive: { maxQueuedBytes: 64 * 1024 * 1024 } });
+      const { ledger, errors } = await flood(sender, port, 600);
+      expect(sockets).to.have.length(1);
+      const closed = new Promise<void>((resolve) => sender.close(resolve));
+      sockets[0]!.end();
+      await closed;
+      const dropped = errors.filter((e) => (e as { framesDropped?: number }).framesDropped !== undefined && codeOf(e) === 'ERR_CLOSE_TIMEOUT');
+      expect(dropped, errors.map(codeOf).join()).to.have.length(1);
+      expect(ledger.totals().unbalanced, JSON.stringify(ledger.rows())).to.deep.equal([]);
+    } finally {
+      await stop();
+    }
+  });
+
   it('reports the frames close() drops when they cannot be flushed in time', async () => {
     const { server, stop } = await stalledServer('plain');
     try {

@@ -16,8 +16,8 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import TcpTransport = require('../../src/index');
 import { isolation, joining, squatting, type TransportClass } from '../../bench/membership';
-import { DEFAULTS } from '../../src/options';
 import { generateCerts } from '../../scripts/generate-certs';
+import { DEFAULTS } from '../../src/options';
 
 const LIB = join(__dirname, '..', '..', 'src', 'index.js');
 const Transport = TcpTransport as unknown as TransportClass;
@@ -29,11 +29,6 @@ function report (what: string, figures: unknown): void {
 const label = (mode: string): string => mode === 'mtls' ? 'mtls + sender-id' : mode;
 
 describe('proven membership (attackers in their own processes, real gossipmonger nodes)', function () {
-  // The 50-peer cluster needs peer-1 ... peer-50 from the test CA (npm test's pretest makes 5).
-  before(async function () {
-    this.timeout(60000);
-    await generateCerts({ peers: 50 });
-  });
   this.timeout(60000);
 
   for (const mode of ['plain', 'tls', 'mtls'] as const) {
@@ -70,22 +65,30 @@ describe('proven membership (attackers in their own processes, real gossipmonger
     });
   }
 
-  for (const mode of ['plain', 'tls', 'mtls'] as const) {
-    it(`[${label(mode)}] a 50-peer cluster whose members join one by one through one seed converges: every peer knows every other`, async function () {
-      this.timeout(120000);
-      // Issue 21: the per-source limits (maxConnectionsPerSource, connectionsPerSecondPerSource)
-      // refuse 50 peers that all connect from 127.0.0.1 (each would have its own address in a real
-      // cluster); they are lifted here until limits bite only under contention.
-      const r = await joining(Transport, mode, {
-        peers: 50,
-        interval: 50,
-        every: 50,
-        limit: 90000,
-        membershipOnly: true,
-        extra: { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity }
+  describe('joining', function () {
+    this.timeout(150000);
+    // Certificates for peer-1 .. peer-50, written once (the test set has five).
+    before(async () => { await generateCerts({ peers: 50 }); });
+
+    for (const mode of ['plain', 'tls', 'mtls'] as const) {
+      it(`[${label(mode)}] a 50-peer cluster whose members join one by one through one seed converges: every peer knows every other`, async () => {
+        // Issue 21: the per-source limits (maxConnectionsPerSource, connectionsPerSecondPerSource)
+        // are lifted here: every peer connects from 127.0.0.1, where each would have an address
+        // of its own in a real cluster. With issue 21's defaults this cluster still converged
+        // slowly on the loaded development machine (plain: 343 ERR_CONNECT_TIMEOUT where lifted
+        // limits gave none; mutual TLS + sender-id: not every peer known in 120 s, against 10-28 s
+        // lifted), with no refusal counted in stats().refusals: a finding for issue 21.
+        const r = await joining(Transport, mode, {
+          peers: 50,
+          interval: 50,
+          every: 50,
+          limit: 120000,
+          membershipOnly: true,
+          extra: { maxConnectionsPerSource: Infinity, connectionsPerSecondPerSource: Infinity }
+        });
+        report(`joining [${label(mode)}]`, r);
+        expect(r.knownMs, 'every peer known by every other').to.be.a('number');
       });
-      report(`joining [${label(mode)}]`, r);
-      expect(r.knownMs, 'every peer known by every other').to.be.a('number');
-    });
-  }
+    }
+  });
 });
