@@ -54,6 +54,8 @@ export interface AttackPlan {
   transportBytes?: number;
   /** poison: each message (each its own connection) from a sender id of its own, to prove made-up ids by contact. */
   distinctSenders?: boolean;
+  /** poison: the address every made-up peer (and the sender) claims. @default 192.0.2.1:9 (TEST-NET, nothing there) */
+  fakeAddress?: { host: string; port: number };
   /** Give up after this many ms even without 'stop'. */
   duration?: number;
   /** reflect: tarpit servers to name (on 127.0.0.3). */
@@ -328,10 +330,10 @@ export function paddedFrame (size: number): Buffer {
 
 /** A digest naming `plan.entries` fake peers the victim has never heard of (schema-valid, unless padded). */
 export function poisonFrame (plan: AttackPlan, source: string, worker: number, message: number): Buffer {
-  const transport = { host: '192.0.2.1', port: 9, ...(plan.transportBytes ? { blob: 'x'.repeat(plan.transportBytes) } : {}) };
+  const transport = { ...(plan.fakeAddress ?? { host: '192.0.2.1', port: 9 }), ...(plan.transportBytes ? { blob: 'x'.repeat(plan.transportBytes) } : {}) };
   const digest = Array.from({ length: plan.entries ?? 1000 }, (_, i) => ({ id: `fake-${source}-${worker}-${message}-${i}`, maxVersionSeen: 1, transport }));
   const sender = plan.senderId ?? `attacker-${source}-${worker}${plan.distinctSenders === true ? `-${message}` : ''}`;
-  return Buffer.from(JSON.stringify({ digest, sender: { id: sender, transport: { host: '192.0.2.1', port: 9 } } }) + '\n');
+  return Buffer.from(JSON.stringify({ digest, sender: { id: sender, transport: plan.fakeAddress ?? { host: '192.0.2.1', port: 9 } } }) + '\n');
 }
 
 /** Just under 1 MiB: a sender with 90,000 extra keys, which the old schema accepted. */

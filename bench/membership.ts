@@ -23,6 +23,7 @@
  * case runs in a process of its own (`--case JSON`).
  */
 import { fork } from 'node:child_process';
+import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { DEFAULT_CERT_DIR, generateCerts, loadPem } from '../scripts/generate-certs';
@@ -134,6 +135,15 @@ export interface IsolationResult {
   attacker: AttackReport | undefined;
 }
 
+/** A port on 127.0.0.1 nothing listens on: made-up peers claim it, so sends to them fail at once. */
+async function closedPort (): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** Forks bench/attacker.js with `plan` against `port`; resolves with its report once it has sent everything. */
 async function attackOnce (plan: Omit<AttackPlan, 'port'>, port: number): Promise<AttackReport | undefined> {
   const child = fork(join(__dirname, 'attacker.js'), [JSON.stringify({ ...plan, port, duration: 20000 })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -170,7 +180,7 @@ export async function isolation (Transport: TransportClass, mode: MembershipMode
     victim.transport.on('digest', (sender: { id: string }) => { if (sender.id === attackerId) attacked = true; });
     const tls = mode === 'plain' ? undefined : { ca: loadPem('ca').cert, ...(mode === 'mtls' ? loadPem('peer-3') : {}) };
     const attacker = await attackOnce({
-      kind: 'poison', sources: ['127.0.0.2'], connections: 1, messages: 1, entries: options.fakes ?? 2045,
+      kind: 'poison', sources: ['127.0.0.2'], connections: 1, messages: 1, entries: options.fakes ?? 2045, fakeAddress: { host: HOST, port: await closedPort() },
       ...(mode === 'mtls' ? { senderId: 'peer-3' } : {}), ...(tls ? { tls } : {})
     }, victim.transport.port);
     await waitFor(() => attacked, () => false);
@@ -236,7 +246,8 @@ export async function contactFlood (Transport: TransportClass, options: { source
     nodes.push(honest);
     await waitFor(() => holds(victim, honest) && holds(honest, victim), () => false);
     const child = fork(join(__dirname, 'attacker.js'), [JSON.stringify({
-      kind: 'poison', sources: options.sources, connections: 8, messages: 1e6, entries: 0, distinctSenders: true, port: victim.transport.port, duration: options.seconds * 1000
+      kind: 'poison', sources: options.sources, connections: 8, messages: 1e6, entries: 0, distinctSenders: true, fakeAddress: { host: HOST, port: await closedPort() },
+      port: victim.transport.port, duration: options.seconds * 1000
     } satisfies AttackPlan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let attacker: AttackReport | undefined;
     child.on('message', (message: { type: string }) => { if (message.type === 'done') attacker = message as AttackReport; });

@@ -74,6 +74,8 @@ const PROVEN_TRACKED = 4096;
 const ADDRESSES_PER_ID = 4;
 /** Introducers remembered (one holding nothing whose bucket is full carries no information). */
 const INTRODUCERS_TRACKED = 4096;
+/** Sources whose contact proofs are counted (the oldest forgotten first: that only gives one its budget back). */
+const CONTACT_SOURCES_TRACKED = 16384;
 
 export interface MembershipLimits {
   /** Hold back unproven ids (false: pass every id on, as before; proofs are still recorded). */
@@ -84,6 +86,8 @@ export interface MembershipLimits {
   proofsPerSecond: number;
   /** A proof attempt not settled within this many ms fails. */
   proofTimeout: number;
+  /** Distinct ids one source may prove by contact (gossipmonger keeps each for good). */
+  idsPerSource: number;
   /** Proof attempts under way at once, every introducer together. */
   maxPending: number;
 }
@@ -140,7 +144,7 @@ interface ProvenId {
   addresses: string[];
 }
 
-export type RefusalReason = 'certificate' | 'unreachable' | 'timeout' | 'evicted' | 'share' | 'rate' | 'recently-refused';
+export type RefusalReason = 'certificate' | 'unreachable' | 'timeout' | 'evicted' | 'share' | 'rate' | 'recently-refused' | 'ids-per-source';
 
 /** `host:port` with the host spelt one way, or undefined when `transport` names no address. */
 function addressKey (transport: PeerTransportInfo | undefined): { host: string; port: number; key: string } | undefined {
@@ -158,6 +162,8 @@ export class Membership {
   readonly #proven = new Map<string, ProvenId>();
   /** `id@address` -> until when (ms) it is not tried again. */
   readonly #refused = new Map<string, number>();
+  /** Without identity: distinct ids each source proved by contact (`source:<address>` -> count). */
+  readonly #contactIds = new Map<string, number>();
   #self: string | undefined;
   /** Proof attempts that failed, and introductions turned away (over a bound, or refused recently). */
   refused = 0;
@@ -270,9 +276,12 @@ export class Membership {
     // No peer sends as this node: gossipmonger would make a peer of itself.
     // (Nor does a probe that reached this node's own address under another name.)
     const asSelf = sender.id === this.#self;
-    if (origin.proof !== undefined && !asSelf) this.#prove(sender.id, origin.proof, 'inbound', sender.transport);
+    // Without identity anyone can be anyone: a source proves a bounded number of ids by contact.
+    const overBudget = enforce && origin.proof === 'contact' && !asSelf && !this.#passes(sender.id) && !this.#chargeContact(origin.introducer);
+    if (origin.proof !== undefined && !asSelf && !overBudget) this.#prove(sender.id, origin.proof, 'inbound', sender.transport);
     if (!enforce) return { message, heldBack: 0 };
-    if (asSelf || (origin.proof === undefined && !this.#passes(sender.id))) {
+    if (asSelf || overBudget || (origin.proof === undefined && !this.#passes(sender.id))) {
+      if (overBudget) this.#noteTurnedAway(origin.introducer, { 'ids-per-source': 1 });
       const held = 1 + (message.digest?.length ?? 0);
       this.heldBack += held;
       return { message: undefined, heldBack: held };
@@ -318,6 +327,18 @@ export class Membership {
   }
 
   // ------------------------------------------------------------ internals
+
+  /**
+   * Charges a new id proven by contact to its source; false when the source
+   * has proven idsPerSource already (gossipmonger would keep every one).
+   */
+  #chargeContact (source: string): boolean {
+    const used = this.#contactIds.get(source) ?? 0;
+    if (used >= this.limits.idsPerSource) return false;
+    if (used === 0 && this.#contactIds.size >= CONTACT_SOURCES_TRACKED) this.#contactIds.delete(this.#contactIds.keys().next().value!);
+    this.#contactIds.set(source, used + 1);
+    return true;
+  }
 
   /** Passed on already (gossipmonger knows it), this node itself, or proven. */
   #passes (id: string): boolean {

@@ -24,6 +24,7 @@ export const DEFAULTS = Object.freeze({
   membershipPendingPerIntroducer: 16,
   membershipProofsPerSecond: 32,
   membershipProofTimeout: 10000,
+  membershipIdsPerSource: 64,
   keepAliveIdleTimeout: 300000,
   keepAliveMaxQueuedBytes: 8 * 1024 * 1024,
   tlsMinVersion: 'TLSv1.2' as const,
@@ -54,7 +55,7 @@ export interface ResolvedOptions {
   maxConnectionsPerSource: number;
   connectionsPerSecondPerSource: number;
   maxPeers: number;
-  membership: { enforce: boolean; pendingPerIntroducer: number; proofsPerSecond: number; proofTimeout: number };
+  membership: { enforce: boolean; pendingPerIntroducer: number; proofsPerSecond: number; proofTimeout: number; idsPerSource: number };
   cluster: string | undefined;
   allowFrom: AllowList | undefined;
   outbound: {

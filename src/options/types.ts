@@ -183,6 +183,14 @@ export interface MembershipOptions {
    * @default 10000
    */
   proofTimeout?: number;
+  /**
+   * Without identity (plain, TLS with 'any'), distinct ids one source (an
+   * IPv4 address, an IPv6 /64) may prove by contact over the node's lifetime:
+   * a frame from a new id past it is held back. Peers behind one NAT, or a
+   * cluster on one host, share a source: raise it to cover them.
+   * @default 64
+   */
+  idsPerSource?: number;
 }
 
 export interface TransportOptions {

@@ -43,7 +43,7 @@ const SECURE_CONTEXT_NAMES: Record<Exclude<keyof SecureContextOptions, 'ALPNCall
 const KEEP_ALIVE_NAMES: Record<keyof KeepAliveOptions, true> = { idleTimeout: true, maxQueuedBytes: true };
 const OUTBOUND_NAMES: Record<keyof OutboundOptions, true> = { allow: true, lookup: true, maxConnections: true, maxPerDestination: true, maxPooledRemotes: true, maxQueuedBytes: true, maxHandshakes: true };
 const PLAINTEXT_NAMES: Record<keyof PlaintextMigration, true> = { accept: true, send: true, until: true };
-const MEMBERSHIP_NAMES: Record<keyof MembershipOptions, true> = { pendingPerIntroducer: true, proofsPerSecond: true, proofTimeout: true };
+const MEMBERSHIP_NAMES: Record<keyof MembershipOptions, true> = { pendingPerIntroducer: true, proofsPerSecond: true, proofTimeout: true, idsPerSource: true };
 
 /** Keys of TlsOptions that are ours, not secure-context material. */
 export const TLS_OWN_KEYS: ReadonlySet<string> = new Set(Object.keys(TLS_OWN_NAMES));
@@ -380,7 +380,8 @@ function resolveMembership (value: unknown): ResolvedOptions['membership'] {
     enforce,
     pendingPerIntroducer: positiveInteger('membership.pendingPerIntroducer', value.pendingPerIntroducer, DEFAULTS.membershipPendingPerIntroducer),
     proofsPerSecond: positiveInteger('membership.proofsPerSecond', value.proofsPerSecond, DEFAULTS.membershipProofsPerSecond, true),
-    proofTimeout: positiveInteger('membership.proofTimeout', value.proofTimeout, DEFAULTS.membershipProofTimeout)
+    proofTimeout: positiveInteger('membership.proofTimeout', value.proofTimeout, DEFAULTS.membershipProofTimeout),
+    idsPerSource: positiveInteger('membership.idsPerSource', value.idsPerSource, DEFAULTS.membershipIdsPerSource, true)
   };
 }
 

@@ -115,6 +115,8 @@ describe('links: one connection per pair of peers', () => {
           await until(() => seenA.digests.length === total + 1 && seenB.digests.length === total + 1);
           expect(a.stats().connections.outbound + b.stats().connections.outbound).to.equal(2);
           expect(seenA.errors.concat(seenB.errors).map(String)).to.deep.equal([]);
+          // Frames written on either connection, the survivor or the one let go of, leave the memory budget once flushed.
+          await until(() => a.stats().outbound.queuedBytes === 0 && b.stats().outbound.queuedBytes === 0, 5000, 'outbound memory budget back to 0');
           await closeAll();
         }
       });

@@ -19,8 +19,17 @@ async function stalledServer (mode: Mode): Promise<{ server: Server; stop: () =>
     sockets.add(socket);
   };
   const server = mode === 'plain' ? netServer(onSocket) : tlsServer({ ...pem('peer-1'), ca: ca() }, onSocket);
+  // Every accepted TCP socket, a TLS one still in its handshake included: on a
+  // loaded machine stop() can come before the handshake ends, and the server
+  // cannot close while such a socket lives.
+  let stopped = false;
+  server.on('connection', (socket: import('node:net').Socket) => {
+    if (stopped) socket.destroy();
+    else sockets.add(socket);
+  });
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
   const stop = async (): Promise<void> => {
+    stopped = true;
     // A paused socket never reads the peer's FIN, so close it from here.
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));

@@ -15,7 +15,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import TcpTransport = require('../../src/index');
-import { isolation, joining, squatting, type TransportClass } from '../../bench/membership';
+import { contactFlood, isolation, joining, squatting, type TransportClass } from '../../bench/membership';
 import { generateCerts } from '../../scripts/generate-certs';
 import { DEFAULTS } from '../../src/options';
 
@@ -51,6 +51,17 @@ describe('proven membership (attackers in their own processes, real gossipmonger
       expect(r.victimErrors.ERR_PEER_LIMIT ?? 0).to.equal(0);
     });
   }
+
+  it('[plain] one address making a connection per made-up id adds at most membership.idsPerSource of them to gossipmonger', async () => {
+    // Without identity each connection proves its first sender: the attacker (127.0.0.2, its own
+    // process) opens one per made-up id for 2 s, as fast as the victim admits them. Before the
+    // per-source budget, 5 s of this filled maxPeers from one address (2,047 peers).
+    const r = await contactFlood(Transport, { sources: ['127.0.0.2'], seconds: 2, interval: 50, rounds: 1 });
+    report('contact flood [plain]', r);
+    expect(r.attacker?.frames ?? 0, 'made-up ids the attacker sent').to.be.above(DEFAULTS.membershipIdsPerSource);
+    // The honest peer and at most idsPerSource made-up ones.
+    expect(r.victimPeers).to.be.at.most(DEFAULTS.membershipIdsPerSource + 1);
+  });
 
   for (const order of ['squatter-first', 'member-first'] as const) {
     it(`[mtls + sender-id] id squatting, ${order === 'squatter-first' ? 'the squatter announcing first' : 'the real member known first'}: the real member receives the victim's gossip`, async () => {

@@ -175,7 +175,7 @@ describe('docs', () => {
         ['connectionsPerSecondPerSource', `${base.connectionsPerSecondPerSource}/s`], ['maxPeers', String(base.maxPeers)],
         ['keepAlive.maxQueuedBytes', '8 MiB'], ['keepAlive.idleTimeout', `${(base.keepAlive ?? resolveOptions({ keepAlive: true }).keepAlive!).idleTimeout / 1000} s`], ['maxHandshakes', String(base.maxHandshakes)], ['outbound.maxHandshakes', String(base.outbound.maxHandshakes)], ['tls.minVersion', 'TLSv1.2'], ['tls.sessionCache', '256'],
         ['membership.pendingPerIntroducer', String(base.membership.pendingPerIntroducer)], ['membership.proofsPerSecond', `${base.membership.proofsPerSecond}/s`],
-        ['membership.proofTimeout', `${base.membership.proofTimeout / 1000} s`]] as const) {
+        ['membership.proofTimeout', `${base.membership.proofTimeout / 1000} s`], ['membership.idsPerSource', String(base.membership.idsPerSource)]] as const) {
         const row = rowsOf(security).get(name);
         expect(row, name).to.not.equal(undefined);
         expect(row![0], name).to.include(value);

@@ -22,7 +22,7 @@ function setup (limits: Partial<MembershipLimits> = {}): {
   const ledger = new PeerLedger(Infinity, Infinity);
   const probes: Array<[string, string, number]> = [];
   const clock = { now: 1000 };
-  const m = new Membership({ enforce: true, pendingPerIntroducer: 4, proofsPerSecond: 4, proofTimeout: 10000, maxPending: 64, ...limits }, ledger, {
+  const m = new Membership({ enforce: true, pendingPerIntroducer: 4, proofsPerSecond: 4, proofTimeout: 10000, maxPending: 64, idsPerSource: 64, ...limits }, ledger, {
     probe: (id, host, port) => { probes.push([id, host, port]); return true; },
     ownAddress: () => OWN
   }, () => clock.now);
@@ -190,6 +190,20 @@ describe('membership', () => {
     expect(deliver(digest('second', []), { proof: undefined, introducer: 'source:10.0.0.9' })).to.not.equal(undefined);
   });
 
+  it('without identity, lets one source prove idsPerSource ids by contact, and holds back a new one past that', () => {
+    const { m, deliver } = setup({ idsPerSource: 2 });
+    expect(deliver(digest('one', []), byContact('10.0.0.9'))).to.not.equal(undefined);
+    expect(deliver(digest('two', []), byContact('10.0.0.9'))).to.not.equal(undefined);
+    expect(deliver(digest('three', [['three', at(3)]]), byContact('10.0.0.9'))).to.equal(undefined);
+    expect(m.isProven('three')).to.equal(false);
+    expect(m.heldBack).to.equal(2);
+    expect(m.refused).to.equal(1);
+    // Ids it proved keep speaking; another source has its own budget; a certificate is not charged.
+    expect(deliver(digest('one', []), byContact('10.0.0.9'))).to.not.equal(undefined);
+    expect(deliver(digest('three', []), byContact('10.0.0.10'))).to.not.equal(undefined);
+    expect(deliver(digest('four', []), byCertificate('four'))).to.not.equal(undefined);
+  });
+
   it('holds back a message claiming to come from this node itself', () => {
     const { m, deliver } = setup();
     expect(deliver(digest('me', [['me', OWN]]), byContact())).to.equal(undefined);
@@ -211,7 +225,7 @@ describe('membership', () => {
   it('waits for its own id before it probes: gossipmonger says it with its first send', () => {
     const ledger = new PeerLedger(Infinity, Infinity);
     const probes: string[] = [];
-    const m = new Membership({ enforce: true, pendingPerIntroducer: 4, proofsPerSecond: 4, proofTimeout: 10000, maxPending: 64 }, ledger, {
+    const m = new Membership({ enforce: true, pendingPerIntroducer: 4, proofsPerSecond: 4, proofTimeout: 10000, maxPending: 64, idsPerSource: 64 }, ledger, {
       probe: (id) => { probes.push(id); return true; },
       ownAddress: () => OWN
     }, () => 0);

@@ -50,7 +50,8 @@ describe('options', () => {
     ['membership true', { membership: true }, /options\.membership must be false or an object/, 'TypeError'],
     ['membership.pendingPerIntroducer', { membership: { pendingPerIntroducer: 0 } }, /options\.membership\.pendingPerIntroducer/, 'RangeError'],
     ['membership.proofsPerSecond', { membership: { proofsPerSecond: '16' } }, /options\.membership\.proofsPerSecond/, 'TypeError'],
-    ['membership.proofTimeout', { membership: { proofTimeout: Infinity } }, /options\.membership\.proofTimeout/, 'RangeError']
+    ['membership.proofTimeout', { membership: { proofTimeout: Infinity } }, /options\.membership\.proofTimeout/, 'RangeError'],
+    ['membership.idsPerSource', { membership: { idsPerSource: 0 } }, /options\.membership\.idsPerSource/, 'RangeError']
   ];
 
   describe('resolveOptions', () => {
